@@ -1,0 +1,50 @@
+# `make run` sets everything up and serves the demo on SQLite; `make test` runs every CI check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8000
+
+.PHONY: install run test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+instance/secret_key: | $(STAMP)
+	mkdir -p instance
+	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
+
+run: install instance/secret_key
+	export DARKLAUNCH_ENV=development SECRET_KEY="$$(cat instance/secret_key)" \
+	       DARKLAUNCH_BASE_URL="$${DARKLAUNCH_BASE_URL:-http://127.0.0.1:$(PORT)}"; \
+	$(BIN)/darklaunch db upgrade && \
+	$(BIN)/darklaunch demo --url "http://127.0.0.1:$(PORT)" && \
+	exec $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'server:create_app()'
+
+lint: install
+	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+# The suite runs on SQLite, then again on PostgreSQL (TEST_DATABASE_URL, default
+# postgresql+psycopg://127.0.0.1:5432/test); coverage of both runs counts toward the floor.
+pytest: install
+	rm -f .coverage .coverage.*
+	$(BIN)/pytest --backend sqlite --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/pytest --backend postgresql --cov --cov-append --cov-report= -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/coverage report --fail-under=85
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache test-artifacts

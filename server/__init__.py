@@ -1,0 +1,49 @@
+"""Darklaunch: a closed production gate, feature flags and deploy reports in one Flask service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from server.config import INSTANCE, ROOT, Mode, parse
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; no migrations, no network, no module-level app."""
+    values = parse(os.environ, test_config)
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(values)
+    production = app.config["MODE"] is Mode.PRODUCTION
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        SESSION_COOKIE_NAME="darklaunch_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from server import access, api, audit, auth, db, errors, security, snapshot, web
+    from server.cli import register_cli
+
+    db.init_app(app)
+    snapshot.init_app(app)
+    errors.init_app(app)
+    web.init_app(app)
+    access.init_app(app)
+    security.init_app(app)
+    api.init_app(app)
+    auth.init_app(app)
+    audit.init_app(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,211 @@
+"""JSON API plumbing: strict body parsing with pydantic, and the OpenAPI document built from it.
+
+Views declare their request and response models with `@api_doc(...)`; `/api/openapi.json` walks
+the URL map, so an endpoint without a declaration is easy to spot (a test checks there is none).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import models_json_schema
+from werkzeug.wrappers import Response
+
+from server.access import PUBLIC, access_of, public
+from server.errors import Invalid
+
+M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are an error, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every API error."""
+
+    error: ErrorDetail
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for item in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"]) or "body"
+        errors.setdefault(name, item["msg"])
+    return errors
+
+
+def parse_body(model: type[M]) -> M:
+    """Parse the request's JSON body into `model`; any problem is a 400 naming the fields."""
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raw = request.get_data(cache=True)
+        if raw.strip():
+            raise Invalid("The request body is not valid JSON.")
+        data = {}
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate already-decoded data (e.g. query parameters) against `model`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("Some fields are not valid.", {"fields": _field_errors(exc)}) from None
+
+
+@dataclass(frozen=True)
+class ApiDoc:
+    summary: str
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    tag: str = "api"
+    content_type: str = "application/json"
+
+
+def api_doc(
+    summary: str,
+    *,
+    request: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    responses: dict[int, type[BaseModel] | None] | None = None,
+    tag: str = "api",
+    content_type: str = "application/json",
+) -> Callable[[F], F]:
+    """Describe a JSON endpoint for /api/openapi.json."""
+
+    def mark(view: F) -> F:
+        view._api_doc = ApiDoc(  # type: ignore[attr-defined]
+            summary, request, query, responses or {200: None}, tag, content_type
+        )
+        return view
+
+    return mark
+
+
+_ERRORS = {
+    400: "Invalid input",
+    401: "Missing or unknown token",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    503: "Unavailable",
+}
+_CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+
+
+def _param_schema(converter: str | None) -> dict[str, Any]:
+    if converter == "int":
+        return {"type": "integer", "minimum": 0}
+    return {"type": "string", "minLength": 1}
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every endpoint that declares an ApiDoc."""
+    docs: list[tuple[str, str, ApiDoc, Any]] = []  # (path, method, doc, access)
+    models: set[type[BaseModel]] = {ErrorBody}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        doc: ApiDoc | None = getattr(view, "_api_doc", None)
+        if doc is None:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            docs.append((rule.rule, method, doc, access_of(view)))
+        models.update(m for m in (doc.request, doc.query, *doc.responses.values()) if m)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, schema = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for rule_text, method, doc, access in docs:
+        path = _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", rule_text)
+        params = [
+            {
+                "name": m.group(2),
+                "in": "path",
+                "required": True,
+                "schema": _param_schema(m.group(1)),
+            }
+            for m in _CONVERTER.finditer(rule_text)
+        ]
+        if doc.query is not None:
+            for name, info in doc.query.model_json_schema()["properties"].items():
+                params.append({"name": name, "in": "query", "required": False, "schema": info})
+        op: dict[str, Any] = {
+            "summary": doc.summary,
+            "tags": [doc.tag],
+            "operationId": f"{method.lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
+            "parameters": params,
+            "responses": {},
+        }
+        if access != PUBLIC:
+            op["security"] = [{"token": []}]
+        if doc.request is not None and method in ("POST", "PUT", "PATCH"):
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{doc.request.__name__}"}
+                    }
+                },
+            }
+        for status, model in doc.responses.items():
+            if model is None:
+                op["responses"][str(status)] = {"description": "Success"}
+            else:
+                op["responses"][str(status)] = {
+                    "description": "Success",
+                    "content": {
+                        doc.content_type: {
+                            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
+                        }
+                    },
+                }
+        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for status, text in _ERRORS.items():
+            op["responses"].setdefault(str(status), {"description": text, "content": error_ref})
+        paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Darklaunch", "version": "1"},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
+            },
+        },
+    }
+
+
+bp = Blueprint("api", __name__)
+
+
+@bp.route("/api/openapi.json")
+@public
+def openapi() -> Response:
+    """Serve the OpenAPI document of every JSON endpoint."""
+    if "openapi" not in current_app.extensions:
+        current_app.extensions["openapi"] = build_openapi(current_app)
+    return jsonify(current_app.extensions["openapi"])
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

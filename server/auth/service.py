@@ -1,0 +1,261 @@
+"""Users, sign-in and API tokens: the rules, independent of HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server import clock
+from server.access import ROLE_PERMISSIONS, TOKEN_PERMISSIONS, Principal, Role, TokenKind
+from server.audit.service import Actor, record_event
+from server.auth.models import ApiToken, LoginFailure, User
+from server.db import bump_revision
+from server.errors import Conflict, Invalid, NotFound, TooManyRequests
+
+_hasher = PasswordHasher()
+# Verifying against this keeps sign-in time the same whether or not the email exists.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 10
+TOKEN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {"email": user.email, "role": user.role, "disabled": user.disabled_at is not None}
+
+
+def create_user(session: Session, actor: Actor, email: str, role: str, password: str) -> User:
+    """Create a team member; the email must be new and the password at least 10 characters."""
+    email = email.strip().lower()
+    errors: dict[str, str] = {}
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        errors["email"] = "Enter an email address like name@example.com."
+    if role not in Role.__members__.values():
+        errors["role"] = f"Role must be one of: {', '.join(r.value for r in Role)}."
+    if len(password) < MIN_PASSWORD:
+        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+    if errors:
+        raise Invalid("The user could not be created.", {"fields": errors})
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"A user with the email {email} already exists.")
+    user = User(
+        email=email, role=role, password_hash=_hasher.hash(password), created_at=clock.now()
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"A user with the email {email} already exists.") from None
+    record_event(session, actor, "user.created", "user", email, after=_user_dict(user))
+    bump_revision(session)
+    session.commit()
+    return user
+
+
+def set_user_disabled(session: Session, actor: Actor, user_id: int, disabled: bool) -> User:
+    """Disable (sign out everywhere) or re-enable a team member."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    if disabled and actor.label == user.email:
+        raise Invalid("You cannot disable your own account.")
+    before = _user_dict(user)
+    user.disabled_at = clock.now() if disabled else None
+    record_event(
+        session,
+        actor,
+        "user.disabled" if disabled else "user.enabled",
+        "user",
+        user.email,
+        before=before,
+        after=_user_dict(user),
+    )
+    bump_revision(session)
+    session.commit()
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def authenticate(
+    session: Session, email: str, password: str, address: str, limit_per_minute: int
+) -> User | None:
+    """Check a sign-in; too many failures from one address in a minute raise TooManyRequests."""
+    since = clock.now() - timedelta(minutes=1)
+    failures = (
+        session.scalar(
+            select(func.count(LoginFailure.id)).where(
+                LoginFailure.address == address, LoginFailure.at >= since
+            )
+        )
+        or 0
+    )
+    if failures >= limit_per_minute:
+        raise TooManyRequests(
+            "Too many failed sign-ins from your address. Wait a minute and try again.",
+            retry_after=60,
+        )
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    ok: bool
+    try:
+        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None or user.disabled_at is not None:
+        session.add(
+            LoginFailure(address=address, at=clock.now(), user_id=user.id if user else None)
+        )
+        # Old failures no longer count; keep the table small.
+        session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+        session.commit()
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    session.commit()
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def hash_token(secret: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough and keeps lookups cheap.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    name: str,
+    environment: str | None,
+    environments: tuple[str, ...],
+) -> IssuedToken:
+    """Issue an API token; client and frontend tokens are bound to one environment."""
+    errors: dict[str, str] = {}
+    try:
+        token_kind = TokenKind(kind)
+    except ValueError:
+        token_kind = None
+        errors["kind"] = "Kind must be client, frontend or admin."
+    name = name.strip()
+    if not TOKEN_NAME_RE.match(name):
+        errors["name"] = (
+            "Name must be 1-100 characters: letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    if token_kind is not None:
+        if token_kind.needs_environment and environment not in environments:
+            errors["environment"] = (
+                f"A {token_kind.value} token needs an environment: "
+                f"one of {', '.join(environments)}."
+            )
+        if not token_kind.needs_environment and environment:
+            errors["environment"] = "Admin tokens are not bound to an environment; leave it empty."
+    if errors:
+        raise Invalid("The token could not be created.", {"fields": errors})
+    assert token_kind is not None
+    secret = f"dl_{token_kind.value}_{secrets.token_urlsafe(32)}"
+    token = ApiToken(
+        name=name,
+        kind=token_kind.value,
+        environment=environment or None,
+        token_hash=hash_token(secret),
+        prefix=secret[: len(token_kind.value) + 8],
+        created_by=actor.label,
+        created_at=clock.now(),
+    )
+    session.add(token)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "token.created",
+        "token",
+        name,
+        environment=token.environment,
+        after={"kind": token.kind, "environment": token.environment, "id": token.id},
+    )
+    bump_revision(session)
+    session.commit()
+    return IssuedToken(token, secret)
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
+    """Revoke a token; every worker refuses it after its next revision check."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        record_event(
+            session,
+            actor,
+            "token.revoked",
+            "token",
+            token.name,
+            environment=token.environment,
+            before={"revoked": False},
+            after={"revoked": True, "id": token.id},
+        )
+        bump_revision(session)
+        session.commit()
+    return token
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Principals:
+    """The snapshot part that lets hot paths authenticate without a query."""
+
+    tokens: dict[str, Principal]  # by token hash
+    users: dict[int, Principal]
+
+
+def build_principals(session: Session) -> Principals:
+    tokens = {
+        t.token_hash: Principal(
+            kind="token",
+            id=t.id,
+            label=f"token:{t.name}",
+            permissions=TOKEN_PERMISSIONS[TokenKind(t.kind)],
+            token_kind=TokenKind(t.kind),
+            environment=t.environment,
+        )
+        for t in session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None)))
+    }
+    users = {
+        u.id: Principal(
+            kind="user",
+            id=u.id,
+            label=u.email,
+            permissions=ROLE_PERMISSIONS[Role(u.role)],
+            role=Role(u.role),
+        )
+        for u in session.scalars(select(User).where(User.disabled_at.is_(None)))
+    }
+    return Principals(tokens, users)

@@ -1,0 +1,205 @@
+"""Sign-in, sign-out and the settings page (users and API tokens)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from server import db
+from server.access import Permission, current_principal, public, requires
+from server.auth import service
+from server.auth.forms import LoginForm, TokenForm, UserForm
+from server.errors import DomainError, TooManyRequests
+from server.web import actor, client_address, form_errors
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: never redirect a fresh sign-in to another site.
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("auth.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> str | Response | tuple[str, int]:
+    """Show the sign-in form and sign a team member in."""
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(
+                db.session(),
+                form.email.data or "",
+                form.password.data or "",
+                client_address(),
+                current_app.config["LOGIN_FAILURES_PER_MINUTE"],
+            )
+        except TooManyRequests as exc:
+            return render_template("auth/login.html", form=form, error=exc.message), 429
+        if user is not None:
+            session.clear()
+            session["user_id"] = user.id
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors = ["That email and password do not match a team member."]
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@public
+def logout() -> Response:
+    """Sign out and return to the sign-in page."""
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/")
+@requires(Permission.READ)
+def home() -> Response:
+    """Send a signed-in team member to the first page they can use."""
+    return redirect(
+        url_for(current_app.extensions["nav"][0].endpoint)
+        if current_app.extensions["nav"]
+        else url_for("auth.settings")
+    )
+
+
+def _token_form() -> TokenForm:
+    form = TokenForm(prefix="token")
+    form.environment.choices = [("", "(none: admin tokens)")] + [
+        (env, env) for env in current_app.config["ENVIRONMENTS"]
+    ]
+    return form
+
+
+@bp.route("/settings")
+@requires(Permission.READ)
+def settings() -> str:
+    """List users and API tokens; admins also get the forms to add them."""
+    s = db.session()
+    principal = current_principal()
+    can_admin = principal is not None and principal.can(Permission.USERS_ADMIN)
+    return render_template(
+        "auth/settings.html",
+        users=service.list_users(s) if can_admin else [],
+        tokens=service.list_tokens(s) if can_admin else [],
+        user_form=UserForm(prefix="user"),
+        token_form=_token_form(),
+        can_admin=can_admin,
+        new_token=None,
+    )
+
+
+@bp.route("/settings/users", methods=["POST"])
+@requires(Permission.USERS_ADMIN)
+def create_user() -> Response | tuple[str, int]:
+    """Add a team member."""
+    form = UserForm(prefix="user")
+    if form.validate_on_submit():
+        try:
+            user = service.create_user(
+                db.session(),
+                actor(),
+                form.email.data or "",
+                form.role.data or "",
+                form.password.data or "",
+            )
+        except DomainError as exc:
+            form_errors(form, exc)
+        else:
+            flash(f"{user.email} can now sign in as {user.role}.", "success")
+            return redirect(url_for("auth.settings"))
+    s = db.session()
+    return render_template(
+        "auth/settings.html",
+        users=service.list_users(s),
+        tokens=service.list_tokens(s),
+        user_form=form,
+        token_form=_token_form(),
+        can_admin=True,
+        new_token=None,
+    ), 400
+
+
+@bp.route("/settings/users/<int:user_id>/disable", methods=["POST"])
+@requires(Permission.USERS_ADMIN)
+def disable_user(user_id: int) -> Response:
+    """Disable a team member (or enable again with enable=1)."""
+    enable = request.form.get("enable") == "1"
+    try:
+        user = service.set_user_disabled(db.session(), actor(), user_id, disabled=not enable)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{user.email} is {'enabled' if enable else 'disabled'}.", "success")
+    return redirect(url_for("auth.settings"))
+
+
+@bp.route("/settings/tokens", methods=["POST"])
+@requires(Permission.USERS_ADMIN)
+def create_token() -> tuple[str, int]:
+    """Issue an API token and show it once."""
+    form = _token_form()
+    if form.validate_on_submit():
+        try:
+            issued = service.create_token(
+                db.session(),
+                actor(),
+                form.kind.data or "",
+                form.name.data or "",
+                form.environment.data or None,
+                current_app.config["ENVIRONMENTS"],
+            )
+        except DomainError as exc:
+            form_errors(form, exc)
+        else:
+            # Rendered straight away, never stored: the secret exists only in this response.
+            s = db.session()
+            return render_template(
+                "auth/settings.html",
+                users=service.list_users(s),
+                tokens=service.list_tokens(s),
+                user_form=UserForm(prefix="user"),
+                token_form=_token_form(),
+                can_admin=True,
+                new_token={"name": issued.token.name, "secret": issued.secret},
+            ), 201
+    s = db.session()
+    return render_template(
+        "auth/settings.html",
+        users=service.list_users(s),
+        tokens=service.list_tokens(s),
+        user_form=UserForm(prefix="user"),
+        token_form=form,
+        can_admin=True,
+        new_token=None,
+    ), 400
+
+
+@bp.route("/settings/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires(Permission.USERS_ADMIN)
+def revoke_token(token_id: int) -> Response:
+    """Revoke an API token."""
+    token = service.revoke_token(db.session(), actor(), token_id)
+    flash(f"Token {token.name} is revoked.", "success")
+    return redirect(url_for("auth.settings"))

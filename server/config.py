@@ -1,0 +1,216 @@
+"""Every setting Darklaunch reads, parsed once and strictly inside create_app."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; start-up stops with this message."""
+
+
+class Mode(enum.StrEnum):
+    PRODUCTION = "production"
+    DEVELOPMENT = "development"
+    TEST = "test"
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise ValueError("expected one of true, false, 1, 0")
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value <= 0:
+        raise ValueError("expected a whole number above 0")
+    return value
+
+
+def parse_percent(raw: str) -> float:
+    value = float(raw.strip())
+    if not 0 <= value <= 100:
+        raise ValueError("expected a number from 0 to 100")
+    return value
+
+
+def parse_names(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names:
+        raise ValueError("expected a comma-separated list with at least one name")
+    for name in names:
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"{name!r} may hold only letters, digits, '-' and '_'")
+    if len(set(names)) != len(names):
+        raise ValueError("names must not repeat")
+    return names
+
+
+def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+    )
+
+
+def parse_mode(raw: str) -> Mode:
+    try:
+        return Mode(raw.strip().lower())
+    except ValueError:
+        raise ValueError("expected production, development or test") from None
+
+
+def parse_text(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its key in app.config, parser, default and meaning."""
+
+    env: str
+    key: str
+    parse: Callable[[str], Any]
+    default: str | None
+    help: str
+    secret: bool = False
+    required_in_production: bool = False
+
+
+# The README's configuration table lists exactly these (a test compares them).
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DARKLAUNCH_ENV",
+        "MODE",
+        parse_mode,
+        "production",
+        "`production`, `development` or `test`. Production demands `SECRET_KEY` and "
+        "sets Secure cookies and HSTS.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "SECRET_KEY",
+        parse_text,
+        None,
+        "Signs sessions, CSRF tokens and preview-pass cookies. Required in production.",
+        secret=True,
+        required_in_production=True,
+    ),
+    Setting(
+        "DATABASE_URL",
+        "DATABASE_URL",
+        parse_text,
+        f"sqlite:///{INSTANCE / 'darklaunch.db'}",
+        "SQLAlchemy URL. SQLite (WAL mode) by default; "
+        "`postgresql+psycopg://user@host/db` for several instances.",
+    ),
+    Setting(
+        "DARKLAUNCH_ENVIRONMENTS",
+        "ENVIRONMENTS",
+        parse_names,
+        "development,production",
+        "Flag environments, in display order.",
+    ),
+    Setting(
+        "DARKLAUNCH_REFRESH_MS",
+        "REFRESH_MS",
+        parse_positive_int,
+        "500",
+        "How often (ms) each worker checks the database revision for changes.",
+    ),
+    Setting(
+        "DARKLAUNCH_BASE_URL",
+        "BASE_URL",
+        parse_text,
+        "",
+        "Public address of this server (used in feeds and preview links); "
+        "empty means the request's own host.",
+    ),
+    Setting(
+        "DARKLAUNCH_MAX_BODY_BYTES",
+        "MAX_CONTENT_LENGTH",
+        parse_positive_int,
+        "1048576",
+        "Largest request body accepted; larger bodies get 413.",
+    ),
+    Setting(
+        "DARKLAUNCH_LOGIN_FAILURES_PER_MINUTE",
+        "LOGIN_FAILURES_PER_MINUTE",
+        parse_positive_int,
+        "10",
+        "Failed sign-ins allowed per client address per minute before 429.",
+    ),
+    Setting(
+        "DARKLAUNCH_TRUSTED_PROXIES",
+        "TRUSTED_PROXIES",
+        parse_networks,
+        "",
+        "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
+    ),
+    Setting(
+        "DARKLAUNCH_LOG_LEVEL",
+        "LOG_LEVEL",
+        parse_text,
+        "INFO",
+        "Python log level for the JSON logs.",
+    ),
+)
+
+_BY_ENV = {setting.env: setting for setting in SETTINGS}
+
+
+def register(*settings: Setting) -> None:
+    """Add a feature's settings to the one parser (called at import time by the feature)."""
+    global SETTINGS
+    for setting in settings:
+        if setting.env in _BY_ENV:
+            continue
+        _BY_ENV[setting.env] = setting
+        SETTINGS = (*SETTINGS, setting)
+
+
+def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Parse every setting from `environ`; `overrides` (tests) replace parsed values by key."""
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.key in overrides:
+            values[setting.key] = overrides.pop(setting.key)
+            continue
+        raw = environ.get(setting.env)
+        if raw is None or (raw == "" and setting.default is None):
+            values[setting.key] = (
+                None if setting.default is None else setting.parse(setting.default)
+            )
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            shown = "<hidden>" if setting.secret else repr(raw)
+            raise ConfigError(f"{setting.env}={shown} is not valid: {exc}") from None
+    values.update(overrides)
+    mode = values["MODE"]
+    for setting in SETTINGS:
+        if setting.required_in_production and mode is Mode.PRODUCTION and not values[setting.key]:
+            raise ConfigError(
+                f"{setting.env} is required when DARKLAUNCH_ENV=production. "
+                f"Set it to a long random value, e.g. "
+                f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+    if not values.get("SECRET_KEY"):
+        # development and test get a per-process random key: never a built-in secret
+        import secrets
+
+        values["SECRET_KEY"] = secrets.token_urlsafe(48)
+    return values

@@ -1,0 +1,7 @@
+"""Imports every feature's models so Base.metadata is complete (migrations, checks, tests)."""
+
+from server.audit.models import Event
+from server.auth.models import ApiToken, LoginFailure, User
+from server.db import Base, StateRevision
+
+__all__ = ["ApiToken", "Base", "Event", "LoginFailure", "StateRevision", "User"]

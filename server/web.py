@@ -1,0 +1,100 @@
+"""Pieces every feature's views share: the acting user, the client address, navigation, forms."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+from flask_wtf import FlaskForm
+
+from server.access import Permission, current_principal
+from server.audit.service import Actor
+from server.errors import DomainError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+
+def actor() -> Actor:
+    """The audit actor for this request."""
+    principal = current_principal()
+    if principal is None:
+        raise Unauthorized("Sign in first.")
+    return Actor(principal.label)
+
+
+def client_address() -> str:
+    """The visitor's address: X-Forwarded-For is believed only from a trusted proxy.
+
+    Walks the X-Forwarded-For chain from the right, skipping trusted proxies, and returns the
+    first untrusted hop. A malformed entry stops the walk at the last good address.
+    """
+    if "client_address" in g:
+        return g.client_address
+    remote = request.remote_addr or "0.0.0.0"  # noqa: S104 - a placeholder address, not a bind
+    trusted = current_app.config["TRUSTED_PROXIES"]
+    address = remote
+    if trusted and _in(remote, trusted):
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                log.warning("ignoring malformed X-Forwarded-For entry %r", hop[:64])
+                break
+            address = hop
+            if not _in(hop, trusted):
+                break
+    g.client_address = address
+    return address
+
+
+def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def form_errors(form: FlaskForm, exc: DomainError) -> None:
+    """Show a service's error on the form: per field where it names one, else on the form."""
+    fields = exc.details.get("fields", {}) if exc.details else {}
+    placed = False
+    for name, message in fields.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*list(field.errors), message]
+            placed = True
+    if not placed:
+        form.form_errors.append(exc.message)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    permission: Permission
+    order: int
+
+
+def add_nav(app: Flask, label: str, endpoint: str, permission: Permission, order: int) -> None:
+    """Show a page in the navigation (only features with real pages call this)."""
+    items: list[NavItem] = app.extensions.setdefault("nav", [])
+    items.append(NavItem(label, endpoint, permission, order))
+    items.sort(key=lambda item: item.order)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions.setdefault("nav", [])
+
+    @app.context_processor
+    def _shell() -> dict[str, object]:
+        principal = current_principal()
+        nav = [
+            item
+            for item in current_app.extensions["nav"]
+            if principal is not None and principal.kind == "user" and principal.can(item.permission)
+        ]
+        return {"principal": principal, "nav_items": nav, "Permission": Permission}
