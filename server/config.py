@@ -167,19 +167,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-_BY_ENV = {setting.env: setting for setting in SETTINGS}
-
-
-def register(*settings: Setting) -> None:
-    """Add a feature's settings to the one parser (called at import time by the feature)."""
-    global SETTINGS
-    for setting in settings:
-        if setting.env in _BY_ENV:
-            continue
-        _BY_ENV[setting.env] = setting
-        SETTINGS = (*SETTINGS, setting)
-
-
 def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parse every setting from `environ`; `overrides` (tests) replace parsed values by key."""
     overrides = dict(overrides or {})
