@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from server.access import PUBLIC, access_of, public
 from server.errors import Invalid
+from server.web import MAX_ID
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,6 +50,25 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
+def _storable(data: Any) -> bool:
+    """False when decoded JSON holds text no database stores: NUL or unpaired surrogates."""
+    if isinstance(data, str):
+        return "\x00" not in data and (data.isascii() or _encodes(data))
+    if isinstance(data, dict):
+        return all(_storable(k) and _storable(v) for k, v in data.items())
+    if isinstance(data, list):
+        return all(_storable(item) for item in data)
+    return True
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_body(model: type[M]) -> M:
     """Parse the request's JSON body into `model`; any problem is a 400 naming the fields."""
     data = request.get_json(silent=True, force=True)
@@ -57,6 +77,8 @@ def parse_body(model: type[M]) -> M:
         if raw.strip():
             raise Invalid("The request body is not valid JSON.")
         data = {}
+    if not _storable(data):
+        raise Invalid("Text in the request body may not contain NUL characters or lone surrogates.")
     return validate(model, data)
 
 
@@ -112,7 +134,7 @@ _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 def _param_schema(converter: str | None) -> dict[str, Any]:
     if converter == "int":
-        return {"type": "integer", "minimum": 0}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_ID}
     return {"type": "string", "minLength": 1}
 
 

@@ -33,15 +33,21 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_positive_int(raw: str) -> int:
-    value = int(raw.strip())
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
     if value <= 0:
         raise ValueError("expected a whole number above 0")
     return value
 
 
 def parse_percent(raw: str) -> float:
-    value = float(raw.strip())
-    if not 0 <= value <= 100:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:  # also false for NaN
         raise ValueError("expected a number from 0 to 100")
     return value
 
@@ -73,6 +79,41 @@ def parse_mode(raw: str) -> Mode:
 
 def parse_text(raw: str) -> str:
     return raw
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def parse_database_url(raw: str) -> str:
+    """Accept SQLite and PostgreSQL URLs; `postgres://` (as hosting platforms write it) is psycopg.
+
+    Error messages never repeat the URL: it usually holds a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = raw.strip()
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueError(
+            "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if url.drivername in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ValueError(
+            f"the {url.drivername!r} driver is not supported; use sqlite:///PATH or "
+            "postgresql+psycopg://..."
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -110,10 +151,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL",
         "DATABASE_URL",
-        parse_text,
+        parse_database_url,
         f"sqlite:///{INSTANCE / 'darklaunch.db'}",
         "SQLAlchemy URL. SQLite (WAL mode) by default; "
-        "`postgresql+psycopg://user@host/db` for several instances.",
+        "`postgresql+psycopg://user@host/db` for several instances "
+        "(`postgres://` and `postgresql://` mean the same).",
+        secret=True,  # usually carries the database password
     ),
     Setting(
         "DARKLAUNCH_ENVIRONMENTS",
@@ -161,11 +204,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_LOG_LEVEL",
         "LOG_LEVEL",
-        parse_text,
+        parse_log_level,
         "INFO",
         "Python log level for the JSON logs.",
     ),
 )
+
 
 def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parse every setting from `environ`; `overrides` (tests) replace parsed values by key."""
@@ -191,8 +235,8 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
     for setting in SETTINGS:
         if setting.required_in_production and mode is Mode.PRODUCTION and not values[setting.key]:
             raise ConfigError(
-                f"{setting.env} is required when DARKLAUNCH_ENV=production. "
-                f"Set it to a long random value, e.g. "
+                f"{setting.env} is required in production (DARKLAUNCH_ENV is production "
+                f"unless set otherwise). Set it to a long random value, e.g. "
                 f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
     if not values.get("SECRET_KEY"):

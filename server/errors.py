@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,25 @@ def init_app(app: Flask) -> None:
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
 
-    @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
-    def _database(exc: DBAPIError) -> Response:
+    @app.errorhandler(PoolTimeout)
+    def _database(exc: Exception) -> Response:
         log.error("database error: %s", exc.__class__.__name__, exc_info=exc)
         return error_response(503, "database_unavailable", DB_DOWN_MESSAGE)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError) -> Response:
+        # Services check uniqueness first; this is the race where two requests did it at once.
+        log.warning("integrity error: %s", exc.__class__.__name__)
+        return error_response(
+            409, "conflict", "The change clashes with data saved at the same moment. Reload."
+        )
+
+    @app.errorhandler(DataError)
+    def _data(exc: DataError) -> Response:
+        # The database refused a value (out of range, bad encoding) that validation let through.
+        log.warning("database refused a value: %s", exc.orig.__class__.__name__)
+        return error_response(400, "invalid", "A value in the request cannot be stored.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -143,7 +143,8 @@ def app_config() -> dict[str, Any]:
 @pytest.fixture
 def app(database: Database, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
     url = database.fresh_url(tmp_path)
-    application = make_app(url, **app_config)
+    # The instance folder (demo credentials) lives in the test's own directory.
+    application = make_app(url, **{"INSTANCE_PATH": str(tmp_path / "instance"), **app_config})
     # No app context stays pushed: each request gets its own `g`, as in production.
     # Code that calls services directly opens one: `with app.app_context(): ...`.
     yield application
