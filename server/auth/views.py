@@ -95,8 +95,9 @@ def home() -> Response:
     )
 
 
-def _token_form() -> TokenForm:
-    form = TokenForm(prefix="token")
+def _token_form(blank: bool = False) -> TokenForm:
+    # blank: an empty form even on a POST (after a token was created from the request's data)
+    form = TokenForm(prefix="token", formdata=None) if blank else TokenForm(prefix="token")
     form.environment.choices = [SelectChoice("", "(none: admin tokens)")] + [
         SelectChoice(env) for env in current_app.config["ENVIRONMENTS"]
     ]
@@ -118,8 +119,8 @@ def _settings_page(
         "auth/settings.html",
         users=service.list_users(s) if can_admin else [],
         tokens=service.list_tokens(s) if can_admin else [],
-        user_form=user_form or UserForm(prefix="user"),
-        token_form=token_form or _token_form(),
+        user_form=user_form or UserForm(prefix="user", formdata=None),
+        token_form=token_form or _token_form(blank=True),
         can_admin=can_admin,
         new_token=new_token,
     )
