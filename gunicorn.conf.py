@@ -12,3 +12,7 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = None  # Darklaunch writes its own JSON request logs
 errorlog = "-"
+# gunicorn 25+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl), so two servers
+# on one machine would take it from each other; nothing here uses gunicornc. Older versions
+# ignore the setting.
+control_socket_disable = True
