@@ -81,6 +81,19 @@ def parse_text(raw: str) -> str:
     return raw
 
 
+def parse_base_url(raw: str) -> str:
+    """Empty, or an absolute http(s) address; kept without a trailing slash for joining paths."""
+    from urllib.parse import urlsplit
+
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an address like https://darklaunch.example.com (or empty)")
+    return value
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -175,7 +188,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_BASE_URL",
         "BASE_URL",
-        parse_text,
+        parse_base_url,
         "",
         "Public address of this server (used in feeds and preview links); "
         "empty means the request's own host.",

@@ -106,6 +106,24 @@ def test_trusted_proxies_are_networks() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", ""),
+        ("https://darklaunch.example.com/", "https://darklaunch.example.com"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("https://example.com/darklaunch/", "https://example.com/darklaunch"),
+    ],
+)
+def test_base_url_is_an_absolute_address_without_trailing_slash(raw: str, expected: str) -> None:
+    assert parse({**DEV, "DARKLAUNCH_BASE_URL": raw})["BASE_URL"] == expected
+
+
+@pytest.mark.parametrize("raw", ["darklaunch.example.com", "ftp://x", "https://", "https://a/?q=1"])
+def test_base_url_without_scheme_or_host_is_refused(raw: str) -> None:
+    assert "expected an address like" in parse_error({**DEV, "DARKLAUNCH_BASE_URL": raw})
+
+
 def test_log_level_is_a_known_level() -> None:
     assert parse({**DEV, "DARKLAUNCH_LOG_LEVEL": "debug"})["LOG_LEVEL"] == "DEBUG"
     assert "expected one of DEBUG" in parse_error({**DEV, "DARKLAUNCH_LOG_LEVEL": "verbose"})
