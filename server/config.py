@@ -167,6 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
 def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parse every setting from `environ`; `overrides` (tests) replace parsed values by key."""
     overrides = dict(overrides or {})
