@@ -169,3 +169,42 @@ def test_etag_changes_only_when_that_environment_changes(app: Flask) -> None:
         after = {e: flags_snapshot().environment(e).etag for e in ENVS}
         assert after["development"] != before["development"]
         assert after["production"] == before["production"]
+
+
+def test_explain_names_the_strategy_that_matched(app: Flask) -> None:
+    from server.flags.explain import explain
+
+    with app.app_context():
+        s = db.session()
+        flags.create_flag(s, ALICE, FlagCreate(name="f"), ENVS)
+        flags.add_strategy(
+            s,
+            ALICE,
+            "f",
+            "production",
+            StrategyIn(name="userWithId", parameters={"userIds": "u1,u2"}),
+        )
+        flags.add_strategy(
+            s,
+            ALICE,
+            "f",
+            "production",
+            rollout(
+                100,
+                constraints=[{"contextName": "country", "operator": "IN", "values": ["NO", "SE"]}],
+            ),
+        )
+        flags.set_enabled(s, ALICE, "f", "production", True)
+        flag = flags.get_flag(s, "f")
+        env = flags.flag_environment(flag, "production")
+        by_country = explain(s, flag, env, make_context({"userId": "u9", "country": "SE"}))
+        assert by_country.enabled
+        assert by_country.matched is not None
+        assert by_country.matched.sentence == (
+            "on for 100% of users by userId where country is one of NO, SE"
+        )
+        by_id = explain(s, flag, env, make_context({"userId": "u2"}))
+        assert by_id.matched is not None and by_id.matched.name == "userWithId"
+        nobody = explain(s, flag, env, make_context({"userId": "u9", "country": "DK"}))
+        assert not nobody.enabled and nobody.matched is None
+        assert "no strategy matched" in nobody.reason
