@@ -39,7 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logging.getLogger("server").setLevel(app.config["LOG_LEVEL"])
 
-    from server import access, api, audit, auth, db, errors, security, snapshot, web
+    from server import access, api, audit, auth, db, errors, flags, security, snapshot, web
     from server.cli import register_cli
 
     db.init_app(app)
@@ -51,5 +51,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     auth.init_app(app)
     audit.init_app(app)
+    flags.init_app(app)
     register_cli(app)
     return app

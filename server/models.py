@@ -3,5 +3,17 @@
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
-__all__ = ["ApiToken", "Base", "Event", "LoginFailure", "StateRevision", "User"]
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Event",
+    "Flag",
+    "FlagEnvironment",
+    "LoginFailure",
+    "Segment",
+    "StateRevision",
+    "Strategy",
+    "User",
+]
