@@ -14,8 +14,9 @@ from server.access import Permission, current_principal
 from server.audit.service import Actor
 from server.errors import DomainError, Invalid, Unauthorized
 
-# Ids in URLs and page numbers stay within what both databases store (a signed 64-bit integer).
-MAX_ID = 2**63 - 1
+# Ids in URLs stay within the id columns' type (INTEGER: 32 bits on PostgreSQL), so a larger
+# number is simply not found instead of an error from the database.
+MAX_ID = 2**31 - 1
 MAX_PAGE = 1_000_000
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from server.access import PUBLIC, access_of
 from server.auth.api import TokenCreated, TokenOut, UserOut
+from server.web import MAX_ID
 
 
 def test_every_json_endpoint_is_documented(app: Flask) -> None:
@@ -61,7 +62,7 @@ def test_openapi_document_is_public_and_consistent(app: Flask, client: FlaskClie
             assert {"400", "401", "403", "404"} <= set(op["responses"])
             for param in op["parameters"]:
                 if param["in"] == "path" and param["schema"]["type"] == "integer":
-                    assert param["schema"]["maximum"] == 2**63 - 1
+                    assert param["schema"]["maximum"] == MAX_ID
     create = paths["/api/admin/tokens"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/TokenIn"

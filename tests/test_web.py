@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.errors import Unauthorized
-from server.web import MAX_PAGE, actor, client_address, page_number
+from server.web import MAX_ID, MAX_PAGE, actor, client_address, page_number
 from tests.conftest import post_form, sign_in
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"))
@@ -113,4 +113,5 @@ def test_ids_beyond_storage_range_are_not_found(admin_client: FlaskClient) -> No
     too_big = "9" * 25
     assert post_form(admin_client, f"/settings/users/{too_big}/disable").status_code == 404
     assert post_form(admin_client, f"/settings/tokens/{2**63}/revoke").status_code == 404
-    assert post_form(admin_client, f"/settings/tokens/{2**63 - 1}/revoke").status_code == 404
+    assert post_form(admin_client, f"/settings/tokens/{MAX_ID}/revoke").status_code == 404
+    assert post_form(admin_client, f"/settings/tokens/{MAX_ID + 1}/revoke").status_code == 404
