@@ -52,12 +52,17 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
 
 def _storable(data: Any) -> bool:
     """False when decoded JSON holds text no database stores: NUL or unpaired surrogates."""
-    if isinstance(data, str):
-        return "\x00" not in data and (data.isascii() or _encodes(data))
-    if isinstance(data, dict):
-        return all(_storable(k) and _storable(v) for k, v in data.items())
-    if isinstance(data, list):
-        return all(_storable(item) for item in data)
+    pending = [data]  # a loop, not recursion: bodies may nest as deep as the parser allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not (item.isascii() or _encodes(item)):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return True
 
 
@@ -71,7 +76,10 @@ def _encodes(text: str) -> bool:
 
 def parse_body(model: type[M]) -> M:
     """Parse the request's JSON body into `model`; any problem is a 400 naming the fields."""
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:
+        raise Invalid("The request body is nested too deeply.") from None
     if data is None:
         raw = request.get_data(cache=True)
         if raw.strip():

@@ -59,6 +59,8 @@ def test_bad_fields_are_400_naming_the_field(
         '{"email": "\\ud800@example.com", "role": "viewer", "password": "long enough pw"}',
         '{"name": "x", "kind": "admin", "environment": {"nested": ["\\u0000"]}}',
         b"\xff\xfe not utf-8",
+        "[" * 100_000,  # deeper than the JSON parser goes
+        '{"name": "x", "kind": "admin", "environment": ' + '{"a": ' * 900 + "1" + "}" * 901,
     ],
 )
 def test_bodies_no_model_accepts_are_400(api: Callable[..., Any], raw: str | bytes) -> None:
