@@ -188,6 +188,22 @@ def test_unexpected_error_is_500_without_details(app: Flask) -> None:
     assert "hunter2" not in page.get_data(as_text=True)
 
 
+def test_database_refusals_map_to_409_and_400(app: Flask) -> None:
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    def clash() -> str:
+        raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+    def refused() -> str:
+        raise DataError("INSERT ...", {}, Exception("value too long"))
+
+    app.add_url_rule("/api/clash", "clash", public(clash))
+    app.add_url_rule("/api/refused", "refused", public(refused))
+    client = app.test_client()
+    assert_error_shape(client.get("/api/clash"), 409, "conflict")
+    assert_error_shape(client.get("/api/refused"), 400, "invalid")
+
+
 def test_ui_errors_are_friendly_pages(
     client: FlaskClient, make_user: Callable[..., Any], admin: Any
 ) -> None:
