@@ -159,6 +159,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
     ),
     Setting(
+        "DARKLAUNCH_COVERAGE_TARGET",
+        "COVERAGE_TARGET",
+        parse_percent,
+        "80",
+        "Line coverage target in percent; deploy reports show coverage below it in red.",
+    ),
+    Setting(
         "DARKLAUNCH_LOG_LEVEL",
         "LOG_LEVEL",
         parse_text,
@@ -166,6 +173,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Python log level for the JSON logs.",
     ),
 )
+
 
 def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parse every setting from `environ`; `overrides` (tests) replace parsed values by key."""

@@ -3,5 +3,15 @@
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
+from server.deploys.models import Deploy, DeployCommit
 
-__all__ = ["ApiToken", "Base", "Event", "LoginFailure", "StateRevision", "User"]
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Deploy",
+    "DeployCommit",
+    "Event",
+    "LoginFailure",
+    "StateRevision",
+    "User",
+]
