@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from server.api import StrictModel
 
@@ -18,6 +17,8 @@ MAX_COMMITS = 2000
 SHA_PATTERN = r"^[0-9a-f]{7,64}$"
 # Versions appear in URLs, file names of the static export and CI logs: keep them plain.
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+:@/-]{0,99}$"
+
+ABSENT: Any = None
 
 StatusName = Literal["started", "succeeded", "failed", "rolled_back"]
 
@@ -73,19 +74,18 @@ class CommitIn(StrictModel):
 class DeployFields(StrictModel):
     """Fields a deploy can be recorded or updated with; absent fields stay as they are."""
 
-    # sha, status and started_at may be left out but never cleared: null is refused for them.
-    sha: Annotated[str, Field(pattern=SHA_PATTERN)] | SkipJsonSchema[None] = Field(
-        None, description="The deployed commit"
+    # sha, status and started_at may be left out but never cleared, so their types exclude
+    # null; ABSENT (None typed as Any) is only the marker of "not sent".
+    sha: Annotated[str, Field(pattern=SHA_PATTERN)] = Field(
+        ABSENT, description="The deployed commit"
     )
     base_sha: Annotated[str, Field(pattern=SHA_PATTERN)] | None = Field(
         None, description="The environment's previously deployed commit"
     )
-    status: StatusName | SkipJsonSchema[None] = Field(
-        None, description="Defaults to succeeded for a new deploy; unchanged on update"
+    status: StatusName = Field(
+        ABSENT, description="Defaults to succeeded for a new deploy; unchanged on update"
     )
-    started_at: AwareDatetime | SkipJsonSchema[None] = Field(
-        None, description="Defaults to now for a new deploy"
-    )
+    started_at: AwareDatetime = Field(ABSENT, description="Defaults to now for a new deploy")
     finished_at: AwareDatetime | None = None
     url: Link | None = Field(None, description="Link to the CI run or release")
     tests: SuiteIn | None = None
@@ -93,13 +93,6 @@ class DeployFields(StrictModel):
     commits: Annotated[list[CommitIn], Field(max_length=MAX_COMMITS)] | None = Field(
         None, description="Newest first, as `git log` lists them; replaces earlier commits"
     )
-
-    @field_validator("sha", "status", "started_at")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be left out but not null")
-        return value
 
 
 class DeployIn(DeployFields):

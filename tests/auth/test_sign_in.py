@@ -62,8 +62,9 @@ def test_sign_out_ends_the_session(client: FlaskClient, admin: Any) -> None:
 def test_eleventh_failure_in_a_minute_gets_429(client: FlaskClient, admin: Any) -> None:
     token = csrf_token(client)
     for _ in range(10):
-        r = client.post("/login", data={"email": admin.email, "password": "x" * 12,
-                                        "csrf_token": token})
+        r = client.post(
+            "/login", data={"email": admin.email, "password": "x" * 12, "csrf_token": token}
+        )
         assert r.status_code == 401
     blocked = client.post(
         "/login", data={"email": admin.email, "password": PASSWORD, "csrf_token": token}
@@ -87,6 +88,7 @@ def test_disabled_user_cannot_sign_in_and_loses_session(
     assert client.get("/audit").status_code == 302
     other = app.test_client()
     token = csrf_token(other)
-    r = other.post("/login", data={"email": member.email, "password": PASSWORD,
-                                   "csrf_token": token})
+    r = other.post(
+        "/login", data={"email": member.email, "password": PASSWORD, "csrf_token": token}
+    )
     assert r.status_code == 401
