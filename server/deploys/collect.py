@@ -28,6 +28,10 @@ class CollectError(Exception):
     """A file or tool could not provide what the deploy record needs."""
 
 
+class GitFailed(CollectError):
+    """git ran and refused (unknown revision, not a repository, ...)."""
+
+
 # ---- XML, without DTDs or entities -----------------------------------------------------------
 
 
@@ -314,7 +318,7 @@ def _git(repo: Path, *args: str) -> str:
         raise CollectError(f"git: {exc}") from None
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        raise CollectError(f"git {args[0]}: {reason}")
+        raise GitFailed(f"git {args[0]}: {reason}")
     return done.stdout
 
 
@@ -324,14 +328,14 @@ def resolve_commit(repo: Path, revision: str) -> str:
         raise CollectError(f"git: {revision!r} is not a commit")
     try:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
-    except CollectError:
+    except GitFailed:
         raise CollectError(f"git: {revision!r} is not a commit in {repo}") from None
 
 
 def has_commit(repo: Path, sha: str) -> bool:
     try:
         _git(repo, "cat-file", "-e", f"{sha}^{{commit}}")
-    except CollectError:
+    except GitFailed:
         return False
     return True
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,3 +93,139 @@ def record(app: Flask) -> Callable[..., int]:
             return deploy.id
 
     return factory
+
+
+# ---- a real project on a CI runner: git history, pytest's JUnit XML, coverage.py output -----
+
+CALC = """\
+def grade(score):
+    if score >= 90:
+        return "A"
+    if score >= 50:
+        return "pass"
+    return "fail"
+
+
+def unused():
+    return 1
+"""
+
+TEST_CALC = """\
+import pytest
+
+from calc import grade
+
+
+def test_top_grade():
+    assert grade(95) == "A"
+
+
+def test_pass_grade():
+    assert grade(60) == "pass"
+
+
+def test_a_wrong_expectation():
+    assert grade(50) == "A"
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture failed")
+
+
+def test_with_broken_fixture(broken):
+    pass
+
+
+@pytest.mark.skip(reason="not written yet")
+def test_failing_grade():
+    assert grade(10) == "fail"
+"""
+
+# (author, ISO time with offset, subject): the history the deploys are recorded from.
+HISTORY = (
+    ("Ada Osei", "2025-01-06T09:00:00+00:00", "Add grading"),
+    ("Bruno Lima", "2025-01-07T10:30:00+02:00", "Grade borderline scores"),
+    ("Chen Wei", "2025-01-07T15:00:00+00:00", "Test the grading rules"),
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    env: dict[str, str]
+    shas: list[str]  # HISTORY's commits, oldest first
+
+    def git(self, *args: str, extra: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=self.root,
+            env={**self.env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """An environment like a fresh CI runner's: no coverage or pytest settings leak in."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+
+
+@pytest.fixture(scope="session")
+def ci_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A git repository with three dated commits, a JUnit file and coverage data from pytest."""
+    root = tmp_path_factory.mktemp("ci-project")
+    project = Project(root, clean_env(root), [])
+    project.git("init", "-q", "-b", "main")
+    (root / "calc.py").write_text(CALC)
+    (root / "test_calc.py").write_text(TEST_CALC)
+    for i, (author, when, subject) in enumerate(HISTORY):
+        (root / "CHANGES").write_text(f"{i}: {subject}\n")
+        project.git("add", "-A")
+        email = author.split()[0].lower() + "@example.com"
+        project.git(
+            "commit",
+            "-q",
+            "-m",
+            subject,
+            extra={
+                "GIT_AUTHOR_NAME": author,
+                "GIT_AUTHOR_EMAIL": email,
+                "GIT_COMMITTER_NAME": author,
+                "GIT_COMMITTER_EMAIL": email,
+                "GIT_AUTHOR_DATE": when,
+                "GIT_COMMITTER_DATE": when,
+            },
+        )
+        project.shas.append(project.git("rev-parse", "HEAD"))
+    python = [sys.executable, "-m"]
+    run = {"cwd": root, "env": project.env, "capture_output": True, "text": True}
+    tests = subprocess.run(  # a failing and an erroring test: pytest exits 1, as in real CI
+        [
+            *python,
+            "coverage",
+            "run",
+            "--branch",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml=junit.xml",
+            "test_calc.py",
+        ],
+        check=False,
+        **run,
+    )
+    assert tests.returncode == 1, tests.stdout + tests.stderr
+    for fmt, name in (("xml", "coverage.xml"), ("json", "coverage.json")):
+        subprocess.run([*python, "coverage", fmt, "-o", name], check=True, **run)
+    return project
