@@ -6,7 +6,7 @@ refuse is caught on the CI runner, with the same field messages.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -31,6 +31,7 @@ def _printable(value: str) -> str:
 
 
 def _web_link(value: str) -> str:
+    _printable(value)
     if not value.lower().startswith(("https://", "http://")):
         raise ValueError("must be an http:// or https:// address")
     if any(ch.isspace() for ch in value):
@@ -38,7 +39,20 @@ def _web_link(value: str) -> str:
     return value
 
 
+def _plausible_time(value: datetime) -> datetime:
+    # Git and CI clocks live after 1970; extreme offsets near year 1 or 9999 cannot be stored.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between 1970 and 9000") from None
+    if not EARLIEST <= utc.year <= LATEST:
+        raise ValueError("must be a time between 1970 and 9000")
+    return utc
+
+
+EARLIEST, LATEST = 1970, 9000
 Text = Annotated[str, AfterValidator(_printable)]
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
 Link = Annotated[str, Field(min_length=8, max_length=500), AfterValidator(_web_link)]
 Count = Annotated[int, Field(ge=0, le=100_000_000)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -67,7 +81,7 @@ class CommitIn(StrictModel):
     sha: Annotated[str, Field(pattern=SHA_PATTERN)]
     author_name: Annotated[Text, Field(min_length=1, max_length=200)]
     author_email: Annotated[Text, Field(max_length=254)] = ""
-    committed_at: AwareDatetime
+    committed_at: Moment
     subject: Annotated[Text, Field(max_length=500)] = ""
 
 
@@ -85,8 +99,8 @@ class DeployFields(StrictModel):
     status: StatusName = Field(
         ABSENT, description="Defaults to succeeded for a new deploy; unchanged on update"
     )
-    started_at: AwareDatetime = Field(ABSENT, description="Defaults to now for a new deploy")
-    finished_at: AwareDatetime | None = None
+    started_at: Moment = Field(ABSENT, description="Defaults to now for a new deploy")
+    finished_at: Moment | None = None
     url: Link | None = Field(None, description="Link to the CI run or release")
     tests: SuiteIn | None = None
     coverage: CoverageIn | None = None

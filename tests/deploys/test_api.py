@@ -135,6 +135,9 @@ def test_new_commits_replace_the_old_ones(api: Api, app: Flask) -> None:
         ({"sha": "not-a-sha"}, "sha", "String should match"),
         ({"version": "has space"}, "version", "String should match"),
         ({"url": "javascript:alert(1)"}, "url", "http"),
+        ({"url": "https://ci.example.com/\x00"}, "url", "control characters"),
+        ({"started_at": "0001-01-01T00:00:00+14:00"}, "started_at", "between 1970 and 9000"),
+        ({"finished_at": "1969-12-31T23:59:59Z"}, "finished_at", "between 1970 and 9000"),
         ({"unknown": 1}, "unknown", "Extra inputs"),
         ({"started_at": "2026-03-02T12:00:00"}, "started_at", "timezone"),
         (
