@@ -4,6 +4,7 @@ from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 __all__ = [
     "ApiToken",
@@ -11,7 +12,11 @@ __all__ = [
     "Deploy",
     "DeployCommit",
     "Event",
+    "Flag",
+    "FlagEnvironment",
     "LoginFailure",
+    "Segment",
     "StateRevision",
+    "Strategy",
     "User",
 ]

@@ -97,6 +97,10 @@ class SnapshotCache:
         except SQLAlchemyError as exc:
             self.last_error = f"database unreachable: {exc.__class__.__name__}"
             log.warning("snapshot refresh failed; serving the last good one: %s", exc)
+        except Exception as exc:
+            # A part that cannot be built must never take the last good snapshot down with it.
+            self.last_error = f"snapshot build failed: {exc.__class__.__name__}"
+            log.exception("snapshot build failed; serving the last good one")
         finally:
             self._lock.release()
 

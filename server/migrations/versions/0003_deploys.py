@@ -1,7 +1,7 @@
 """deploys: deploys recorded from CI and the commits each one carried
 
 Revision ID: 0003_deploys
-Revises: 0001_foundation
+Revises: 0002_flags
 Create Date: 2026-11-26 14:36:36.773879
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import server.db
 
 revision: str = "0003_deploys"
-down_revision: str | None = "0001_foundation"
+down_revision: str | None = "0002_flags"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

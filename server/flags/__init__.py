@@ -1,0 +1,24 @@
+"""Feature flags: model, rules, compiled per-environment snapshot, web UI and admin API."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from server.flags.compile import FlagsSnapshot, build_flags_snapshot
+
+
+def init_app(app: Flask) -> None:
+    environments: tuple[str, ...] = app.config["ENVIRONMENTS"]
+
+    def build(session: Session) -> FlagsSnapshot:
+        return build_flags_snapshot(session, environments)
+
+    app.extensions["snapshot"].register("flags", build)
+
+
+def flags_snapshot() -> FlagsSnapshot:
+    """The current compiled flags of every environment (no query when fresh)."""
+    from server import snapshot
+
+    return snapshot.current()["flags"]

@@ -1,0 +1,103 @@
+"""Evaluate flags with yggdrasil-engine, the engine inside every official Unleash SDK.
+
+A compiled environment holds an engine loaded with exactly the bytes SDKs receive, so an answer
+here equals the answer an SDK gives for the same context.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from yggdrasil_engine.engine import UnleashEngine
+
+from server.errors import Invalid
+
+# Context fields the engine reads at top level; anything else goes into `properties`.
+STANDARD_FIELDS = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
+
+
+def make_context(raw: Mapping[str, Any], **defaults: str) -> dict[str, Any]:
+    """Normalise a caller's context into the engine's shape; values become strings.
+
+    Accepts top-level custom fields and a `properties` mapping (as Unleash SDKs do). `defaults`
+    fill standard fields the caller left out (e.g. environment, remoteAddress).
+    """
+    context: dict[str, Any] = {}
+    properties: dict[str, str] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key == "properties":
+            if not isinstance(value, Mapping):
+                raise Invalid("`properties` must be an object of names to values.")
+            for name, prop in value.items():
+                if prop is not None:
+                    properties[str(name)] = _as_text(str(name), prop)
+        elif key in STANDARD_FIELDS:
+            context[key] = _as_text(key, value)
+        else:
+            properties[str(key)] = _as_text(str(key), value)
+    for key, value in defaults.items():
+        context.setdefault(key, value)
+    context["properties"] = properties
+    return context
+
+
+def _as_text(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise Invalid(f"Context field {name!r} must be a string, number or boolean.")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    found: bool
+    enabled: bool
+    variant: dict[str, Any]  # {"name", "enabled", "feature_enabled", "payload"?}
+
+
+def evaluate(engine: UnleashEngine, name: str, context: dict[str, Any]) -> Evaluation:
+    """Evaluate one flag without counting it in the engine's own metrics."""
+    toggle = engine.check_enabled(name, context)
+    found = toggle is not None and bool(toggle.is_found)
+    enabled = toggle is not None and bool(toggle.is_enabled)
+    variant: dict[str, Any] = {"name": "disabled", "enabled": False, "feature_enabled": enabled}
+    if found and enabled:
+        result = engine.check_variant(name, context)
+        if result is not None and result.variant is not None:
+            v = result.variant
+            variant = {"name": v.name, "enabled": bool(v.enabled), "feature_enabled": enabled}
+            if v.payload:
+                variant["payload"] = dict(v.payload)
+    return Evaluation(found, enabled, variant)
+
+
+def load_engine(document: bytes | str, expected: set[str]) -> UnleashEngine:
+    """Load a client document into a new engine; refuse it if the engine drops any flag.
+
+    The engine swallows parse errors and keeps its previous (here: empty) state, so a rejected
+    document shows up as missing flags.
+    """
+    engine = UnleashEngine()
+    text = document.decode() if isinstance(document, bytes) else document
+    engine.take_state(text)
+    known = {definition.name for definition in engine.list_known_toggles()}
+    missing = expected - known
+    if missing:
+        sample = ", ".join(sorted(missing)[:5])
+        raise Invalid(
+            "The flag evaluation engine rejects this configuration "
+            f"(it would not load: {sample}). Nothing was saved."
+        )
+    return engine
+
+
+def document_for(features: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
+    return json.dumps(
+        {"version": 2, "features": features, "segments": segments}, separators=(",", ":")
+    )

@@ -1,0 +1,321 @@
+"""The rules for what a flag, strategy, constraint, variant and segment may hold.
+
+Pydantic models shared by the admin API, the web forms and flags-as-code files, so a value is
+judged the same way whichever door it comes through. Shapes and field names follow Unleash.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from server.api import StrictModel
+
+FLAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+FLAG_NAME_RE = re.compile(FLAG_NAME_PATTERN)
+FLAG_NAME_RULE = (
+    "1-100 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
+CONTEXT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+
+
+class FlagType(enum.StrEnum):
+    RELEASE = "release"
+    EXPERIMENT = "experiment"
+    OPERATIONAL = "operational"
+    KILL_SWITCH = "kill-switch"
+    PERMISSION = "permission"
+
+    @property
+    def expected_lifetime_days(self) -> int | None:
+        """After this many days a flag is 'potentially stale' (None: never)."""
+        return {"release": 40, "experiment": 40, "operational": 7}.get(self.value)
+
+
+class Operator(enum.StrEnum):
+    IN = "IN"
+    NOT_IN = "NOT_IN"
+    STR_CONTAINS = "STR_CONTAINS"
+    STR_STARTS_WITH = "STR_STARTS_WITH"
+    STR_ENDS_WITH = "STR_ENDS_WITH"
+    NUM_EQ = "NUM_EQ"
+    NUM_GT = "NUM_GT"
+    NUM_GTE = "NUM_GTE"
+    NUM_LT = "NUM_LT"
+    NUM_LTE = "NUM_LTE"
+    DATE_AFTER = "DATE_AFTER"
+    DATE_BEFORE = "DATE_BEFORE"
+    SEMVER_EQ = "SEMVER_EQ"
+    SEMVER_GT = "SEMVER_GT"
+    SEMVER_LT = "SEMVER_LT"
+    SEMVER_GTE = "SEMVER_GTE"
+    SEMVER_LTE = "SEMVER_LTE"
+    REGEX = "REGEX"
+    IN_CIDR = "IN_CIDR"
+
+    @property
+    def single_value(self) -> bool:
+        """Operators that compare against one `value` rather than a list of `values`."""
+        return self.name.startswith(("NUM_", "DATE_", "SEMVER_")) or self is Operator.REGEX
+
+
+STRATEGY_NAMES = ("default", "flexibleRollout", "userWithId", "remoteAddress")
+# Unleash's deprecated built-ins: accepted from the API and files so existing setups import
+# unchanged; the editor offers only STRATEGY_NAMES.
+LEGACY_STRATEGY_NAMES = ("gradualRolloutRandom", "gradualRolloutUserId", "gradualRolloutSessionId")
+STANDARD_STICKINESS = ("default", "userId", "sessionId", "random")
+
+
+class Constraint(StrictModel):
+    # Values are compared as given: leading or trailing spaces can be meaningful.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    contextName: str = Field(min_length=1, max_length=100)
+    operator: Operator
+    values: list[str] = Field(default_factory=list, max_length=1000)
+    value: str | None = Field(default=None, max_length=1000)
+    inverted: bool = False
+    caseInsensitive: bool = False
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _stringify_values(cls, raw: Any) -> Any:
+        if isinstance(raw, list):
+            return [
+                str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in raw
+            ]
+        return raw
+
+    @field_validator("contextName")
+    @classmethod
+    def _context_name(cls, name: str) -> str:
+        if not CONTEXT_NAME_RE.match(name):
+            raise ValueError("a context field is letters, digits, '_', '.' or '-'")
+        return name
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> Constraint:
+        op = self.operator
+        values = [v for v in self.values if v != ""]
+        if op.single_value:
+            value = self.value if self.value is not None else (values[0] if values else "")
+            if not value.strip():
+                raise ValueError(f"{op.value} compares against one value; give `value`")
+            _check_single(op, value)
+            self.value = value
+            self.values = []
+        else:
+            if not values:
+                raise ValueError(f"{op.value} needs at least one value in `values`")
+            if op is Operator.IN_CIDR:
+                for v in values:
+                    try:
+                        ipaddress.ip_network(v, strict=False)
+                    except ValueError:
+                        raise ValueError(f"{v!r} is not an IP address or CIDR range") from None
+            self.values = values
+            self.value = None
+        return self
+
+
+def _check_single(op: Operator, value: str) -> None:
+    if op.name.startswith("NUM_"):
+        try:
+            float(value)
+        except ValueError:
+            raise ValueError(f"{op.value} needs a number, not {value!r}") from None
+    elif op.name.startswith("DATE_"):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{op.value} needs a date and time like 2026-12-01T09:00:00Z, not {value!r}"
+            ) from None
+    elif op.name.startswith("SEMVER_"):
+        if not SEMVER_RE.match(value):
+            raise ValueError(f"{op.value} needs a semantic version like 1.2.3, not {value!r}")
+    elif op is Operator.REGEX:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"the regular expression does not compile: {exc}") from None
+
+
+class Payload(StrictModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    type: Literal["string", "json", "csv", "number"]
+    value: str = Field(max_length=100_000)
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> Payload:
+        if self.type == "json":
+            try:
+                json.loads(self.value)
+            except ValueError:
+                raise ValueError("a json payload must hold valid JSON") from None
+        if self.type == "number":
+            try:
+                float(self.value)
+            except ValueError:
+                raise ValueError("a number payload must hold a number") from None
+        return self
+
+
+class Variant(StrictModel):
+    name: str = Field(min_length=1, max_length=100)
+    weight: int = Field(default=0, ge=0, le=1000)
+    weightType: Literal["variable", "fix"] = "variable"
+    stickiness: str = Field(default="default", min_length=1, max_length=100)
+    payload: Payload | None = None
+
+
+def normalise_variants(variants: list[Variant]) -> list[Variant]:
+    """Spread the weight that `fix` variants leave over the `variable` ones (total 1000)."""
+    if not variants:
+        return []
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError("variant names must be unique")
+    fixed = sum(v.weight for v in variants if v.weightType == "fix")
+    variable = [v for v in variants if v.weightType == "variable"]
+    if fixed > 1000:
+        raise ValueError("fixed variant weights add up to more than 1000 (100%)")
+    if not variable:
+        if fixed != 1000:
+            raise ValueError("with only fixed variants, weights must add up to 1000 (100%)")
+        return variants
+    share, rest = divmod(1000 - fixed, len(variable))
+    out = []
+    for v in variants:
+        if v.weightType == "variable":
+            weight = share + (1 if rest > 0 else 0)
+            rest -= 1
+            out.append(v.model_copy(update={"weight": weight}))
+        else:
+            out.append(v)
+    return out
+
+
+class StrategyIn(StrictModel):
+    name: Literal[
+        "default",
+        "flexibleRollout",
+        "userWithId",
+        "remoteAddress",
+        "gradualRolloutRandom",
+        "gradualRolloutUserId",
+        "gradualRolloutSessionId",
+    ]
+    title: str = Field(default="", max_length=200)
+    parameters: dict[str, str] = Field(default_factory=dict)
+    constraints: list[Constraint] = Field(default_factory=list, max_length=100)
+    segments: list[int] = Field(default_factory=list, max_length=100)
+    variants: list[Variant] = Field(default_factory=list, max_length=100)
+    disabled: bool = False
+    sortOrder: int | None = Field(default=None, ge=0, le=1_000_000)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _stringify(cls, raw: Any) -> Any:
+        # Unleash clients need strings; accept the numbers scripts naturally send.
+        if isinstance(raw, dict):
+            return {
+                k: (str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+                for k, v in raw.items()
+            }
+        return raw
+
+    @model_validator(mode="after")
+    def _parameters_fit_strategy(self) -> StrategyIn:
+        p = dict(self.parameters)
+        if self.name == "flexibleRollout":
+            rollout = p.get("rollout", "100").strip()
+            if not rollout.isdigit() or not 0 <= int(rollout) <= 100:
+                raise ValueError("rollout must be a whole percentage from 0 to 100")
+            p["rollout"] = str(int(rollout))
+            p["stickiness"] = (p.get("stickiness") or "default").strip()
+            if not CONTEXT_NAME_RE.match(p["stickiness"]):
+                raise ValueError(
+                    "stickiness must be default, userId, sessionId, random or a context field name"
+                )
+            p["groupId"] = (p.get("groupId") or "").strip()
+        elif self.name == "userWithId":
+            ids = [u.strip() for u in p.get("userIds", "").split(",") if u.strip()]
+            if not ids:
+                raise ValueError("userWithId needs at least one user id in userIds")
+            p = {"userIds": ",".join(ids)}
+        elif self.name == "remoteAddress":
+            ips = [i.strip() for i in p.get("IPs", "").split(",") if i.strip()]
+            if not ips:
+                raise ValueError("remoteAddress needs at least one IP address or CIDR range in IPs")
+            for ip in ips:
+                try:
+                    ipaddress.ip_network(ip, strict=False)
+                except ValueError:
+                    raise ValueError(f"{ip!r} is not an IP address or CIDR range") from None
+            p = {"IPs": ",".join(ips)}
+        elif self.name in LEGACY_STRATEGY_NAMES:
+            percentage = p.get("percentage", "100").strip()
+            if not percentage.isdigit() or not 0 <= int(percentage) <= 100:
+                raise ValueError("percentage must be a whole number from 0 to 100")
+            p = {"percentage": str(int(percentage)), "groupId": p.get("groupId", "").strip()}
+        else:
+            p = {}
+        self.parameters = p
+        if self.variants:
+            self.variants = normalise_variants(self.variants)
+        return self
+
+
+class Dependency(StrictModel):
+    feature: str = Field(pattern=FLAG_NAME_PATTERN)
+    enabled: bool = True
+    variants: list[str] = Field(default_factory=list, max_length=100)
+
+
+class FlagFields(StrictModel):
+    """A flag's own fields (not per environment)."""
+
+    description: str = Field(default="", max_length=2000)
+    type: FlagType = FlagType.RELEASE
+    owner: str = Field(default="", max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    impressionData: bool = False
+    stale: bool = False
+    dependencies: list[Dependency] = Field(default_factory=list, max_length=20)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        clean = []
+        for tag in tags:
+            tag = tag.strip().lower()
+            if not re.match(r"^[a-z0-9][a-z0-9:._-]{0,49}$", tag):
+                raise ValueError(
+                    f"tag {tag!r}: use 1-50 lowercase letters, digits, ':', '.', '_' or '-'"
+                )
+            if tag not in clean:
+                clean.append(tag)
+        return clean
+
+
+class FlagCreate(FlagFields):
+    name: str = Field(pattern=FLAG_NAME_PATTERN, description=f"Flag name: {FLAG_NAME_RULE}.")
+
+
+class SegmentIn(StrictModel):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    constraints: list[Constraint] = Field(default_factory=list, max_length=100)

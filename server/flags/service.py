@@ -1,0 +1,685 @@
+"""Flag rules: create, edit, toggle, strategies, variants, segments, copy, archive.
+
+Every write: checks the version the caller based it on (stale → Conflict naming who changed
+it), checks the engine can load the result, records an audit event, bumps the global revision,
+and commits, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from server import clock
+from server.audit.service import Actor, record_event
+from server.db import bump_revision
+from server.errors import Conflict, Invalid, NotFound
+from server.flags.compile import feature_document, segment_document
+from server.flags.evaluation import document_for, load_engine
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.schemas import (
+    FLAG_NAME_RE,
+    FLAG_NAME_RULE,
+    FlagCreate,
+    FlagFields,
+    FlagType,
+    SegmentIn,
+    StrategyIn,
+    Variant,
+    normalise_variants,
+)
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def get_flag(session: Session, name: str, *, include_archived: bool = True) -> Flag:
+    """The flag called `name` with its environments and strategies, or NotFound."""
+    flag = session.scalar(
+        select(Flag)
+        .where(Flag.name == name)
+        .options(selectinload(Flag.environments).selectinload(FlagEnvironment.strategies))
+    )
+    if flag is None or (flag.archived_at is not None and not include_archived):
+        raise NotFound(f"No flag named {name!r}.")
+    return flag
+
+
+def flag_environment(flag: Flag, environment: str) -> FlagEnvironment:
+    env = next((e for e in flag.environments if e.environment == environment), None)
+    if env is None:
+        raise NotFound(f"Flag {flag.name!r} has no environment {environment!r}.")
+    return env
+
+
+def potentially_stale(flag: Flag, now: datetime | None = None) -> bool:
+    """True when the flag has outlived its type's expected lifetime (or is marked stale)."""
+    if flag.stale:
+        return True
+    try:
+        days = FlagType(flag.type).expected_lifetime_days
+    except ValueError:
+        return False
+    if days is None:
+        return False
+    return (now or clock.now()) - flag.created_at > timedelta(days=days)
+
+
+def flag_state(flag: Flag) -> dict[str, Any]:
+    """A flag's whole configuration as the audit log keeps it (before/after)."""
+    return {
+        "name": flag.name,
+        "description": flag.description,
+        "type": flag.type,
+        "owner": flag.owner,
+        "tags": list(flag.tags),
+        "impressionData": flag.impression_data,
+        "stale": flag.stale,
+        "dependencies": list(flag.dependencies),
+        "archived": flag.archived_at is not None,
+        "version": flag.version,
+    }
+
+
+def environment_state(env: FlagEnvironment) -> dict[str, Any]:
+    """One environment's configuration, disabled strategies included."""
+    return {
+        "enabled": env.enabled,
+        "strategies": [strategy_state(s) for s in env.strategies],
+        "variants": list(env.variants),
+        "version": env.version,
+    }
+
+
+def list_segments(session: Session) -> list[Segment]:
+    return list(session.scalars(select(Segment).order_by(Segment.name)))
+
+
+# ---- shared write steps ------------------------------------------------------------------------
+
+
+def _check_version(kind: str, current: int, expected: int | None, who: str, when: datetime) -> None:
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"This {kind} was changed by {who or 'someone else'} at "
+            f"{when:%Y-%m-%d %H:%M:%S} UTC after you loaded it. Reload to see their change, "
+            "then apply yours again.",
+            {"current_version": current, "your_version": expected, "changed_by": who},
+        )
+
+
+def _validate_with_engine(session: Session, flag: Flag) -> None:
+    """Refuse a configuration the engine would not load (the SDKs would drop it silently)."""
+    session.flush()
+    segments = [segment_document(s) for s in session.scalars(select(Segment))]
+    for env in flag.environments:
+        load_engine(document_for([feature_document(flag, env)], segments), {flag.name})
+
+
+def _commit(session: Session, what: str) -> None:
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict(
+            f"Someone changed this {what} at the same moment; nothing of yours was saved. "
+            "Reload and try again."
+        ) from None
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"That {what} conflicts with an existing one: {exc.orig}") from None
+
+
+def _touch(target: Flag | FlagEnvironment | Segment, actor: Actor) -> None:
+    target.updated_at = clock.now()
+    target.updated_by = actor.label
+
+
+def _segment_ids_exist(session: Session, ids: Iterable[int]) -> None:
+    wanted = set(ids)
+    if not wanted:
+        return
+    found = set(session.scalars(select(Segment.id).where(Segment.id.in_(wanted))))
+    missing = wanted - found
+    if missing:
+        raise Invalid(f"No segment with id {', '.join(str(i) for i in sorted(missing))}.")
+
+
+def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None:
+    for dep in fields.dependencies:
+        if dep.feature == name:
+            raise Invalid("A flag cannot depend on itself.")
+        parent = session.scalar(select(Flag).where(Flag.name == dep.feature))
+        if parent is None:
+            raise Invalid(f"The flag depends on {dep.feature!r}, which does not exist.")
+        if parent.dependencies:
+            # Unleash allows one level: a parent may not have parents of its own.
+            raise Invalid(
+                f"{dep.feature!r} depends on other flags itself; dependencies are one level deep."
+            )
+
+
+# ---- flags -------------------------------------------------------------------------------------
+
+
+def create_flag(
+    session: Session,
+    actor: Actor,
+    data: FlagCreate,
+    environments: tuple[str, ...],
+    *,
+    strategies: dict[str, list[StrategyIn]] | None = None,
+    declared_in_code: bool = False,
+) -> Flag:
+    """Create a flag, off in every environment (with optional initial strategies)."""
+    if not FLAG_NAME_RE.match(data.name):
+        raise Invalid(f"Flag names are {FLAG_NAME_RULE}.", {"fields": {"name": FLAG_NAME_RULE}})
+    existing = session.scalar(select(Flag).where(Flag.name == data.name))
+    if existing is not None:
+        state = "archived " if existing.archived_at else ""
+        raise Conflict(f"An {state}flag named {data.name!r} already exists.")
+    _dependencies_valid(session, data.name, data)
+    now = clock.now()
+    flag = Flag(
+        name=data.name,
+        description=data.description,
+        type=data.type.value,
+        owner=data.owner,
+        tags=data.tags,
+        impression_data=data.impressionData,
+        stale=data.stale,
+        dependencies=[
+            d.model_dump(exclude_defaults=True) | {"feature": d.feature} for d in data.dependencies
+        ],
+        declared_in_code=declared_in_code,
+        created_at=now,
+        created_by=actor.label,
+        updated_at=now,
+        updated_by=actor.label,
+    )
+    for environment in environments:
+        env = FlagEnvironment(
+            environment=environment,
+            enabled=False,
+            variants=[],
+            updated_at=now,
+            updated_by=actor.label,
+        )
+        for i, s in enumerate((strategies or {}).get(environment, [])):
+            _segment_ids_exist(session, s.segments)
+            env.strategies.append(_new_strategy(s, i))
+        flag.environments.append(env)
+    session.add(flag)
+    _validate_with_engine(session, flag)
+    record_event(session, actor, "flag.created", "flag", flag.name, after=flag_state(flag))
+    bump_revision(session)
+    _commit(session, "flag")
+    return flag
+
+
+def update_flag(
+    session: Session, actor: Actor, name: str, data: FlagFields, expected_version: int | None
+) -> Flag:
+    """Change a flag's description, type, owner, tags, impression data, stale mark, dependencies."""
+    flag = get_flag(session, name)
+    _check_version("flag", flag.version, expected_version, flag.updated_by, flag.updated_at)
+    _dependencies_valid(session, name, data)
+    before = flag_state(flag)
+    flag.description = data.description
+    flag.type = data.type.value
+    flag.owner = data.owner
+    flag.tags = data.tags
+    flag.impression_data = data.impressionData
+    flag.stale = data.stale
+    flag.dependencies = [
+        d.model_dump(exclude_defaults=True) | {"feature": d.feature} for d in data.dependencies
+    ]
+    _touch(flag, actor)
+    _validate_with_engine(session, flag)
+    after = flag_state(flag)
+    after["version"] = flag.version + 1
+    record_event(session, actor, "flag.updated", "flag", name, before=before, after=after)
+    bump_revision(session)
+    _commit(session, "flag")
+    return flag
+
+
+def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
+    """Archive a flag: SDKs stop receiving it; it can be revived."""
+    flag = get_flag(session, name)
+    if flag.archived_at is None:
+        for other in session.scalars(select(Flag).where(Flag.archived_at.is_(None))):
+            if any(d.get("feature") == name for d in other.dependencies):
+                raise Conflict(f"{other.name!r} depends on {name!r}; remove that dependency first.")
+        before = flag_state(flag)
+        flag.archived_at = clock.now()
+        _touch(flag, actor)
+        record_event(
+            session, actor, "flag.archived", "flag", name, before=before, after=flag_state(flag)
+        )
+        bump_revision(session)
+        _commit(session, "flag")
+    return flag
+
+
+def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
+    """Bring an archived flag back, off in every environment."""
+    flag = get_flag(session, name)
+    if flag.archived_at is not None:
+        before = flag_state(flag)
+        flag.archived_at = None
+        for env in flag.environments:
+            env.enabled = False
+            _touch(env, actor)
+        _touch(flag, actor)
+        record_event(
+            session, actor, "flag.revived", "flag", name, before=before, after=flag_state(flag)
+        )
+        bump_revision(session)
+        _commit(session, "flag")
+    return flag
+
+
+def set_enabled(
+    session: Session,
+    actor: Actor,
+    name: str,
+    environment: str,
+    enabled: bool,
+    expected_version: int | None = None,
+) -> FlagEnvironment:
+    """Turn a flag on or off in one environment (idempotent: no event when nothing changes)."""
+    flag = get_flag(session, name, include_archived=False)
+    env = flag_environment(flag, environment)
+    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    if env.enabled == enabled:
+        return env
+    env.enabled = enabled
+    _touch(env, actor)
+    record_event(
+        session,
+        actor,
+        "flag.enabled" if enabled else "flag.disabled",
+        "flag",
+        name,
+        environment=environment,
+        before={"enabled": not enabled},
+        after={"enabled": enabled},
+    )
+    bump_revision(session)
+    _commit(session, "flag")
+    return env
+
+
+# ---- strategies --------------------------------------------------------------------------------
+
+
+def _new_strategy(data: StrategyIn, order: int) -> Strategy:
+    return Strategy(
+        id=str(uuid.uuid4()),
+        sort_order=data.sortOrder if data.sortOrder is not None else order,
+        name=data.name,
+        title=data.title,
+        parameters=dict(data.parameters),
+        constraints=[c.model_dump(mode="json", exclude_none=True) for c in data.constraints],
+        segments=list(data.segments),
+        variants=[v.model_dump(mode="json", exclude_none=True) for v in data.variants],
+        disabled=data.disabled,
+    )
+
+
+def _strategy_event(
+    session: Session,
+    actor: Actor,
+    action: str,
+    flag: Flag,
+    env: FlagEnvironment,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    record_event(
+        session,
+        actor,
+        action,
+        "flag",
+        flag.name,
+        environment=env.environment,
+        before=before,
+        after=after,
+    )
+
+
+def strategy_state(s: Strategy) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "title": s.title,
+        "parameters": dict(s.parameters),
+        "constraints": list(s.constraints),
+        "segments": list(s.segments),
+        "variants": list(s.variants),
+        "disabled": s.disabled,
+        "sortOrder": s.sort_order,
+    }
+
+
+def add_strategy(
+    session: Session,
+    actor: Actor,
+    name: str,
+    environment: str,
+    data: StrategyIn,
+    expected_version: int | None = None,
+) -> Strategy:
+    """Append a strategy to a flag's environment (or place it at `sortOrder`)."""
+    flag = get_flag(session, name, include_archived=False)
+    env = flag_environment(flag, environment)
+    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    _segment_ids_exist(session, data.segments)
+    order = max((s.sort_order for s in env.strategies), default=-1) + 1
+    strategy = _new_strategy(data, order)
+    env.strategies.append(strategy)
+    _touch(env, actor)
+    _validate_with_engine(session, flag)
+    _strategy_event(
+        session, actor, "flag.strategy.added", flag, env, None, strategy_state(strategy)
+    )
+    bump_revision(session)
+    _commit(session, "flag")
+    return strategy
+
+
+def _find_strategy(env: FlagEnvironment, strategy_id: str) -> Strategy:
+    strategy = next((s for s in env.strategies if s.id == strategy_id), None)
+    if strategy is None:
+        raise NotFound(f"No strategy {strategy_id!r} in {env.environment}.")
+    return strategy
+
+
+def replace_strategy(
+    session: Session,
+    actor: Actor,
+    name: str,
+    environment: str,
+    strategy_id: str,
+    data: StrategyIn,
+    expected_version: int | None = None,
+) -> Strategy:
+    """Replace a strategy's configuration, keeping its id and place."""
+    flag = get_flag(session, name, include_archived=False)
+    env = flag_environment(flag, environment)
+    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    strategy = _find_strategy(env, strategy_id)
+    _segment_ids_exist(session, data.segments)
+    before = strategy_state(strategy)
+    fresh = _new_strategy(data, strategy.sort_order)
+    for attr in (
+        "name",
+        "title",
+        "parameters",
+        "constraints",
+        "segments",
+        "variants",
+        "disabled",
+        "sort_order",
+    ):
+        setattr(strategy, attr, getattr(fresh, attr))
+    _touch(env, actor)
+    _validate_with_engine(session, flag)
+    _strategy_event(
+        session, actor, "flag.strategy.updated", flag, env, before, strategy_state(strategy)
+    )
+    bump_revision(session)
+    _commit(session, "flag")
+    return strategy
+
+
+def delete_strategy(
+    session: Session,
+    actor: Actor,
+    name: str,
+    environment: str,
+    strategy_id: str,
+    expected_version: int | None = None,
+) -> None:
+    """Remove a strategy from a flag's environment."""
+    flag = get_flag(session, name, include_archived=False)
+    env = flag_environment(flag, environment)
+    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    strategy = _find_strategy(env, strategy_id)
+    before = strategy_state(strategy)
+    env.strategies.remove(strategy)
+    _touch(env, actor)
+    _strategy_event(session, actor, "flag.strategy.removed", flag, env, before, None)
+    bump_revision(session)
+    _commit(session, "flag")
+
+
+def reorder_strategies(
+    session: Session,
+    actor: Actor,
+    name: str,
+    environment: str,
+    order: list[str],
+    expected_version: int | None = None,
+) -> FlagEnvironment:
+    """Put an environment's strategies in the given order of ids (all ids, each once)."""
+    flag = get_flag(session, name, include_archived=False)
+    env = flag_environment(flag, environment)
+    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    current = [s.id for s in env.strategies]
+    if sorted(order) != sorted(current):
+        raise Invalid("Give every strategy id of this environment exactly once.")
+    by_id = {s.id: s for s in env.strategies}
+    for i, strategy_id in enumerate(order):
+        by_id[strategy_id].sort_order = i
+    _touch(env, actor)
+    record_event(
+        session,
+        actor,
+        "flag.strategy.reordered",
+        "flag",
+        name,
+        environment=environment,
+        before={"order": current},
+        after={"order": order},
+    )
+    bump_revision(session)
+    _commit(session, "flag")
+    return env
+
+
+def set_variants(
+    session: Session,
+    actor: Actor,
+    name: str,
+    environment: str,
+    variants: list[Variant],
+    expected_version: int | None = None,
+) -> FlagEnvironment:
+    """Replace a flag's feature variants in one environment (weights normalised to 1000)."""
+    flag = get_flag(session, name, include_archived=False)
+    env = flag_environment(flag, environment)
+    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    try:
+        normalised = normalise_variants(variants)
+    except ValueError as exc:
+        raise Invalid(str(exc).capitalize() + ".") from None
+    before = {"variants": list(env.variants)}
+    env.variants = [v.model_dump(mode="json", exclude_none=True) for v in normalised]
+    _touch(env, actor)
+    _validate_with_engine(session, flag)
+    record_event(
+        session,
+        actor,
+        "flag.variants.updated",
+        "flag",
+        name,
+        environment=environment,
+        before=before,
+        after={"variants": env.variants},
+    )
+    bump_revision(session)
+    _commit(session, "flag")
+    return env
+
+
+def copy_environment(
+    session: Session,
+    actor: Actor,
+    name: str,
+    source: str,
+    target: str,
+    expected_version: int | None = None,
+) -> FlagEnvironment:
+    """Copy strategies and variants from one environment to another (on/off stays as it was)."""
+    if source == target:
+        raise Invalid("Choose two different environments.")
+    flag = get_flag(session, name, include_archived=False)
+    src = flag_environment(flag, source)
+    dst = flag_environment(flag, target)
+    _check_version("environment", dst.version, expected_version, dst.updated_by, dst.updated_at)
+    before = {
+        "strategies": [strategy_state(s) for s in dst.strategies],
+        "variants": list(dst.variants),
+    }
+    dst.strategies.clear()
+    for s in src.strategies:
+        copy = Strategy(
+            id=str(uuid.uuid4()),
+            sort_order=s.sort_order,
+            name=s.name,
+            title=s.title,
+            parameters=dict(s.parameters),
+            constraints=list(s.constraints),
+            segments=list(s.segments),
+            variants=list(s.variants),
+            disabled=s.disabled,
+        )
+        dst.strategies.append(copy)
+    dst.variants = list(src.variants)
+    _touch(dst, actor)
+    record_event(
+        session,
+        actor,
+        "flag.environment.copied",
+        "flag",
+        name,
+        environment=target,
+        before=before,
+        after={
+            "from": source,
+            "strategies": [strategy_state(s) for s in dst.strategies],
+            "variants": list(dst.variants),
+        },
+    )
+    bump_revision(session)
+    _commit(session, "flag")
+    return dst
+
+
+# ---- segments ----------------------------------------------------------------------------------
+
+
+def segment_state(segment: Segment) -> dict[str, Any]:
+    return {
+        "name": segment.name,
+        "description": segment.description,
+        "constraints": list(segment.constraints),
+        "version": segment.version,
+    }
+
+
+def get_segment(session: Session, segment_id: int) -> Segment:
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound(f"No segment with id {segment_id}.")
+    return segment
+
+
+def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
+    """Create a named, reusable list of constraints."""
+    if session.scalar(select(Segment.id).where(Segment.name == data.name)) is not None:
+        raise Conflict(f"A segment named {data.name!r} already exists.")
+    now = clock.now()
+    segment = Segment(
+        name=data.name,
+        description=data.description,
+        constraints=[c.model_dump(mode="json", exclude_none=True) for c in data.constraints],
+        created_at=now,
+        updated_at=now,
+        updated_by=actor.label,
+    )
+    session.add(segment)
+    session.flush()
+    record_event(
+        session, actor, "segment.created", "segment", segment.name, after=segment_state(segment)
+    )
+    bump_revision(session)
+    _commit(session, "segment")
+    return segment
+
+
+def update_segment(
+    session: Session, actor: Actor, segment_id: int, data: SegmentIn, expected_version: int | None
+) -> Segment:
+    """Change a segment; every strategy that uses it changes with it."""
+    segment = get_segment(session, segment_id)
+    _check_version(
+        "segment", segment.version, expected_version, segment.updated_by, segment.updated_at
+    )
+    clash = session.scalar(
+        select(Segment.id).where(Segment.name == data.name, Segment.id != segment_id)
+    )
+    if clash is not None:
+        raise Conflict(f"A segment named {data.name!r} already exists.")
+    before = segment_state(segment)
+    segment.name = data.name
+    segment.description = data.description
+    segment.constraints = [c.model_dump(mode="json", exclude_none=True) for c in data.constraints]
+    segment.version += 1
+    _touch(segment, actor)
+    record_event(
+        session,
+        actor,
+        "segment.updated",
+        "segment",
+        segment.name,
+        before=before,
+        after=segment_state(segment),
+    )
+    bump_revision(session)
+    _commit(session, "segment")
+    return segment
+
+
+def segment_users(session: Session, segment_id: int) -> list[tuple[str, str]]:
+    """(flag, environment) pairs whose strategies use the segment."""
+    rows = session.execute(
+        select(Flag.name, FlagEnvironment.environment, Strategy.segments)
+        .join(FlagEnvironment, FlagEnvironment.flag_id == Flag.id)
+        .join(Strategy, Strategy.flag_environment_id == FlagEnvironment.id)
+        .where(Flag.archived_at.is_(None))
+    )
+    return sorted({(f, e) for f, e, segs in rows if segment_id in (segs or [])})
+
+
+def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
+    """Delete a segment no strategy uses."""
+    segment = get_segment(session, segment_id)
+    users = segment_users(session, segment_id)
+    if users:
+        where = ", ".join(f"{f} ({e})" for f, e in users[:5])
+        raise Conflict(f"Segment {segment.name!r} is used by {where}; remove it there first.")
+    record_event(
+        session, actor, "segment.deleted", "segment", segment.name, before=segment_state(segment)
+    )
+    session.delete(segment)
+    bump_revision(session)
+    _commit(session, "segment")
