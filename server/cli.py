@@ -123,6 +123,11 @@ def main() -> None:
         name="darklaunch",
         help="Darklaunch server and tools.",
     )
+    # Client commands run on CI runners against a remote server: they need no database or
+    # SECRET_KEY, so they are found without loading this machine's app configuration.
+    from server.deploys.cli import deploy
+
+    cli.add_command(deploy)
     try:
         cli.main(prog_name="darklaunch")
     except ConfigError as exc:  # a bad setting: say which, without a traceback

@@ -2,11 +2,11 @@
 
 from flask import Flask
 
-from server.access import Permission
-
 
 def init_app(app: Flask) -> None:
-    # Imported here: server.web needs server.audit.service, so this package stays import-light.
+    # Imported here: server.web imports server.audit.service, so a module-level import of
+    # server.web from this package would be circular.
+    from server.access import Permission
     from server.audit.views import bp
     from server.web import add_nav
 
