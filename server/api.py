@@ -50,20 +50,21 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
-def _storable(data: Any) -> bool:
-    """False when decoded JSON holds text no database stores: NUL or unpaired surrogates."""
-    pending = [data]  # a loop, not recursion: bodies may nest as deep as the parser allows
+def _unstorable_text(data: Any) -> str | None:
+    """The dotted path of the first text no database stores (NUL, unpaired surrogates), if any."""
+    pending: list[tuple[str, Any]] = [("", data)]  # a loop: bodies may nest very deep
     while pending:
-        item = pending.pop()
+        path, item = pending.pop()
         if isinstance(item, str):
             if "\x00" in item or not (item.isascii() or _encodes(item)):
-                return False
+                return path or "body"
         elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            for key, value in item.items():
+                pending.append((f"{path}.{key}".lstrip("."), key))
+                pending.append((f"{path}.{key}".lstrip("."), value))
         elif isinstance(item, list):
-            pending.extend(item)
-    return True
+            pending.extend((f"{path}.{i}".lstrip("."), value) for i, value in enumerate(item))
+    return None
 
 
 def _encodes(text: str) -> bool:
@@ -85,9 +86,14 @@ def parse_body(model: type[M]) -> M:
         if raw.strip():
             raise Invalid("The request body is not valid JSON.")
         data = {}
-    if not _storable(data):
-        raise Invalid("Text in the request body may not contain NUL characters or lone surrogates.")
-    return validate(model, data)
+    parsed = validate(model, data)  # the model's own messages first, e.g. for control characters
+    where = _unstorable_text(data)
+    if where is not None:
+        raise Invalid(
+            "Some fields are not valid.",
+            {"fields": {where: "Text may not contain NUL characters or unpaired surrogates."}},
+        )
+    return parsed
 
 
 def validate(model: type[M], data: Any) -> M:
