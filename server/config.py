@@ -75,6 +75,20 @@ def parse_text(raw: str) -> str:
     return raw
 
 
+def parse_line(raw: str) -> str:
+    value = " ".join(raw.split())
+    if not value:
+        raise ValueError("expected some text")
+    return value
+
+
+def parse_name(raw: str) -> str:
+    names = parse_names(raw)
+    if len(names) != 1:
+        raise ValueError("expected exactly one name")
+    return names[0]
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its key in app.config, parser, default and meaning."""
@@ -157,6 +171,35 @@ SETTINGS: tuple[Setting, ...] = (
         parse_networks,
         "",
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_ENV",
+        "GATE_ENV",
+        parse_name,
+        "production",
+        "The flag environment whose `site.open` flag decides whether the public may pass the "
+        "gate; must be one of `DARKLAUNCH_ENVIRONMENTS`.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_RETRY_AFTER",
+        "GATE_RETRY_AFTER",
+        parse_positive_int,
+        "3600",
+        "Seconds sent in `Retry-After` with the closed page.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_TITLE",
+        "GATE_TITLE",
+        parse_line,
+        "Coming soon",
+        "Heading of the closed page visitors see while the gate is closed.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_MESSAGE",
+        "GATE_MESSAGE",
+        parse_line,
+        "We are putting the finishing touches on something new. Please check back soon.",
+        "Text under the heading of the closed page.",
     ),
     Setting(
         "DARKLAUNCH_LOG_LEVEL",

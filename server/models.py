@@ -4,6 +4,7 @@ from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.gate.models import PreviewPass
 
 __all__ = [
     "ApiToken",
@@ -12,6 +13,7 @@ __all__ = [
     "Flag",
     "FlagEnvironment",
     "LoginFailure",
+    "PreviewPass",
     "Segment",
     "StateRevision",
     "Strategy",
