@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from server import clock, db
 from server.audit.service import Actor
@@ -28,7 +29,7 @@ def _show(state: service.GateState) -> None:
     click.echo(f"Active preview passes: {state.active_passes}")
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def gate() -> None:
     """Open, close and inspect the production gate; manage preview passes."""
 

@@ -12,7 +12,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
 EXPIRY_CHOICES = {
     "1h": "1 hour",
@@ -27,10 +27,7 @@ class PassForm(FlaskForm):
     label = StringField("Label")
     expires = SelectField("Expires after", choices=EXPIRY_CHOICES, default="7d")
     expires_on = DateField("Expiry date", validators=[Optional()])
-    max_uses = IntegerField(
-        "Usage limit",
-        validators=[Optional(), NumberRange(min=1, message="At least 1, or leave it empty.")],
-    )
+    max_uses = IntegerField("Usage limit", validators=[Optional()])
 
 
 class AudienceForm(FlaskForm):
@@ -39,10 +36,7 @@ class AudienceForm(FlaskForm):
         choices={"everyone": "Everyone", "some": "Only these visitors"},
         default="everyone",
     )
-    percent = IntegerField(
-        "Soft launch: share of visitors (%)",
-        validators=[Optional(), NumberRange(min=0, max=100, message="From 0 to 100.")],
-    )
+    percent = IntegerField("Soft launch: share of visitors (%)", validators=[Optional()])
     networks = TextAreaField("Office networks")
     user_ids = TextAreaField("User ids")
     version = HiddenField()
