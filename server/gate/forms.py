@@ -32,7 +32,7 @@ class PassForm(FlaskForm):
 
 class AudienceForm(FlaskForm):
     who = RadioField(
-        "Who may pass when the gate is open",
+        "Let in",
         choices={"everyone": "Everyone", "some": "Only these visitors"},
         default="everyone",
     )

@@ -19,4 +19,16 @@
     select.addEventListener("change", sync);
     sync();
   }
+
+  // The share, networks and user ids only matter with "Only these visitors".
+  var some = document.getElementById("gate-some");
+  var radios = document.querySelectorAll("input[name='who-who']");
+  if (some && radios.length) {
+    var toggle = function () {
+      var everyone = document.querySelector("input[name='who-who'][value='everyone']");
+      some.hidden = Boolean(everyone && everyone.checked);
+    };
+    radios.forEach(function (radio) { radio.addEventListener("change", toggle); });
+    toggle();
+  }
 })();

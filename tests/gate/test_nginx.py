@@ -65,7 +65,7 @@ def substitute(config: str, replacements: dict[str, str]) -> str:
 class Site(BaseHTTPRequestHandler):
     """The application behind the gate: says where it is and what the gate told it."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:
         gate = self.headers.get("X-Darklaunch-Gate", "")
         body = f"customer site at {self.path} (gate: {gate})".encode()
         self.send_response(200)
