@@ -230,6 +230,9 @@ def claim(token: str) -> Response | tuple[str, int, dict[str, str]]:
         "X-Robots-Tag": "noindex",
         "Referrer-Policy": "no-referrer",  # the link itself is the secret
     }
+    if request.method == "HEAD":
+        # Link checkers and chat previews probe with HEAD: a probe is not a claim.
+        return "", 200, headers
     try:
         preview = service.claim_pass(db.session(), token)
     except service.PassRefused as exc:

@@ -149,6 +149,16 @@ def test_usage_limit_counts_claims_not_page_views(
         assert service.pass_state(p) is service.PassState.USED_UP
 
 
+def test_a_head_probe_of_the_link_is_not_a_claim(
+    client: FlaskClient, gate: Any, claim: Any
+) -> None:
+    issued = gate.create_pass(uses=1)
+    probe = client.head(f"/gate/preview/{issued.secret}")
+    assert probe.status_code == 200
+    assert cookie(client, PREVIEW_COOKIE) is None
+    assert claim(issued.secret).status_code == 302  # the one use is still there
+
+
 def test_unknown_link_shows_a_clear_page_not_an_error(client: FlaskClient, claim: Any) -> None:
     page = claim("not-a-real-token")
     assert page.status_code == 404
