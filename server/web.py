@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_wtf import FlaskForm
 
 from server.access import Permission, current_principal
@@ -73,7 +73,11 @@ def from_trusted_proxy() -> bool:
 def asset_url(filename: str) -> str:
     """The URL of a static file. Pages under /gate/ may be served on the public site's host
     through its proxy, where /static/ belongs to the site: they load from /gate/assets/."""
-    if request.path.startswith("/gate/") and "gate.asset" in current_app.view_functions:
+    if (
+        has_request_context()
+        and request.path.startswith("/gate/")
+        and "gate.asset" in current_app.view_functions
+    ):
         return url_for("gate.asset", filename=filename)
     return url_for("static", filename=filename)
 

@@ -90,9 +90,10 @@ def decide_request(path: str | None = None, *, forwarded: bool = False) -> Decis
     except Exception as exc:  # reading the request itself failed: closed
         decision = Decision(False, Reason.ERROR, f"{exc.__class__.__name__} reading the request")
     if decision.reason not in _QUIET:
-        log.warning(
-            "gate closed for %s: %s (%s)", request.path, decision.reason.value, decision.detail
-        )
+        where = request.path
+        if forwarded:  # the proxied request, as the proxy names it
+            where = request.headers.get("X-Forwarded-Host", "") + (path or "/")
+        log.warning("gate closed for %s: %s (%s)", where, decision.reason.value, decision.detail)
     g.gate_result = decision
     g.gate_decision = (decision.outcome, decision.reason.value)
     return decision

@@ -157,3 +157,13 @@ def test_forward_auth_renders_no_template(app: Flask, gate: Any) -> None:
     finally:
         template_rendered.disconnect(record, app)
     assert rendered == []
+
+
+def test_refusals_that_need_attention_are_logged_with_the_proxied_address(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.set_cookie(PREVIEW_COOKIE, "forged")
+    with caplog.at_level("WARNING"):
+        response = auth(client, "/account", **{"X-Forwarded-Host": "www.example.com"})
+    assert response.status_code == 401
+    assert "gate closed for www.example.com/account: bad_cookie" in caplog.text
