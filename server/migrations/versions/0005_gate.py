@@ -1,7 +1,7 @@
 """preview passes for the production gate
 
 Revision ID: 0005_gate
-Revises: 0002_flags
+Revises: 0003_deploys
 Create Date: 2026-11-26 14:45:31.180323
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import server.db
 
 revision: str = "0005_gate"
-down_revision: str | None = "0002_flags"
+down_revision: str | None = "0003_deploys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
