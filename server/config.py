@@ -82,7 +82,9 @@ def parse_line(raw: str) -> str:
     return value
 
 
-def parse_name(raw: str) -> str:
+def parse_optional_name(raw: str) -> str:
+    if not raw.strip():
+        return ""
     names = parse_names(raw)
     if len(names) != 1:
         raise ValueError("expected exactly one name")
@@ -175,10 +177,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_GATE_ENV",
         "GATE_ENV",
-        parse_name,
-        "production",
+        parse_optional_name,
+        "",
         "The flag environment whose `site.open` flag decides whether the public may pass the "
-        "gate; must be one of `DARKLAUNCH_ENVIRONMENTS`.",
+        "gate: one of `DARKLAUNCH_ENVIRONMENTS`. Empty means `production`, or the last "
+        "environment when there is no `production`.",
     ),
     Setting(
         "DARKLAUNCH_GATE_RETRY_AFTER",
@@ -246,6 +249,14 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
                 f"Set it to a long random value, e.g. "
                 f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+    environments = values["ENVIRONMENTS"]
+    if not values["GATE_ENV"]:
+        values["GATE_ENV"] = "production" if "production" in environments else environments[-1]
+    elif values["GATE_ENV"] not in environments:
+        raise ConfigError(
+            f"DARKLAUNCH_GATE_ENV={values['GATE_ENV']!r} is not one of "
+            f"DARKLAUNCH_ENVIRONMENTS ({', '.join(environments)})."
+        )
     if not values.get("SECRET_KEY"):
         # development and test get a per-process random key: never a built-in secret
         import secrets

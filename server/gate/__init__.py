@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from server.access import Permission
-from server.config import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,11 +46,6 @@ def init_app(app: Flask) -> None:
     from server.gate import api, cli, service, views
     from server.web import add_nav
 
-    if app.config["GATE_ENV"] not in app.config["ENVIRONMENTS"]:
-        raise ConfigError(
-            f"DARKLAUNCH_GATE_ENV={app.config['GATE_ENV']!r} is not one of "
-            f"DARKLAUNCH_ENVIRONMENTS ({', '.join(app.config['ENVIRONMENTS'])})."
-        )
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     # Team sign-in on the public site's host, where a proxy routes only /gate/ to Darklaunch.

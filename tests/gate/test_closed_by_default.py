@@ -256,12 +256,32 @@ def test_gate_fails_closed_with_the_database_down_and_no_snapshot(app: Flask, ga
     assert "Coming soon" in response.get_data(as_text=True)
 
 
-def test_unknown_gate_environment_stops_start_up(database: Any, tmp_path: Any) -> None:
-    from server.config import ConfigError
-    from tests.conftest import make_app
+def test_unknown_gate_environment_stops_start_up() -> None:
+    from server.config import ConfigError, parse
 
-    with pytest.raises(ConfigError, match="DARKLAUNCH_GATE_ENV='staging'"):
-        make_app(database.fresh_url(tmp_path), GATE_ENV="staging")
+    with pytest.raises(ConfigError, match="DARKLAUNCH_GATE_ENV='staging' is not one of"):
+        parse({"DARKLAUNCH_GATE_ENV": "staging", "DARKLAUNCH_ENV": "test"})
+
+
+@pytest.mark.parametrize(
+    ("environments", "gate_env", "expected"),
+    [
+        ("development,production", "", "production"),
+        ("qa,live", "", "live"),
+        ("qa,live", "qa", "qa"),
+    ],
+)
+def test_gate_environment_defaults_to_production_or_the_last_one(
+    environments: str, gate_env: str, expected: str
+) -> None:
+    from server.config import parse
+
+    environ = {
+        "DARKLAUNCH_ENV": "test",
+        "DARKLAUNCH_ENVIRONMENTS": environments,
+        "DARKLAUNCH_GATE_ENV": gate_env,
+    }
+    assert parse(environ)["GATE_ENV"] == expected
 
 
 @pytest.mark.parametrize("app_config", [{"REFRESH_MS": 3_600_000}], ids=["fresh-snapshot"])
