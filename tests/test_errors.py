@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server import db
-from server.access import public
+from server.access import Permission, public, requires
 from server.audit.service import Actor
 from server.auth.service import create_token
-from tests.conftest import Database, csrf_token, make_app, post_form
+from tests.conftest import Database, csrf_token, make_app, post_form, sign_in
 from tests.test_access import assert_error_shape
 
 NEW_USER = {"email": "new@example.com", "role": "viewer", "password": "long enough password"}
@@ -172,16 +172,20 @@ def test_unreachable_database_is_503(tmp_path: Path) -> None:
     app.extensions["db.engine"].dispose()
 
 
-def test_unexpected_error_is_500_without_details(app: Flask) -> None:
+def test_unexpected_error_is_500_without_details(app: Flask, admin: Any) -> None:
     def explode() -> str:
         raise RuntimeError("internal detail: password=hunter2")
 
+    def explode_page() -> str:
+        return explode()
+
     app.add_url_rule("/api/explode", "explode", public(explode))
-    app.add_url_rule("/explode", "explode_page", public(explode))
+    app.add_url_rule("/explode", "explode_page", requires(Permission.READ)(explode_page))
     client = app.test_client()
     response = client.get("/api/explode")
     assert_error_shape(response, 500, "internal")
     assert "hunter2" not in response.get_data(as_text=True)
+    sign_in(client, admin.email)  # a team page: the gate lets the team through
     page = client.get("/explode")
     assert page.status_code == 500
     assert "Something went wrong" in page.get_data(as_text=True)
@@ -213,8 +217,6 @@ def test_ui_errors_are_friendly_pages(
     text = missing.get_data(as_text=True)
     assert "Not found" in text and "Nothing lives at this address." in text
     viewer = make_user("viewer")
-    from tests.conftest import sign_in
-
     sign_in(client, viewer.email)
     refused = post_form(client, "/settings/users", {"user-email": "x@example.com"})
     assert refused.status_code == 403
