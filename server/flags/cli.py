@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from server import db
 from server.audit.service import Actor
@@ -21,7 +22,7 @@ _DIRECTORY = click.argument(
 )
 
 
-@click.group("flags")
+@click.group("flags", cls=AppGroup)  # its commands run inside the app context
 def flags_group() -> None:
     """Flags as code: TOML files in flags/ and the database, kept in step."""
 

@@ -152,11 +152,17 @@ def _parts(dotted: str) -> tuple[str, ...]:
 
 
 def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
-    """Map each key path of a TOML text (array tables indexed) to the line that starts it."""
+    """Map each key path of a TOML text to the line that starts it.
+
+    Array tables and the items of multi-line arrays are indexed, so a problem in the second
+    variant of `variants = [...]` points at that variant's line.
+    """
     lines: dict[tuple[str | int, ...], int] = {}
     arrays: dict[tuple[str | int, ...], int] = {}
     prefix: tuple[str | int, ...] = ()
-    depth = 0  # open brackets of a multi-line value
+    depth = 0  # brackets open in the value being read
+    array: tuple[str | int, ...] | None = None  # the key whose array value is being read
+    item, item_started = 0, False
     triple: str | None = None  # inside a multi-line string
 
     def resolve(parts: tuple[str, ...]) -> tuple[str | int, ...]:
@@ -167,15 +173,27 @@ def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
                 path = (*path, arrays[path])
         return path
 
+    def scan(segment: str, number: int) -> None:
+        nonlocal depth, item, item_started
+        code = _STRINGS_RE.sub('""', segment).split("#", 1)[0]
+        for char in code:
+            if depth == 1 and array is not None and not item_started and char not in " \t,]":
+                lines.setdefault((*array, item), number)
+                item_started = True
+            if char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth -= 1
+            elif char == "," and depth == 1:
+                item, item_started = item + 1, False
+
     for number, line in enumerate(text.splitlines(), start=1):
         if triple is not None:
             if line.count(triple) % 2 == 1:
                 triple = None
             continue
         if depth > 0:
-            stripped = _STRINGS_RE.sub("", line.split("#", 1)[0])
-            depth += stripped.count("[") + stripped.count("{")
-            depth -= stripped.count("]") + stripped.count("}")
+            scan(line, number)
             continue
         header = _HEADER_RE.match(line)
         if header is not None:
@@ -191,15 +209,16 @@ def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
         key = _KEY_RE.match(line)
         if key is None:
             continue
-        lines.setdefault((*prefix, *_parts(key.group(1))), number)
+        path = (*prefix, *_parts(key.group(1)))
+        lines.setdefault(path, number)
         value = key.group(2)
         for quote in ('"""', "'''"):
             if value.count(quote) % 2 == 1:
                 triple = quote
         if triple is None:
-            stripped = _STRINGS_RE.sub("", value.split("#", 1)[0])
-            depth = stripped.count("[") + stripped.count("{")
-            depth -= stripped.count("]") + stripped.count("}")
+            depth, item, item_started = 0, 0, False
+            array = path if value.lstrip().startswith("[") else None
+            scan(value, number)
             depth = max(depth, 0)
     return lines
 
@@ -331,19 +350,13 @@ def read_flag_files(
         raise NotFound(f"There is no directory {_shown(directory)}.")
     declared: list[DeclaredFlag] = []
     problems: list[Problem] = []
-    seen: dict[str, Path] = {}
+    # A file is named after its flag, so no two files can declare the same one.
     for path in sorted(directory.glob("*" + SUFFIX)):
         result = read_flag_file(path, environments, segment_ids)
         if isinstance(result, list):
             problems.extend(result)
-            continue
-        if result.name in seen:
-            problems.append(
-                result.problem(f"{result.name!r} is also declared in {seen[result.name]}")
-            )
-            continue
-        seen[result.name] = path
-        declared.append(result)
+        else:
+            declared.append(result)
     if problems:
         raise FlagFilesInvalid(problems)
     return declared

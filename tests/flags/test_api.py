@@ -580,7 +580,7 @@ def test_set_sort_order_reorders_strategies(api: Api) -> None:
     assert missing.status_code == 404
 
 
-# ---- variants, copy, dependencies -------------------------------------------------------------------
+# ---- variants, copy, dependencies ---------------------------------------------------------
 
 
 def test_variants_put_normalises_weights_and_patch_edits_them(api: Api) -> None:
