@@ -60,8 +60,32 @@ def parse_body(model: type[M]) -> M:
     return validate(model, data)
 
 
+def _nul_field(data: Any, path: str = "") -> str | None:
+    """The first field holding a NUL character (PostgreSQL refuses those in text), if any."""
+    if isinstance(data, str):
+        return (path or "body") if "\x00" in data else None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where
+        found = _nul_field(value, where)
+        if found is not None:
+            return found
+    return None
+
+
 def validate(model: type[M], data: Any) -> M:
     """Validate already-decoded data (e.g. query parameters) against `model`."""
+    where = _nul_field(data)
+    if where is not None:
+        raise Invalid("Text may not contain NUL characters.", {"fields": {where: "contains NUL"}})
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, Field, RootModel, field_validator
@@ -34,6 +35,7 @@ from server.flags.schemas import (
     FlagCreate,
     FlagFields,
     FlagType,
+    SegmentId,
     SegmentIn,
     StrategyIn,
     Variant,
@@ -46,9 +48,10 @@ FEATURES = "/api/admin/projects/default/features"
 FEATURE = FEATURES + "/<name>"
 ENVIRONMENT = FEATURE + "/environments/<environment>"
 STRATEGIES = ENVIRONMENT + "/strategies"
-STRATEGY = STRATEGIES + "/<strategy_id>"
+STRATEGY = STRATEGIES + "/<uuid:strategy_id>"  # never matches "set-sort-order"
 BULK = "/api/admin/projects/default/bulk_features/environments/<environment>"
 SEGMENTS = "/api/admin/segments"
+SEGMENT = SEGMENTS + "/<int:segment_id>"
 
 # ---- response shapes (Unleash's field names; our extras: owner, version, declaredInCode, ...) ----
 
@@ -220,7 +223,7 @@ class StrategyUpdateIn(StrictModel):
     title: str | None = None
     parameters: dict[str, str | int | float] | None = None
     constraints: list[Constraint] | None = Field(default=None, max_length=100)
-    segments: list[int] | None = Field(default=None, max_length=100)
+    segments: list[SegmentId] | None = Field(default=None, max_length=100)
     variants: list[Variant] | None = Field(default=None, max_length=100)
     disabled: bool | None = None
     sortOrder: int | None = None
@@ -299,8 +302,23 @@ def _environment(environment: str) -> str:
     return environment
 
 
+def _segment_id(segment_id: int) -> int:
+    # Ids are 32-bit: a larger number names no segment (and must not reach the database).
+    if segment_id > 2_147_483_647:
+        raise NotFound(f"No segment with id {segment_id}.")
+    return segment_id
+
+
+def _valid_name(name: str) -> str:
+    # A name outside the rule cannot exist; answering here also keeps bytes such as NUL,
+    # which PostgreSQL refuses in text, away from the database.
+    if not FLAG_NAME_RE.fullmatch(name):
+        raise NotFound(f"No flag named {name!r}.")
+    return name
+
+
 def _live_flag(session: Session, name: str) -> Flag:
-    return service.get_flag(session, name, include_archived=False)
+    return service.get_flag(session, _valid_name(name), include_archived=False)
 
 
 def _tag_text(tag: str | TagIn) -> str:
@@ -399,12 +417,12 @@ def _environment_of(session: Session, name: str, environment: str) -> tuple[Flag
 
 
 def _strategy_of(
-    session: Session, name: str, environment: str, strategy_id: str
+    session: Session, name: str, environment: str, strategy_id: UUID
 ) -> tuple[Flag, FlagEnvironment, Strategy]:
     flag, env = _environment_of(session, name, environment)
-    strategy = next((s for s in env.strategies if s.id == strategy_id), None)
+    strategy = next((s for s in env.strategies if s.id == str(strategy_id)), None)
     if strategy is None:
-        raise NotFound(f"No strategy {strategy_id!r} on {name!r} in {environment}.")
+        raise NotFound(f"No strategy {str(strategy_id)!r} on {name!r} in {environment}.")
     return flag, env, strategy
 
 
@@ -549,7 +567,7 @@ def archived_features() -> Response:
 @api_doc("Revive an archived flag (off in every environment)", responses={200: None}, tag="flags")
 def revive_feature(name: str) -> Response:
     """Bring an archived flag back."""
-    service.revive_flag(db.session(), actor(), name)
+    service.revive_flag(db.session(), actor(), _valid_name(name))
     return _empty()
 
 
@@ -754,7 +772,7 @@ def set_sort_order(name: str, environment: str) -> Response:
 @bp.get(STRATEGY)
 @requires(Permission.READ)
 @api_doc("Read one strategy", responses={200: StrategyOut})
-def get_strategy(name: str, environment: str, strategy_id: str) -> Response:
+def get_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Show one strategy."""
     _, _, strategy = _strategy_of(db.session(), name, environment, strategy_id)
     return _json(strategy_out(strategy, name, environment))
@@ -783,7 +801,7 @@ def _replace(
     responses={200: StrategyOut},
     tag="flags",
 )
-def replace_strategy(name: str, environment: str, strategy_id: str) -> Response:
+def replace_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Replace one strategy."""
     body = parse_body(StrategyUpdateIn)
     session = db.session()
@@ -793,7 +811,7 @@ def replace_strategy(name: str, environment: str, strategy_id: str) -> Response:
     fields.setdefault("name", strategy.name)
     fields.setdefault("sortOrder", strategy.sort_order)
     version = _expected_version(body.version)
-    return _replace(session, name, environment, strategy_id, fields, version)
+    return _replace(session, name, environment, strategy.id, fields, version)
 
 
 @bp.patch(STRATEGY)
@@ -804,7 +822,7 @@ def replace_strategy(name: str, environment: str, strategy_id: str) -> Response:
     responses={200: StrategyOut},
     tag="flags",
 )
-def patch_strategy(name: str, environment: str, strategy_id: str) -> Response:
+def patch_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Apply a JSON Patch to one strategy."""
     patches = parse_body(Patches)
     session = db.session()
@@ -812,17 +830,17 @@ def patch_strategy(name: str, environment: str, strategy_id: str) -> Response:
     patched = apply_patch(_strategy_fields(strategy), patches.root)
     if not isinstance(patched, dict):
         raise Invalid("The patched strategy must still be an object.")
-    return _replace(session, name, environment, strategy_id, patched, _expected_version())
+    return _replace(session, name, environment, strategy.id, patched, _expected_version())
 
 
 @bp.delete(STRATEGY)
 @requires(Permission.FLAGS_WRITE)
 @api_doc("Remove a strategy", responses={200: None}, tag="flags")
-def delete_strategy(name: str, environment: str, strategy_id: str) -> Response:
+def delete_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Remove one strategy."""
     session = db.session()
-    _strategy_of(session, name, environment, strategy_id)
-    service.delete_strategy(session, actor(), name, environment, strategy_id, _expected_version())
+    _, _, strategy = _strategy_of(session, name, environment, strategy_id)
+    service.delete_strategy(session, actor(), name, environment, strategy.id, _expected_version())
     return _empty()
 
 
@@ -924,16 +942,16 @@ def create_segment() -> Response:
     return _json(segment_out(session, segment), 201)
 
 
-@bp.get(SEGMENTS + "/<int:segment_id>")
+@bp.get(SEGMENT)
 @requires(Permission.READ)
 @api_doc("Read one segment", responses={200: SegmentOut}, tag="segments")
 def get_segment(segment_id: int) -> Response:
     """Show one segment."""
     session = db.session()
-    return _json(segment_out(session, service.get_segment(session, segment_id)))
+    return _json(segment_out(session, service.get_segment(session, _segment_id(segment_id))))
 
 
-@bp.put(SEGMENTS + "/<int:segment_id>")
+@bp.put(SEGMENT)
 @requires(Permission.FLAGS_WRITE)
 @api_doc(
     "Change a segment (every strategy using it changes with it)",
@@ -946,15 +964,19 @@ def update_segment(segment_id: int) -> Response:
     body = parse_body(SegmentBody)
     session = db.session()
     segment = service.update_segment(
-        session, actor(), segment_id, _segment_data(body), _expected_version(body.version)
+        session,
+        actor(),
+        _segment_id(segment_id),
+        _segment_data(body),
+        _expected_version(body.version),
     )
     return _json(segment_out(session, segment))
 
 
-@bp.delete(SEGMENTS + "/<int:segment_id>")
+@bp.delete(SEGMENT)
 @requires(Permission.FLAGS_WRITE)
 @api_doc("Delete a segment no strategy uses", responses={204: None}, tag="segments")
 def delete_segment(segment_id: int) -> Response:
     """Delete a segment."""
-    service.delete_segment(db.session(), actor(), segment_id)
+    service.delete_segment(db.session(), actor(), _segment_id(segment_id))
     return _empty(204)

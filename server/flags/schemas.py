@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import SchemaError, SchemaValidator, core_schema
@@ -76,6 +76,8 @@ STRATEGY_NAMES = ("default", "flexibleRollout", "userWithId", "remoteAddress")
 # unchanged; the editor offers only STRATEGY_NAMES.
 LEGACY_STRATEGY_NAMES = ("gradualRolloutRandom", "gradualRolloutUserId", "gradualRolloutSessionId")
 STANDARD_STICKINESS = ("default", "userId", "sessionId", "random")
+# A segment's database id (a 32-bit integer column): larger numbers cannot name one.
+SegmentId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class Constraint(StrictModel):
@@ -238,7 +240,7 @@ class StrategyIn(StrictModel):
     title: str = Field(default="", max_length=200)
     parameters: dict[str, str] = Field(default_factory=dict)
     constraints: list[Constraint] = Field(default_factory=list, max_length=100)
-    segments: list[int] = Field(default_factory=list, max_length=100)
+    segments: list[SegmentId] = Field(default_factory=list, max_length=100)
     variants: list[Variant] = Field(default_factory=list, max_length=100)
     disabled: bool = False
     sortOrder: int | None = Field(default=None, ge=0, le=1_000_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -555,11 +556,14 @@ def test_patch_that_breaks_a_strategy_is_refused(api: Api) -> None:
 
 def test_unknown_strategy_is_404_for_every_method(api: Api) -> None:
     feature(api, "f")
-    url = f"{FEATURES}/f/environments/development/strategies/not-an-id"
+    url = f"{FEATURES}/f/environments/development/strategies/0b5fd1a4-8a54-4ad1-9b0c-6f5e0f0e5f00"
     assert api("get", url).status_code == 404
     assert api("put", url, json={"name": "default"}).status_code == 404
     assert api("patch", url, json=[]).status_code == 404
     assert api("delete", url).status_code == 404
+    assert (
+        api("get", url.replace("0b5fd1a4-8a54-4ad1-9b0c-6f5e0f0e5f00", "nope")).status_code == 404
+    )
 
 
 def test_set_sort_order_reorders_strategies(api: Api) -> None:
@@ -789,9 +793,7 @@ def test_every_admin_endpoint_is_in_the_openapi_document(client: FlaskClient, ap
     expected = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("flags_api."):
-            path = rule.rule.replace("<int:segment_id>", "{segment_id}")
-            for part in ("name", "environment", "strategy_id", "target", "parent"):
-                path = path.replace(f"<{part}>", "{" + part + "}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
                 expected.add((path, method.lower()))
     documented = {(p, m) for p, ops in paths.items() for m in ops}
@@ -801,3 +803,32 @@ def test_every_admin_endpoint_is_in_the_openapi_document(client: FlaskClient, ap
     assert create["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/FeatureOut"
     }
+
+
+def test_input_the_database_cannot_store_is_a_400_or_404_on_every_backend(api: Api) -> None:
+    feature(api, "f")
+    nul = api("post", FEATURES, json={"name": "g", "description": "x\x00y"})
+    assert nul.status_code == 400
+    assert error_of(nul)["details"]["fields"] == {"description": "contains NUL"}
+    nested = api(
+        "post",
+        f"{FEATURES}/f/environments/development/strategies",
+        json={
+            "name": "default",
+            "constraints": [{"contextName": "a", "operator": "IN", "values": ["\x00"]}],
+        },
+    )
+    assert error_of(nested)["details"]["fields"] == {"constraints.0.values.0": "contains NUL"}
+    assert api("post", FEATURES, json={"name": "g", "\x00": 1}).status_code == 400
+    assert api("get", f"{FEATURES}/f%00g").status_code == 404
+    assert api("post", "/api/admin/archive/revive/f%00g").status_code == 404
+    huge = 99_999_999_999_999_999_999
+    for method in ("get", "put", "delete"):
+        assert api(method, f"/api/admin/segments/{huge}", json={"name": "x"}).status_code == 404
+    too_big = api(
+        "post",
+        f"{FEATURES}/f/environments/development/strategies",
+        json={"name": "default", "segments": [huge]},
+    )
+    assert too_big.status_code == 400
+    assert "segments.0" in error_of(too_big)["details"]["fields"]
