@@ -83,13 +83,15 @@ def _nul_field(data: Any, path: str = "") -> str | None:
 
 def validate(model: type[M], data: Any) -> M:
     """Validate already-decoded data (e.g. query parameters) against `model`."""
+    try:
+        result = model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("Some fields are not valid.", {"fields": _field_errors(exc)}) from None
+    # After the model, so its own messages come first; NUL is refused everywhere regardless.
     where = _nul_field(data)
     if where is not None:
         raise Invalid("Text may not contain NUL characters.", {"fields": {where: "contains NUL"}})
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise Invalid("Some fields are not valid.", {"fields": _field_errors(exc)}) from None
+    return result
 
 
 @dataclass(frozen=True)
