@@ -447,3 +447,18 @@ def test_key_lines_finds_keys_in_nested_array_tables_and_inline_values() -> None
     constraint = ("environments", "development", "strategies", 1, "constraints", 0)
     assert lines[(*constraint, "contextName")] == 21
     assert not any("not a header" in str(key) for key in lines)
+
+
+def test_the_gate_flag_file_agrees_with_the_flag_the_gate_creates(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    from server.gate import service as gate
+
+    with app.app_context():
+        gate.ensure_flag(db.session(), Actor("gate"), app.config["ENVIRONMENTS"])
+    result = runner.invoke(args=["flags", "sync"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "declared   site.open: now marked as declared in code",
+        "1 flag file: 0 created, 1 changed, 0 unchanged.",
+    ]
