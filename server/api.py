@@ -96,12 +96,38 @@ def parse_body(model: type[M]) -> M:
     return parsed
 
 
+def _nul_field(data: Any, path: str = "") -> str | None:
+    """The first field holding a NUL character (PostgreSQL refuses those in text), if any."""
+    if isinstance(data, str):
+        return (path or "body") if "\x00" in data else None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where
+        found = _nul_field(value, where)
+        if found is not None:
+            return found
+    return None
+
+
 def validate(model: type[M], data: Any) -> M:
     """Validate already-decoded data (e.g. query parameters) against `model`."""
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as exc:
         raise Invalid("Some fields are not valid.", {"fields": _field_errors(exc)}) from None
+    # After the model, so its own messages come first; NUL is refused everywhere regardless.
+    where = _nul_field(data)
+    if where is not None:
+        raise Invalid("Text may not contain NUL characters.", {"fields": {where: "contains NUL"}})
+    return result
 
 
 @dataclass(frozen=True)

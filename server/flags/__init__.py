@@ -9,6 +9,11 @@ from server.flags.compile import FlagsSnapshot, build_flags_snapshot
 
 
 def init_app(app: Flask) -> None:
+    from server.flags import api, cli
+
+    app.register_blueprint(api.bp)
+    app.cli.add_command(cli.flags_group)
+    cli.register_demo(app)
     environments: tuple[str, ...] = app.config["ENVIRONMENTS"]
 
     def build(session: Session) -> FlagsSnapshot:
