@@ -9,6 +9,9 @@ from server.flags.compile import FlagsSnapshot, build_flags_snapshot
 
 
 def init_app(app: Flask) -> None:
+    from server.flags.views import register_views
+
+    register_views(app)
     environments: tuple[str, ...] = app.config["ENVIRONMENTS"]
 
     def build(session: Session) -> FlagsSnapshot:
