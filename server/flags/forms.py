@@ -8,7 +8,7 @@ None after putting every problem, in words, next to the field it concerns.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,6 +22,7 @@ from wtforms import (
     FormField,
     HiddenField,
     RadioField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -47,6 +48,12 @@ from server.flags.schemas import (
     Variant,
 )
 
+
+def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
+    """Options for a select, radio or checkbox list, from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 TYPE_LABELS = {
     FlagType.RELEASE: "Release",
     FlagType.EXPERIMENT: "Experiment",
@@ -62,7 +69,7 @@ def _type_choice(flag_type: FlagType) -> tuple[str, str]:
     return flag_type.value, f"{TYPE_LABELS[flag_type]} ({lifetime})"
 
 
-TYPE_CHOICES = [_type_choice(t) for t in FlagType]
+TYPE_CHOICES = choices(_type_choice(t) for t in FlagType)
 
 STRATEGY_LABELS = {
     "default": "Everyone",
@@ -70,7 +77,7 @@ STRATEGY_LABELS = {
     "userWithId": "User IDs",
     "remoteAddress": "IP addresses",
 }
-STRATEGY_CHOICES = list(STRATEGY_LABELS.items())
+STRATEGY_CHOICES = choices(STRATEGY_LABELS.items())
 STRATEGY_HINTS = {
     "default": "Everyone who passes the constraints and segments.",
     "flexibleRollout": "A steady percentage of users, the same users each time.",
@@ -99,24 +106,24 @@ OPERATOR_LABELS = {
     Operator.REGEX: "matches regex",
     Operator.IN_CIDR: "is in IP range",
 }
-OPERATOR_CHOICES = [(op.value, f"{label} ({op.value})") for op, label in OPERATOR_LABELS.items()]
+OPERATOR_CHOICES = choices(
+    (op.value, f"{label} ({op.value})") for op, label in OPERATOR_LABELS.items()
+)
 SINGLE_VALUE_OPERATORS = frozenset(op.value for op in Operator if op.single_value)
 
 STICKINESS_CUSTOM = "custom"
-STICKINESS_CHOICES = [
-    ("default", "default"),
-    ("userId", "userId"),
-    ("sessionId", "sessionId"),
-    ("random", "random"),
-    (STICKINESS_CUSTOM, "another context field…"),
-]
-PAYLOAD_CHOICES = [
-    ("", "No payload"),
-    ("string", "Text"),
-    ("json", "JSON"),
-    ("csv", "CSV"),
-    ("number", "Number"),
-]
+STICKINESS_CHOICES = choices(
+    [
+        ("default", "default"),
+        ("userId", "userId"),
+        ("sessionId", "sessionId"),
+        ("random", "random"),
+        (STICKINESS_CUSTOM, "another context field…"),
+    ]
+)
+PAYLOAD_CHOICES = choices(
+    [("", "No payload"), ("string", "Text"), ("json", "JSON"), ("csv", "CSV"), ("number", "Number")]
+)
 # Suggested in the context-field boxes; any name made of letters, digits, '_', '.', '-' works.
 CONTEXT_FIELD_SUGGESTIONS = (*STANDARD_FIELDS, "country", "plan", "tenantId", "appVersion")
 
@@ -366,7 +373,7 @@ class VariantForm(Form):
     name = StringField("Variant name", validators=[Length(max=100)])
     weight_type = SelectField(
         "Share",
-        choices=[("variable", "Split the rest evenly"), ("fix", "Fixed percentage")],
+        choices=choices([("variable", "Split the rest evenly"), ("fix", "Fixed percentage")]),
         default="variable",
     )
     weight = StringField("Fixed %", widget=NumberInput(step="0.1", min=0, max=100))
@@ -611,7 +618,7 @@ def strategy_form_for(strategy: Any = None, formdata: Any = None) -> StrategyFor
 class DependencyForm(Form):
     feature = StringField("Parent flag", validators=[Length(max=100)])
     enabled = SelectField(
-        "Needs the parent", choices=[("1", "to be on"), ("0", "to be off")], default="1"
+        "Needs the parent", choices=choices([("1", "to be on"), ("0", "to be off")]), default="1"
     )
     variants = StringField("Only with these variants (optional)")
 
@@ -645,7 +652,11 @@ def dependencies_from_form(form: DependenciesForm) -> list[dict[str, Any]] | Non
         try:
             Dependency.model_validate(data)
         except ValidationError as exc:
-            _place(row, exc, {"feature": row.feature, "variants": row.variants}, row.feature)
+            items = exc.errors(include_url=False)
+            if any(item["loc"][:1] == ("feature",) for item in items):
+                add_error(row.feature, f"Flag names are {FLAG_NAME_RULE}.")
+            rest = [item for item in items if item["loc"][:1] != ("feature",)]
+            _place(row, rest, {"variants": row.variants}, row.variants)
             ok = False
         else:
             out.append(data)

@@ -200,7 +200,7 @@ def strategy_counts(session: Session, environment_ids: Sequence[int]) -> dict[in
         )
         .group_by(Strategy.flag_environment_id)
     )
-    return {env_id: count for env_id, count in rows.tuples()}
+    return {env_id: count for env_id, count in rows}
 
 
 def all_tags(session: Session) -> list[str]:
@@ -229,7 +229,7 @@ def segment_usage(session: Session) -> dict[int, list[tuple[str, str]]]:
         .where(Flag.archived_at.is_(None))
     )
     usage: dict[int, set[tuple[str, str]]] = {}
-    for name, environment, segments in rows.tuples():
+    for name, environment, segments in rows:
         for segment_id in segments or []:
             usage.setdefault(segment_id, set()).add((name, environment))
     return {segment_id: sorted(pairs) for segment_id, pairs in usage.items()}

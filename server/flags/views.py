@@ -418,7 +418,7 @@ def detail(name: str) -> Page:
     env_names = [env.environment for env in environments]
 
     evaluate_form = forms.EvaluateForm(request.args if "environment" in request.args else None)
-    evaluate_form.environment.choices = [(e, e) for e in env_names]
+    evaluate_form.environment.choices = forms.choices((e, e) for e in env_names)
     explanation = None
     status = 200
     if "environment" in request.args:
@@ -436,8 +436,8 @@ def detail(name: str) -> Page:
             status = 400
 
     copy_form = forms.CopyForm(formdata=None)
-    copy_form.source.choices = [(e, e) for e in env_names]
-    copy_form.target.choices = [(e, e) for e in reversed(env_names)]
+    copy_form.source.choices = forms.choices((e, e) for e in env_names)
+    copy_form.target.choices = forms.choices((e, e) for e in reversed(env_names))
 
     history_page = max(request.args.get("history", 1, type=int) or 1, 1)
     events, total_events = list_events(
@@ -539,7 +539,7 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
     else:
         form = forms.strategy_form_for(strategy)
         form.version.data = str(env.version)
-    form.segments.choices = [(seg.id, seg.name) for seg in segments]
+    form.segments.choices = forms.choices((seg.id, seg.name) for seg in segments)
     variant_errors: list[str] = []
     status = 200
     if request.method == "POST" and not _row_action(form):
