@@ -9,9 +9,9 @@ from server.flags.compile import FlagsSnapshot, build_flags_snapshot
 
 
 def init_app(app: Flask) -> None:
-    from server.flags.views import register_views
+    from server.flags.views import init_ui
 
-    register_views(app)
+    init_ui(app)
     environments: tuple[str, ...] = app.config["ENVIRONMENTS"]
 
     def build(session: Session) -> FlagsSnapshot:

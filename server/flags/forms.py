@@ -574,19 +574,20 @@ def strategy_from_form(form: StrategyForm, variant_errors: list[str]) -> Strateg
     parameters = _parameters(form)
     constraints = constraints_from_rows(form.constraints)
     variants = variants_from_rows(form.variants)
-    if constraints is None or variants is None or has_errors(form):
-        return None
+    rows_ok = constraints is not None and variants is not None
+    # Rows with problems are left out so the strategy's own fields are still judged: the
+    # person sees every problem at once.
     data = {
         "name": form.name.data,
         "title": (form.title.data or "").strip(),
         "parameters": parameters,
-        "constraints": constraints,
+        "constraints": constraints or [],
         "segments": list(form.segments.data or []),
-        "variants": variants,
+        "variants": variants or [],
         "disabled": bool(form.disabled.data),
     }
     try:
-        return StrategyIn.model_validate(data)
+        strategy = StrategyIn.model_validate(data)
     except ValidationError as exc:
         for item in exc.errors(include_url=False):
             message = clean_message(item["msg"])
@@ -602,6 +603,7 @@ def strategy_from_form(form: StrategyForm, variant_errors: list[str]) -> Strateg
             else:
                 form_level(form, message)
         return None
+    return strategy if rows_ok and not has_errors(form) else None
 
 
 def strategy_form_for(strategy: Any = None, formdata: Any = None) -> StrategyForm:

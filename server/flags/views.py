@@ -56,12 +56,16 @@ ROW_LISTS = ("constraints", "variants", "dependencies")
 Page = str | Response | tuple[str, int]
 
 
-def register_views(app: Flask) -> None:
-    """Add the flags and segments pages and their navigation entries."""
+def init_ui(app: Flask) -> None:
+    """Add the flags and segments pages, their navigation entries and demo examples."""
+    from server.cli import add_demo_seeder
+    from server.flags.demo import seed_demo
+
     app.register_blueprint(bp)
     app.register_blueprint(segments_bp)
     add_nav(app, "Flags", "flags.index", Permission.READ, order=10)
     add_nav(app, "Segments", "segments.index", Permission.READ, order=15)
+    add_demo_seeder(app, "flag examples", seed_demo)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -119,7 +123,8 @@ class PathPattern:
 
 
 def path_pattern(endpoint: str, *keys: str) -> PathPattern:
-    return PathPattern(url_for(endpoint, **{key: f"__{key}__" for key in keys}))
+    placeholders: dict[str, Any] = {key: f"__{key}__" for key in keys}
+    return PathPattern(url_for(endpoint, **placeholders))
 
 
 def _detail_url(name: str, environment: str | None = None) -> str:

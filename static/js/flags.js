@@ -247,9 +247,16 @@
     return parts.map(function (p) { return p.trim(); }).filter(function (p) { return p; });
   }
 
-  function setLiveError(input, message) {
+  function setLiveError(input, message, initial) {
     var wrapper = input.closest(".field");
     if (!wrapper) return;
+    var serverError = wrapper.querySelector(".error:not([data-live-error])");
+    if (serverError) {
+      if (initial) return; // the server already said what is wrong with this value
+      serverError.remove(); // it spoke about the value before this edit
+      wrapper.classList.remove("has-error");
+      input.removeAttribute("aria-invalid");
+    }
     var note = wrapper.querySelector("[data-live-error]");
     if (!message) {
       if (note) note.remove();
@@ -292,7 +299,7 @@
     return "LIST";
   }
 
-  function checkConstraintValues(row) {
+  function checkConstraintValues(row, initial) {
     var form = row.closest("form");
     var operatorSelect = row.querySelector("[data-operator]");
     var values = row.querySelector("[data-values]");
@@ -322,7 +329,7 @@
         if (bad.length) message = "Not an IP address or CIDR range: " + bad.join(", ");
       }
     }
-    setLiveError(values, message);
+    setLiveError(values, message, initial);
   }
 
   function checkRollout(input) {
@@ -357,8 +364,10 @@
     var type = row.querySelector("[data-weight-type]");
     var weight = row.querySelector("[data-weight]");
     if (!type || !weight) return;
-    var wrapper = weight.closest(".field");
-    if (wrapper) wrapper.hidden = type.value !== "fix";
+    // A variable share is computed by the server: the box is kept in place but not sent.
+    var fixed = type.value === "fix";
+    weight.disabled = !fixed;
+    weight.placeholder = fixed ? "e.g. 25" : "split evenly";
   }
 
   function addRolloutSlider(input) {
@@ -386,7 +395,7 @@
   function setUp(root) {
     var rows = root.matches && root.matches("[data-row]") ? [root] : root.querySelectorAll("[data-row]");
     for (var i = 0; i < rows.length; i++) {
-      checkConstraintValues(rows[i]);
+      checkConstraintValues(rows[i], true);
       showWeight(rows[i]);
     }
   }

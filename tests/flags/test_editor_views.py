@@ -180,6 +180,13 @@ def test_constraint_problems_are_explained_on_their_row(
     assert "pro</textarea>" in html  # and keeps what was typed
 
 
+def test_every_problem_is_shown_at_once(flag: str, admin_client: FlaskClient) -> None:
+    data = rollout_form(rollout="150") | constraint(0, "age", "NUM_GT", "old")
+    html = text(post(admin_client, NEW, data))
+    assert "Rollout must be a whole percentage" in error_of(html, "rollout")
+    assert "NUM_GT needs a number" in error_of(html, "constraints-0-values")
+
+
 def test_single_value_operator_with_an_empty_value_says_so(
     flag: str, admin_client: FlaskClient
 ) -> None:

@@ -676,3 +676,25 @@ def test_history_pages_through_many_changes(app: Flask, admin_client: FlaskClien
     assert "Page 1 of 2" in first and "history=2" in first
     second = text(admin_client.get("/flags/busy?history=2"))
     assert "flag.created" in second and "Page 2 of 2" in second
+
+
+def test_demo_examples_fill_the_flags_pages(app: Flask, admin_client: FlaskClient) -> None:
+    from server import db
+    from server.audit.service import Actor
+    from server.flags.demo import seed_demo
+
+    make_flag(app, "new-checkout")  # a name already taken is left alone
+    with app.app_context():
+        seed_demo(db.session(), Actor("demo"))
+        assert ("flag examples", seed_demo) in app.extensions["demo_seeders"]
+    html = text(admin_client.get("/flags"))
+    assert row_names(html) == [
+        "kill.recommendations",
+        "new-checkout",
+        "office-preview",
+        "search.ranking-v2",
+    ]
+    assert env_of(app, "new-checkout", "development")["strategies"] == []
+    assert env_of(app, "search.ranking-v2", "production")["enabled"] is True
+    assert row_names(text(admin_client.get("/flags?archived=archived"))) == ["spring-banner"]
+    assert "Beta testers" in text(admin_client.get("/segments"))
