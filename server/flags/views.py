@@ -4,8 +4,9 @@ Every page works without JavaScript. `static/js/flags.js` adds one-click toggles
 sent with fetch and answered in JSON), confirmation dialogs and in-place editor rows.
 
 "Last seen" comes from whoever records SDK metrics: it registers a callable under
-`app.extensions["flags.last_seen"]` taking `(session, flag_names)` and returning
-`{(flag_name, environment): datetime}`. Without one, the column shows "—".
+`app.extensions["flags.last_seen"]` taking `(session, flag_names)` (the page's flags only) and
+returning `{(flag_name, environment): datetime}`. Without one, the column shows "—"; with one,
+a flag it has no time for shows "never".
 """
 
 from __future__ import annotations

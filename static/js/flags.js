@@ -41,9 +41,18 @@
     var word = button.querySelector(".switch-word");
     if (word) word.textContent = enabled ? "On" : "Off";
     field(form, "enabled").value = enabled ? "0" : "1";
-    if (version !== undefined && version !== null) field(form, "version").value = String(version);
     var card = form.closest(".env-card");
     if (card) card.classList.toggle("is-on", enabled);
+    if (version === undefined || version === null) return;
+    // Every other form on the page that edits this environment now builds on the new version.
+    var env = form.getAttribute("data-env");
+    var scope = card || form;
+    var inputs = scope.querySelectorAll('input[name="version"]');
+    for (var i = 0; i < inputs.length; i++) inputs[i].value = String(version);
+    var copies = document.querySelectorAll('input[name="version-' + env + '"]');
+    for (var j = 0; j < copies.length; j++) copies[j].value = String(version);
+    var shown = scope.querySelector("[data-version]");
+    if (shown) shown.textContent = String(version);
   }
 
   function sendToggle(form) {

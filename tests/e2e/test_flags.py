@@ -148,3 +148,23 @@ def test_without_javascript_production_goes_through_a_confirmation_page(
         shot(page, "after-confirmation")
     finally:
         context.close()
+
+
+def test_forms_on_the_flag_page_follow_a_toggle_made_in_place(
+    page: Any, live_server: LiveServer, admin: Any
+) -> None:
+    from tests.flags.ui_helpers import add_strategy
+
+    make_flag(live_server.app, "search-v2")
+    add_strategy(live_server.app, "search-v2", "development", name="default")
+    add_strategy(
+        live_server.app, "search-v2", "development", name="userWithId", parameters={"userIds": "a"}
+    )
+    browser_sign_in(page, live_server, admin.email)
+    page.goto(f"{live_server.url}/flags/search-v2")
+    switch = page.get_by_role("switch", name="Toggle search-v2 in development")
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    page.get_by_role("button", name="Move strategy 1 down in development").click()
+    expect(page.get_by_text("Moved the strategy down in development.")).to_be_visible()
+    expect(page.locator("#env-development .sentence").first).to_have_text("On for user a.")
