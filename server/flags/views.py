@@ -11,6 +11,7 @@ a flag it has no time for shows "never".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,12 +92,7 @@ def _back(default: str) -> str:
     """Where a form asked to return to: only the flags pages of this site."""
     target = request.form.get("next") or ""
     parts = urlsplit(target)
-    if (
-        target.startswith("/flags")
-        and not target.startswith("//")
-        and not parts.scheme
-        and not parts.netloc
-    ):
+    if target.startswith("/flags") and not parts.scheme and not parts.netloc:
         return target
     return default
 
@@ -110,6 +106,9 @@ def _version(raw: str | None) -> int | None:
         raise Invalid("The form's version is not a number; reload the page.") from None
 
 
+_PLACEHOLDER = re.compile(r"__([a-z]+)__")
+
+
 @dataclass(frozen=True)
 class PathPattern:
     """A URL built once per page and filled in per row: url_for is too slow for 100s of links."""
@@ -117,10 +116,8 @@ class PathPattern:
     pattern: str
 
     def __call__(self, **parts: str) -> str:
-        path = self.pattern
-        for key, value in parts.items():
-            path = path.replace(f"__{key}__", quote(value, safe=""))
-        return path
+        # One pass over the pattern, so a value that looks like a placeholder stays a value.
+        return _PLACEHOLDER.sub(lambda m: quote(parts[m.group(1)], safe=""), self.pattern)
 
 
 def path_pattern(endpoint: str, *keys: str) -> PathPattern:

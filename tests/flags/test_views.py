@@ -698,3 +698,12 @@ def test_demo_examples_fill_the_flags_pages(app: Flask, admin_client: FlaskClien
     assert env_of(app, "search.ranking-v2", "production")["enabled"] is True
     assert row_names(text(admin_client.get("/flags?archived=archived"))) == ["spring-banner"]
     assert "Beta testers" in text(admin_client.get("/segments"))
+
+
+def test_row_links_survive_names_that_look_like_placeholders(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    make_flag(app, "x__environment__")
+    html = text(admin_client.get("/flags"))
+    assert 'href="/flags/x__environment__"' in html
+    assert 'action="/flags/x__environment__/environments/production/toggle"' in html
