@@ -33,7 +33,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from server import access, api, audit, auth, db, errors, flags, security, snapshot, web
+    from server import (
+        access,
+        api,
+        audit,
+        auth,
+        db,
+        errors,
+        flags,
+        protocols,
+        security,
+        snapshot,
+        web,
+    )
     from server.cli import register_cli
 
     db.init_app(app)
@@ -46,5 +58,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    protocols.init_app(app)
     register_cli(app)
     return app

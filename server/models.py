@@ -4,6 +4,12 @@ from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.protocols.models import (
+    FlagHourlyMetric,
+    FlagHourlyVariantMetric,
+    FlagLastSeen,
+    SdkInstance,
+)
 
 __all__ = [
     "ApiToken",
@@ -11,7 +17,11 @@ __all__ = [
     "Event",
     "Flag",
     "FlagEnvironment",
+    "FlagHourlyMetric",
+    "FlagHourlyVariantMetric",
+    "FlagLastSeen",
     "LoginFailure",
+    "SdkInstance",
     "Segment",
     "StateRevision",
     "Strategy",
