@@ -102,6 +102,7 @@ class FlagProfile:
     for_everyone: bool  # on for every context once enabled (no targeting, no dependencies)
     only_rollouts: bool  # every strategy is a percentage rollout below 100%
     split_variants: frozenset[str]  # variant names that come from a weighted choice
+    targeted_variants: frozenset[str] = frozenset()  # only handed out by targeted strategies
 
 
 _ROLLOUT_PARAMETERS = ("rollout", "percentage")
@@ -142,13 +143,22 @@ def profile_feature(feature: Mapping[str, Any]) -> FlagProfile:
     strategies = feature.get("strategies") or []
     rollouts = [_percentage(s) for s in strategies]
     split = _split_names(feature.get("variants") or [])
+    targeted: set[str] = set()
+    untargeted = {str(v["name"]) for v in feature.get("variants") or []}
     for strategy in strategies:
-        split |= _split_names(strategy.get("variants") or [])
+        variants = strategy.get("variants") or []
+        split |= _split_names(variants)
+        names = {str(v["name"]) for v in variants}
+        if _reaches_everyone(strategy):
+            untargeted |= names
+        else:
+            targeted |= names
     return FlagProfile(
         for_everyone=not feature.get("dependencies")
         and (not strategies or any(_reaches_everyone(s) for s in strategies)),
         only_rollouts=bool(strategies) and all(p is not None and p < 100 for p in rollouts),
         split_variants=frozenset(split),
+        targeted_variants=frozenset(targeted - untargeted),
     )
 
 
@@ -220,6 +230,8 @@ def ofrep_result(
         reason = "DEFAULT"
     elif variant["enabled"] and variant["name"] in profile.split_variants:
         reason = "SPLIT"
+    elif variant["enabled"] and variant["name"] in profile.targeted_variants:
+        reason = "TARGETING_MATCH"
     elif profile.for_everyone:
         reason = "STATIC"
     elif profile.only_rollouts:
@@ -231,8 +243,9 @@ def ofrep_result(
     elif variant["enabled"]:
         result.update(value=variant_value(variant), variant=variant["name"])
     else:
-        # On or off, no variant was handed out: the caller's code default is the answer.
-        reason = "DEFAULT"
+        # No variant was handed out, so there is no value: the caller's code default applies.
+        # The reason still tells "on, without a variant" (STATIC, TARGETING_MATCH, SPLIT)
+        # from "off for this context" (DEFAULT).
         result["variant"] = variant["name"]
     result.update(reason=reason, metadata=metadata)
     return result

@@ -127,6 +127,25 @@ def test_disabled_variant_flag_leaves_the_value_to_the_code_default(
     }
 
 
+def test_flag_on_without_a_variant_for_this_context_has_no_value(
+    client: FlaskClient, make_flags: Flags, client_token: str
+) -> None:
+    nordic_variant = {
+        **COUNTRY,
+        "variants": [{"name": "nordic", "payload": {"type": "string", "value": "hei"}}],
+    }
+    make_flags.create("mixed", strategies=[nordic_variant, {"name": "default"}])
+    norway = evaluate(client, client_token, "mixed", {"country": "NO"}).get_json()
+    assert (norway["value"], norway["variant"], norway["reason"]) == (
+        "hei",
+        "nordic",
+        "TARGETING_MATCH",
+    )
+    elsewhere = evaluate(client, client_token, "mixed", {"country": "DK"}).get_json()
+    assert "value" not in elsewhere
+    assert (elsewhere["variant"], elsewhere["reason"]) == ("disabled", "STATIC")
+
+
 def test_unknown_flag_is_404_flag_not_found(
     client: FlaskClient, flags: Flags, client_token: str
 ) -> None:
