@@ -118,6 +118,7 @@ def metrics() -> Response:
 @bp.route("/api/frontend", methods=["OPTIONS"], endpoint="preflight")
 @bp.route("/api/frontend/client/<any(register, metrics):_call>", methods=["OPTIONS"])
 @public
+@api_doc("CORS preflight for browser SDKs", responses={204: None}, tag="sdk")
 def cors_preflight(_call: str | None = None) -> Response:
     """Let browsers on allowed origins call the frontend API (CORS preflight)."""
     return preflight()

@@ -150,6 +150,7 @@ def evaluate_flags() -> Response:
 @bp.route("/ofrep/v1/evaluate/flags", methods=["OPTIONS"], endpoint="preflight_bulk")
 @bp.route("/ofrep/v1/evaluate/flags/<path:key>", methods=["OPTIONS"], endpoint="preflight")
 @public
+@api_doc("CORS preflight for browser SDKs", responses={204: None}, tag="ofrep")
 def cors_preflight(key: str | None = None) -> Response:
     """Let browsers on allowed origins call OFREP (CORS preflight)."""
     return preflight()

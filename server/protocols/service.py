@@ -8,6 +8,7 @@ Nothing here feeds the compiled snapshot, so no write bumps the revision.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Collection, Iterable
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from server import clock
@@ -27,6 +29,8 @@ from server.protocols.models import (
     SdkInstance,
 )
 from server.protocols.schemas import MetricsIn, RegisterIn
+
+log = logging.getLogger(__name__)
 
 HOURLY_RETENTION = timedelta(days=30)  # hourly yes/no and variant counts
 INSTANCE_RETENTION = timedelta(days=7)  # an instance not heard from for this long is dropped
@@ -213,7 +217,7 @@ def record_metrics(
 
 
 _prune_lock = threading.Lock()
-_pruned_at = 0.0
+_pruned_at = float("-inf")  # the first write of a worker prunes
 
 
 def _maybe_prune(session: Session) -> None:
@@ -226,6 +230,10 @@ def _maybe_prune(session: Session) -> None:
     try:
         _pruned_at = time.monotonic()
         prune(session)
+    except SQLAlchemyError:
+        # The report itself is already committed; housekeeping can wait for the next hour.
+        session.rollback()
+        log.warning("pruning old SDK metrics failed", exc_info=True)
     finally:
         _prune_lock.release()
 
@@ -376,17 +384,10 @@ def applications(session: Session) -> list[Application]:
             int(count),
             sorted(envs.get(name, ())),
             sorted(sdks.get(name, ())),
-            _aware(seen),
+            seen,
         )
         for name, count, seen in rows
     ]
-
-
-def _aware(value: datetime | str) -> datetime:
-    # func.max() loses the column type on SQLite and hands back its stored text.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=clock.UTC)
 
 
 def instances_query(app_name: str | None = None) -> Select[SdkInstance]:

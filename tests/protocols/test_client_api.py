@@ -327,6 +327,10 @@ def test_metrics_add_up_per_flag_environment_and_hour(
         b'"stop": "2026-11-26T12:00:00Z", "toggles": {"f": {"yes": 1, "variants": {"a": true}}}}}',
         b'{"appName": "x", "bucket": {"start": "2026-11-26T12:00:00Z", '
         b'"stop": "2026-11-26T12:00:00Z", "toggles": ["f"]}}',
+        b'{"appName": "x", "bucket": {"start": "2026-11-26T12:00:00Z", '
+        b'"stop": "2026-11-26T12:00:00Z", "toggles": {"": {"yes": 1}}}}',
+        b'{"appName": "x", "bucket": {"start": "2026-11-26T12:00:00Z", '
+        b'"stop": "2026-11-26T12:00:00Z", "toggles": {"f": {"yes": 1, "variants": {"": 1}}}}}',
     ],
 )
 def test_malformed_metrics_get_400_and_keep_earlier_buckets(
@@ -342,6 +346,25 @@ def test_malformed_metrics_get_400_and_keep_earlier_buckets(
     with app.app_context():
         rows = db.session().execute(select(FlagHourlyMetric.yes, FlagHourlyMetric.no)).all()
         assert [tuple(r) for r in rows] == [(2, 1)]
+
+
+def test_sparse_registration_is_recorded_with_what_it_says(
+    app: Flask, client: FlaskClient, client_token: str
+) -> None:
+    response = client.post(
+        "/api/client/register",
+        json={"appName": "bare", "started": "2026-11-26T12:00:00"},
+        headers={"Authorization": client_token},
+    )
+    assert response.status_code == 202
+    with app.app_context():
+        s = db.session()
+        instance = s.scalars(select(SdkInstance)).one()
+        assert instance.instance_id == "default" and instance.sdk_version == ""
+        assert instance.started_at == datetime(2026, 11, 26, 12, tzinfo=UTC)  # naive means UTC
+        from server.protocols.service import applications
+
+        assert [(a.name, a.sdk_versions, a.instances) for a in applications(s)] == [("bare", [], 1)]
 
 
 @pytest.mark.parametrize(
@@ -414,3 +437,61 @@ def test_features_path_opens_no_database_session(
         assert get_features(client, client_token).status_code == 200
     assert opened == []
     assert json.loads(get_features(client, client_token).data)["features"]
+
+
+def test_features_answer_carries_no_session_cookie(
+    client: FlaskClient, make_flags: Flags, client_token: str
+) -> None:
+    make_flags.create("f")
+    response = get_features(client, client_token)
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Vary"] == "Accept-Encoding"
+
+
+def test_openapi_documents_every_sdk_endpoint(client: FlaskClient) -> None:
+    doc = client.get("/api/openapi.json").get_json()
+    paths = doc["paths"]
+    assert paths["/api/client/features"]["get"]["responses"]["304"] == {"description": "Success"}
+    assert "202" in paths["/api/client/metrics"]["post"]["responses"]
+    assert "202" in paths["/api/client/register"]["post"]["responses"]
+    assert set(paths["/api/frontend"]) == {"get", "post"}
+    assert "200" in paths["/api/frontend/client/metrics"]["post"]["responses"]
+    single = paths["/ofrep/v1/evaluate/flags/{key}"]["post"]
+    assert single["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OfrepError"
+    }
+    assert "content" not in single["responses"]["401"]
+    assert "304" in paths["/ofrep/v1/evaluate/flags"]["post"]["responses"]
+    assert {"OfrepSuccess", "OfrepBulkOut", "ClientFeaturesOut", "FrontendOut"} <= set(
+        doc["components"]["schemas"]
+    )
+
+
+def test_responses_match_their_documented_models(
+    client: FlaskClient, make_flags: Flags, client_token: str, frontend_token: str
+) -> None:
+    from server.protocols.schemas import (
+        ClientFeaturesOut,
+        FrontendOut,
+        OfrepBulkOut,
+        OfrepError,
+        OfrepSuccess,
+    )
+
+    segment_strategy = dict(
+        NORDICS, variants=[{"name": "v", "payload": {"type": "json", "value": "{}"}}]
+    )
+    make_flags.create("f", strategies=[segment_strategy], description="Checkout")
+    make_flags.create("g", dependencies=[{"feature": "f"}])
+    ClientFeaturesOut.model_validate(get_features(client, client_token).get_json(), strict=True)
+    frontend = client.get("/api/frontend?country=NO", headers={"Authorization": frontend_token})
+    FrontendOut.model_validate(frontend.get_json())
+    bearer = {"Authorization": f"Bearer {client_token}"}
+    single = client.post(
+        "/ofrep/v1/evaluate/flags/f", json={"context": {"country": "NO"}}, headers=bearer
+    )
+    OfrepSuccess.model_validate(single.get_json())
+    bulk = client.post("/ofrep/v1/evaluate/flags", json={}, headers=bearer)
+    OfrepBulkOut.model_validate(bulk.get_json())
+    missing = client.post("/ofrep/v1/evaluate/flags/nope", json={}, headers=bearer)
+    OfrepError.model_validate(missing.get_json())

@@ -172,3 +172,20 @@ def test_demo_seeds_clients_and_a_day_of_counts(
     with app.app_context():
         again = runner.invoke(args=["demo"])
     assert "Seeding demo data: protocols" not in again.output
+
+
+def test_failed_housekeeping_never_fails_a_report(
+    app: Flask, make_flags: Flags, monkeypatch: Any
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def broken(session: Any, now: Any = None) -> None:
+        raise OperationalError("DELETE", {}, Exception("database is locked"))
+
+    make_flags.create("f")
+    monkeypatch.setattr(service, "prune", broken)
+    monkeypatch.setattr(service, "_pruned_at", float("-inf"))
+    report(app, NOW, {"f": {"yes": 1, "no": 0}})
+    with app.app_context():
+        assert db.session().scalars(select(FlagHourlyMetric.yes)).all() == [1]
+    assert service._pruned_at != float("-inf")  # tried, and waits an hour before trying again

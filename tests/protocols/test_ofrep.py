@@ -312,3 +312,28 @@ def test_variant_values_and_profiles_edge_cases() -> None:
     assert not broken.only_rollouts
     dependent = profile_feature({"strategies": [], "dependencies": [{"feature": "p"}]})
     assert not dependent.for_everyone
+
+
+def test_unexpected_failures_are_ofrep_5xx_bodies(
+    client: FlaskClient, flags: Flags, client_token: str, monkeypatch: Any
+) -> None:
+    from server.errors import Unavailable
+    from server.protocols import ofrep
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ofrep, "ofrep_result", broken)
+    response = evaluate(client, client_token, "static-on")
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "errorDetails": "Something went wrong on our side; it is logged."
+    }
+
+    def unavailable(*args: Any) -> Any:
+        raise Unavailable("Flag data is not loaded yet and the database is unreachable.")
+
+    monkeypatch.setattr(ofrep, "ofrep_result", unavailable)
+    response = evaluate(client, client_token, "static-on")
+    assert response.status_code == 503
+    assert "unreachable" in response.get_json()["errorDetails"]

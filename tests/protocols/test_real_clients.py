@@ -187,15 +187,15 @@ def openfeature_client(
     make_flags.create(
         "limits", variants=[fixed("cfg", "json", '{"items": 10, "tiers": ["a", "b"]}')]
     )
-    api.set_provider(
-        OFREPProvider(
-            live_server.url, headers_factory=lambda: {"Authorization": f"Bearer {frontend_token}"}
-        )
+    provider = OFREPProvider(
+        live_server.url, headers_factory=lambda: {"Authorization": f"Bearer {frontend_token}"}
     )
+    api.set_provider(provider)
     try:
         yield api.get_client()
     finally:
         api.clear_providers()
+        provider.session.close()  # lets the live server stop without waiting on keep-alive
 
 
 def test_openfeature_ofrep_provider_reads_typed_flags(openfeature_client: Any) -> None:
@@ -249,12 +249,12 @@ def test_openfeature_with_wrong_tokens_falls_back_to_defaults(
             ("Bearer dl_client_unknown", "unauthorized"),
             (f"Bearer {admin_token}", "forbidden"),
         ):
-            api.set_provider(
-                OFREPProvider(
-                    live_server.url, headers_factory=lambda h=header: {"Authorization": h}
-                )
+            provider = OFREPProvider(
+                live_server.url, headers_factory=lambda h=header: {"Authorization": h}
             )
+            api.set_provider(provider)
             details = api.get_client().get_boolean_details("on", False)
+            provider.session.close()
             assert details.value is False
             assert details.error_code == ErrorCode.GENERAL
             assert details.error_message == message
