@@ -243,3 +243,19 @@ def test_only_listed_origins_pass_when_origins_are_configured(
     assert other.status_code == 204
     assert "Access-Control-Allow-Origin" not in other.headers
     assert "Access-Control-Allow-Methods" not in other.headers
+
+
+def test_frontend_origins_setting_accepts_only_origins() -> None:
+    from server.config import ConfigError, parse, parse_origins
+
+    assert parse_origins("https://shop.example, http://localhost:3000/") == (
+        "https://shop.example",
+        "http://localhost:3000",
+    )
+    assert parse_origins("*") == ("*",)
+    assert parse_origins("") == ()
+    for bad in ("ftp://shop.example", "https://shop.example/app", "shop.example"):
+        with pytest.raises(ValueError):
+            parse_origins(bad)
+    with pytest.raises(ConfigError, match="DARKLAUNCH_FRONTEND_ORIGINS"):
+        parse({"DARKLAUNCH_FRONTEND_ORIGINS": "shop.example", "DARKLAUNCH_ENV": "test"})
