@@ -39,10 +39,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         audit,
         auth,
         db,
+        deploys,
         errors,
         flags,
         protocols,
         security,
+        site,
         snapshot,
         web,
     )
@@ -59,5 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     audit.init_app(app)
     flags.init_app(app)
     protocols.init_app(app)
+    site.init_app(app)
+    deploys.init_app(app)
     register_cli(app)
     return app

@@ -3,6 +3,7 @@
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
+from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.protocols.models import (
     FlagHourlyMetric,
@@ -14,6 +15,8 @@ from server.protocols.models import (
 __all__ = [
     "ApiToken",
     "Base",
+    "Deploy",
+    "DeployCommit",
     "Event",
     "Flag",
     "FlagEnvironment",

@@ -9,21 +9,25 @@ and render it with the partial `templates/protocols/_flag_usage.html`.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from server.access import Permission
-from server.audit.service import Actor
-from server.cli import add_demo_seeder
-from server.web import add_nav
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from server.audit.service import Actor
 
 
 def init_app(app: Flask) -> None:
+    # Imported here: `server.models` imports this package for its models, and must stay light.
+    from server.access import Permission
+    from server.cli import add_demo_seeder
     from server.protocols import client_api, frontend_api, ofrep, service, views
     from server.protocols.charts import usage_charts
     from server.protocols.sdk import ApiKeyHeader
+    from server.web import add_nav
 
     for blueprint in (client_api.bp, frontend_api.bp, ofrep.bp, views.bp):
         app.register_blueprint(blueprint)

@@ -1,7 +1,7 @@
 """protocols: SDK instances and hourly flag metrics
 
 Revision ID: 0006_protocols
-Revises: 0002_flags
+Revises: 0003_deploys
 Create Date: 2026-11-26 14:48:50.006813
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import server.db
 
 revision: str = "0006_protocols"
-down_revision: str | None = "0002_flags"
+down_revision: str | None = "0003_deploys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
