@@ -42,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         deploys,
         errors,
         flags,
+        gate,
         protocols,
         security,
         site,
@@ -61,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     audit.init_app(app)
     flags.init_app(app)
     protocols.init_app(app)
+    gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)
     register_cli(app)

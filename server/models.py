@@ -5,6 +5,7 @@ from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.gate.models import PreviewPass
 from server.protocols.models import (
     FlagHourlyMetric,
     FlagHourlyVariantMetric,
@@ -24,6 +25,7 @@ __all__ = [
     "FlagHourlyVariantMetric",
     "FlagLastSeen",
     "LoginFailure",
+    "PreviewPass",
     "SdkInstance",
     "Segment",
     "StateRevision",

@@ -1,7 +1,7 @@
 """protocols: SDK instances and hourly flag metrics
 
 Revision ID: 0006_protocols
-Revises: 0003_deploys
+Revises: 0005_gate
 Create Date: 2026-11-26 14:48:50.006813
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import server.db
 
 revision: str = "0006_protocols"
-down_revision: str | None = "0003_deploys"
+down_revision: str | None = "0005_gate"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
