@@ -49,6 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         flags,
         gate,
+        protocols,
         security,
         site,
         snapshot,
@@ -66,6 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    protocols.init_app(app)
     gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)

@@ -70,6 +70,17 @@ def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     )
 
 
+def parse_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        scheme, sep, host = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not host or "/" in host:
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com, or *")
+    return origins
+
+
 def parse_mode(raw: str) -> Mode:
     try:
         return Mode(raw.strip().lower())
@@ -229,6 +240,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse_networks,
         "",
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
+    ),
+    Setting(
+        "DARKLAUNCH_FRONTEND_ORIGINS",
+        "FRONTEND_ORIGINS",
+        parse_origins,
+        "*",
+        "Web origins whose browsers may call the frontend API and OFREP (CORS), "
+        "comma-separated; `*` for any, empty for none.",
     ),
     Setting(
         "DARKLAUNCH_GATE_ENV",

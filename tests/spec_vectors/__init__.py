@@ -55,3 +55,8 @@ def load_spec_files() -> tuple[SpecFile, ...]:
         path = SPEC_DIR / file_name
         files.append(SpecFile(path.stem, path, json.loads(path.read_text(encoding="utf-8"))))
     return tuple(files)
+
+
+def load_spec_pairs() -> list[tuple[str, dict[str, Any]]]:
+    """Every specification file as (file name, parsed JSON), in index.json order."""
+    return [(spec.path.name, spec.data) for spec in load_spec_files()]
