@@ -33,12 +33,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from server import access, api, audit, auth, db, errors, flags, security, snapshot, web
+    from server import access, api, audit, auth, db, errors, flags, ops, security, snapshot, web
     from server.cli import register_cli
 
     db.init_app(app)
     snapshot.init_app(app)
     errors.init_app(app)
+    ops.init_app(app)
     web.init_app(app)
     access.init_app(app)
     security.init_app(app)

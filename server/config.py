@@ -75,6 +75,16 @@ def parse_text(raw: str) -> str:
     return raw
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its key in app.config, parser, default and meaning."""
@@ -161,9 +171,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_LOG_LEVEL",
         "LOG_LEVEL",
-        parse_text,
+        parse_log_level,
         "INFO",
-        "Python log level for the JSON logs.",
+        "Level of the JSON logs on standard error: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "DARKLAUNCH_METRICS_TOKEN",
+        "METRICS_TOKEN",
+        parse_text,
+        "",
+        "When set, `GET /metrics` demands `Authorization: Bearer <this value>`; "
+        "empty leaves it open (keep it unreachable from outside then).",
+        secret=True,
     ),
 )
 

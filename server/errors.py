@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from blinker import Namespace
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+# Sent (sender: the app, `exc`: the exception) when a request fails on the database; ops counts it.
+database_error = Namespace().signal("database-error")
 
 
 class DomainError(Exception):
@@ -86,6 +90,14 @@ _HTTP_MESSAGES = {
 }
 
 DB_DOWN_MESSAGE = "The database is unreachable; nothing was changed. Try again shortly."
+DB_BUSY_MESSAGE = "The database is busy with other changes; nothing was changed. Try again shortly."
+
+
+def _database_message(exc: DBAPIError) -> str:
+    # SQLite answers "database is locked" when writers queue longer than its busy timeout.
+    if "database is locked" in str(exc.orig):
+        return DB_BUSY_MESSAGE
+    return DB_DOWN_MESSAGE
 
 
 def wants_json() -> bool:
@@ -139,7 +151,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     def _database(exc: DBAPIError) -> Response:
         log.error("database error: %s", exc.__class__.__name__, exc_info=exc)
-        return error_response(503, "database_unavailable", DB_DOWN_MESSAGE)
+        database_error.send(current_app._get_current_object(), exc=exc)  # type: ignore[attr-defined]
+        return error_response(503, "database_unavailable", _database_message(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
