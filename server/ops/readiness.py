@@ -59,6 +59,10 @@ class Report:
         }
 
 
+def _due(last: float | None, every: float) -> bool:
+    return last is None or time.monotonic() - last >= every
+
+
 def known_migrations() -> set[str]:
     """Every revision this version's migrations define."""
     from alembic.script import ScriptDirectory
@@ -79,17 +83,17 @@ class Readiness:
         self._cache = cache
         self._age_limit = snapshot_age_limit(refresh_seconds)
         self._lock = threading.Lock()
-        self._probed_at = -PROBE_EVERY
+        self._probed_at: float | None = None
         self._database = Check(False, "not checked yet")
         self._migrations = Check(False, "not checked yet")
-        self._migrations_ok_at = -MIGRATIONS_EVERY
+        self._migrations_ok_at: float | None = None
         self._heads: set[str] | None = None
         self._known: set[str] = set()
 
     def report(self) -> Report:
         """Run (or reuse) the checks and say whether this worker should receive traffic."""
         with self._lock:
-            if time.monotonic() - self._probed_at >= PROBE_EVERY:
+            if _due(self._probed_at, PROBE_EVERY):
                 self._probe()
                 self._probed_at = time.monotonic()
             database, migrations = self._database, self._migrations
@@ -114,7 +118,7 @@ class Readiness:
             self._migrations = Check(False, "not checked: the database does not answer")
             return
         self._database = Check(True)
-        if time.monotonic() - self._migrations_ok_at < MIGRATIONS_EVERY:
+        if not _due(self._migrations_ok_at, MIGRATIONS_EVERY):
             return
         self._migrations = self._check_migrations()
         if self._migrations.ok:
