@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 import click
+from flask.cli import with_appcontext
 
 from server import db
 from server.errors import DomainError
@@ -36,6 +37,7 @@ def _summary(counts: dict[str, int]) -> str:
 
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@with_appcontext
 def export_command(file: str) -> None:
     """Write every table to FILE as versioned JSON (`-` for standard output)."""
     engine = db.engine()
@@ -61,6 +63,7 @@ def export_command(file: str) -> None:
 
 @click.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
+@with_appcontext
 def import_command(file: IO[str]) -> None:
     """Load an export FILE (`-` for standard input) into this empty database."""
     try:

@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, String, column, select, table, text
+from sqlalchemy import Connection, Engine, String, column, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.db import MIGRATIONS, migration_heads
@@ -57,6 +57,12 @@ class Report:
             "revision": self.revision,
             "checks": {name: check.as_dict() for name, check in self.checks.items()},
         }
+
+
+def database_migrations(conn: Connection) -> set[str]:
+    """The revisions recorded in the database (read directly: alembic's reader logs at INFO)."""
+    query = select(column("version_num", String)).select_from(table("alembic_version"))
+    return set(conn.scalars(query))
 
 
 def _due(last: float | None, every: float) -> bool:
@@ -129,10 +135,8 @@ class Readiness:
             self._heads = migration_heads()
             self._known = known_migrations()
         try:
-            # Read directly: alembic's own reader logs two INFO lines on every call.
-            query = select(column("version_num", String)).select_from(table("alembic_version"))
             with self._engine.connect() as conn:
-                current = set(conn.scalars(query))
+                current = database_migrations(conn)
         except SQLAlchemyError as exc:
             log.warning("readiness: cannot read the migration version: %s", exc)
             return Check(False, f"cannot read the migration version ({type(exc).__name__})")

@@ -45,10 +45,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeDecorator
 
 from server import clock
-from server.db import Base, StateRevision, current_migrations, migration_heads
+from server.db import Base, StateRevision, migration_heads
 from server.errors import Conflict, Invalid
+from server.ops.readiness import database_migrations
 
 FORMAT = "darklaunch-export"
 VERSION = 1
@@ -95,10 +97,13 @@ def _nullable(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def codec_for(column: Column[Any]) -> Codec:
     """The codec for a column, chosen by its type."""
-    if isinstance(column.type, JSON):
+    sql_type = column.type
+    while isinstance(sql_type, TypeDecorator):  # e.g. UTCDateTime: judge by what it stores
+        sql_type = sql_type.impl_instance
+    if isinstance(sql_type, JSON):
         return Codec(_canonical_json, _same)
     try:
-        python_type = column.type.python_type
+        python_type = sql_type.python_type
     except NotImplementedError:
         return Codec(_same, _same)
     if issubclass(python_type, datetime):
@@ -130,7 +135,8 @@ def exported_tables() -> list[Table]:
 
 
 def _revision(engine: Engine) -> str:
-    current = current_migrations(engine)
+    with engine.connect() as conn:
+        current = database_migrations(conn)
     heads = migration_heads()
     if current != heads:
         raise Conflict(
@@ -223,7 +229,7 @@ def _load(source: IO[str]) -> dict[str, Any]:
 
 def _check_importable(conn: Connection, data: dict[str, Any], tables: list[Table]) -> None:
     heads = ",".join(sorted(migration_heads()))
-    current = ",".join(sorted(current_migrations(conn.engine)))
+    current = ",".join(sorted(database_migrations(conn)))
     if current != heads:
         raise Conflict(
             f"The database is at migration {current or '(none)'} but this version expects "

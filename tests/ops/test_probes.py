@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 
 from server import db
 from server.audit.service import Actor
@@ -61,7 +61,7 @@ def test_ready_names_the_database_when_it_does_not_answer(app: Flask, client: Fl
     assert body["status"] == "unavailable"
     database = body["checks"]["database"]
     assert database["ok"] is False
-    assert "the database does not answer (OperationalError)" == database["error"]
+    assert database["error"] == "the database does not answer (OperationalError)"
     assert "127.0.0.1" not in response.get_data(as_text=True)  # public: no connection details
     assert body["checks"]["migrations"] == {
         "ok": False,
@@ -98,8 +98,10 @@ def test_ready_accepts_a_database_migrated_by_a_newer_release(app: Flask) -> Non
         }
     finally:
         with engine.begin() as conn:
-            head = sorted(db.migration_heads())[0]
-            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :head"),
+                {"head": sorted(db.migration_heads())[0]},
+            )
 
 
 def test_ready_names_a_stale_snapshot(
