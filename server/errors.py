@@ -13,6 +13,7 @@ from typing import Any
 from blinker import Namespace
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,17 @@ def init_app(app: Flask) -> None:
         if status == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError) -> Response:
+        # A versioned row changed between this request's read and its write (the flush can
+        # happen before a service's own commit turns it into Conflict).
+        return error_response(
+            409,
+            "conflict",
+            "Someone changed this at the same moment; nothing of yours was saved. "
+            "Reload and try again.",
+        )
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
