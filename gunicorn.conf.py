@@ -36,6 +36,8 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": _LEVEL, "handlers": ["stderr"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # alembic announces each of its plugins at INFO when a worker imports it
+        "alembic.runtime.plugins": {"level": "WARNING"},
     },
 }
 

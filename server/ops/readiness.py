@@ -122,6 +122,7 @@ class Readiness:
             log.warning("readiness: the database does not answer: %s", exc)
             self._database = Check(False, f"the database does not answer ({type(exc).__name__})")
             self._migrations = Check(False, "not checked: the database does not answer")
+            self._migrations_ok_at = None  # check them again as soon as it answers
             return
         self._database = Check(True)
         if not _due(self._migrations_ok_at, MIGRATIONS_EVERY):

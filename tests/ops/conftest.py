@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import server.models  # noqa: F401 - imports features in an order free of import cycles
     from server.auth import service as auth
 
     # Real argon2, minimal cost: verification reads the parameters from each hash.

@@ -118,8 +118,10 @@ class ServerProcess:
     def ready(self) -> requests.Response:
         return requests.get(f"{self.url}/-/ready", timeout=5)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+    def log(self, tail: int | None = 5000) -> str:
+        """The server's output: the last `tail` characters, or all of it with tail=None."""
+        text = self.log_path.read_text(errors="replace")
+        return text if tail is None else text[-tail:]
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

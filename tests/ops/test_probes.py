@@ -161,3 +161,18 @@ def _collect(statements: list[str]) -> Any:
         statements.append(statement)
 
     return listener
+
+
+def test_ready_recovers_as_soon_as_the_database_answers_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    checks = app.extensions["ops.readiness"]
+    assert client.get("/-/ready").status_code == 200
+    working = checks._engine
+    checks._engine = create_engine(UNREACHABLE_PG, connect_args={"connect_timeout": 2})
+    checks._probed_at = None
+    assert client.get("/-/ready").status_code == 503
+    checks._engine = working
+    checks._probed_at = None
+    body = client.get("/-/ready").get_json()
+    assert body["status"] == "ok"  # migrations are checked again at once, not 10 s later
