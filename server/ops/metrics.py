@@ -131,6 +131,7 @@ class Metrics:
             ["kind"],
             registry=reg,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.snapshot_collector = SnapshotCollector(cache)
         reg.register(self.snapshot_collector)
         self._process = ProcessCollector(registry=None)
@@ -155,9 +156,18 @@ class Metrics:
             self.update_worker_stats(force=True)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(endpoint, method if method in METHODS else "other", code).inc()
-        self.latency.labels(endpoint, code).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # labels() takes a lock and builds keys: resolve each combination once.
+            code = str(status)
+            children = (
+                self.requests.labels(endpoint, method if method in METHODS else "other", code),
+                self.latency.labels(endpoint, code),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if self.worker_memory is not None:
             self.update_worker_stats()
 
