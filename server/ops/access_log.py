@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
 from flask.signals import request_started
 from werkzeug.wrappers import Response
 
@@ -39,10 +39,10 @@ def request_id_for(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def loggable_path() -> str:
+def loggable_path(req: Request) -> str:
     """The request path with secret path arguments (e.g. preview-pass tokens) blanked out."""
-    path = request.path
-    for name, value in (request.view_args or {}).items():
+    path = req.path
+    for name, value in (req.view_args or {}).items():
         if _SECRET_ARG.search(name) and isinstance(value, str) and value:
             path = path.replace(value, _REDACTED)
     return path
@@ -56,24 +56,26 @@ def start_request(sender: Flask, **_: Any) -> None:
 
 def finish_request(response: Response) -> Response:
     """after_request: return the request id and write the request's access line."""
-    request_id = g.get("request_id")
+    ctx = g._get_current_object()  # one proxy lookup, not ten
+    request_id = ctx.get("request_id")
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
-    started = g.get("request_started")
+    started = ctx.get("request_started")
     if started is not None and access_log.isEnabledFor(logging.INFO):
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
         principal = current_principal()
-        path = loggable_path()
+        path = loggable_path(req)
         access_log.info(
             "%s %s %s",
-            request.method,
+            req.method,
             path,
             response.status_code,
             extra={
-                "method": request.method,
+                "method": req.method,
                 "path": path,
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "endpoint": request.endpoint,
+                "endpoint": req.endpoint,
                 "principal": principal.label if principal else None,
                 "remote_addr": client_address(),
             },
