@@ -33,7 +33,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from server import access, api, audit, auth, db, errors, flags, ops, security, snapshot, web
+    from server import (
+        access,
+        api,
+        audit,
+        auth,
+        db,
+        deploys,
+        errors,
+        flags,
+        ops,
+        security,
+        site,
+        snapshot,
+        web,
+    )
     from server.cli import register_cli
 
     db.init_app(app)
@@ -47,5 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    site.init_app(app)
+    deploys.init_app(app)
     register_cli(app)
     return app

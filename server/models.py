@@ -3,11 +3,14 @@
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
+from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 __all__ = [
     "ApiToken",
     "Base",
+    "Deploy",
+    "DeployCommit",
     "Event",
     "Flag",
     "FlagEnvironment",
