@@ -21,3 +21,21 @@ def test_schemathesis_loads_the_document(client: FlaskClient) -> None:
     schema = schemathesis.openapi.from_dict(client.get("/api/openapi.json").get_json())
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= set(schema.raw_schema["paths"])
+
+
+def test_defaults_the_schema_refuses_are_dropped() -> None:
+    from server.api import _without_impossible_defaults
+
+    schema = {
+        "properties": {
+            "sha": {"type": "string", "default": None},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            "kind": {"type": ["string", "null"], "default": None},
+            "count": {"type": "integer", "default": 0},
+        }
+    }
+    cleaned = _without_impossible_defaults([schema])[0]["properties"]
+    assert "default" not in cleaned["sha"]
+    assert cleaned["note"]["default"] is None
+    assert cleaned["kind"]["default"] is None
+    assert cleaned["count"]["default"] == 0
