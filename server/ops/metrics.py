@@ -195,38 +195,33 @@ class Metrics:
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
-def _metrics() -> Metrics | None:
-    return current_app.extensions.get("ops.metrics")
+def _metrics() -> Metrics:
+    return current_app.extensions["ops.metrics"]
 
 
 def count_evaluation(flag: str, enabled: bool, *, known: bool = True) -> None:
     """Count one flag evaluation; pass known=False when no flag has that name."""
-    metrics = _metrics()
-    if metrics is not None:
-        metrics.evaluations.labels(
-            flag if known else UNKNOWN_FLAG, "true" if enabled else "false"
-        ).inc()
+    _metrics().evaluations.labels(
+        flag if known else UNKNOWN_FLAG, "true" if enabled else "false"
+    ).inc()
 
 
 def count_evaluations(results: Iterable[tuple[str, bool]]) -> None:
     """Count many evaluations of known flags at once (bulk endpoints): (flag, enabled) pairs."""
-    metrics = _metrics()
-    if metrics is not None:
-        for flag, enabled in results:
-            metrics.evaluations.labels(flag, "true" if enabled else "false").inc()
+    evaluations = _metrics().evaluations
+    for flag, enabled in results:
+        evaluations.labels(flag, "true" if enabled else "false").inc()
 
 
-def _count_database_error(app: Flask, exc: BaseException | None = None, **_: Any) -> None:
-    metrics: Metrics | None = app.extensions.get("ops.metrics")
-    if metrics is not None and exc is not None:
-        metrics.database_errors.labels(exc.__class__.__name__).inc()
+def _count_database_error(app: Flask, exc: BaseException, **_: Any) -> None:
+    app.extensions["ops.metrics"].database_errors.labels(exc.__class__.__name__).inc()
 
 
 def record_request(response: Response) -> Response:
     """after_request: count the request, its latency and the gate's decision, if any."""
-    metrics = _metrics()
     started = g.get("request_started")
-    if metrics is not None and started is not None:
+    if started is not None:  # set by the request_started hook for every dispatched request
+        metrics = _metrics()
         endpoint = request.endpoint or UNMATCHED
         metrics.observe_request(
             endpoint, request.method, response.status_code, time.perf_counter() - started
@@ -250,9 +245,7 @@ def scrape_allowed() -> bool:
 
 
 def metrics_response() -> Response:
-    metrics = _metrics()
-    assert metrics is not None  # registered by init_app before any request
-    response = Response(metrics.render(), mimetype=None)
+    response = Response(_metrics().render(), mimetype=None)
     response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
     response.headers["Cache-Control"] = "no-store"
     return response

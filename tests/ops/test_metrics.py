@@ -178,3 +178,18 @@ class TestToken:
 
 def test_metrics_are_open_without_a_token(client: FlaskClient) -> None:
     assert client.get("/metrics").status_code == 200
+
+
+def test_multiprocess_mode_reports_each_worker_and_reads_the_shared_folder(
+    app: Flask, tmp_path: Any
+) -> None:
+    from server.ops.metrics import Metrics
+
+    folder = tmp_path / "metrics"  # a folder of its own: every *.db file in it is read
+    folder.mkdir()
+    metrics = Metrics(app.extensions["snapshot"], str(folder))
+    assert metrics.worker_memory is not None and metrics.worker_cpu is not None
+    assert metrics.worker_memory._value.get() > 0  # set at start, before any request
+    metrics.observe_request("ops.health", "GET", 200, 0.001)
+    families = {f.name for f in text_string_to_metric_families(metrics.render().decode())}
+    assert "darklaunch_snapshot_refresh_failing" in families
