@@ -1,9 +1,22 @@
-"""Operations tests create many users: hash their passwords with cheap argon2 parameters."""
+"""Fixtures for operations tests: cheap password hashing, a PostgreSQL of their own."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from argon2 import PasswordHasher
+
+from tests.ops.pg import PrivatePostgres, require_postgres_bin
+
+
+@pytest.fixture(scope="module")
+def private_postgres(request: pytest.FixtureRequest) -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server this module may stop and start (runs in the PostgreSQL pass)."""
+    if request.config.getoption("--backend") != "postgresql":
+        pytest.skip("tests with a private PostgreSQL run in the PostgreSQL pass")
+    with PrivatePostgres.create(require_postgres_bin()) as pg:
+        yield pg
 
 
 @pytest.fixture(autouse=True)

@@ -23,23 +23,15 @@ from server.audit.service import Actor
 from server.auth import service as auth
 from server.auth.models import User
 from tests.conftest import PASSWORD, LiveServer, make_app, start_live_server
-from tests.ops.pg import PrivatePostgres, require_postgres_bin
+from tests.ops.pg import PrivatePostgres
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-@pytest.fixture(scope="module")
-def private_pg(request: pytest.FixtureRequest) -> Iterator[PrivatePostgres]:
-    if request.config.getoption("--backend") != "postgresql":
-        pytest.skip("outage tests run in the PostgreSQL pass (--backend postgresql)")
-    with PrivatePostgres.create(require_postgres_bin()) as pg:
-        yield pg
-
-
 @pytest.fixture
-def outage_app(private_pg: PrivatePostgres) -> Iterator[Flask]:
+def outage_app(private_postgres: PrivatePostgres) -> Iterator[Flask]:
     name = f"outage_{time.monotonic_ns()}"
-    url = private_pg.create_database(name)
+    url = private_postgres.create_database(name)
     db.upgrade(url)
     application = make_app(url, REFRESH_MS=100)
     try:
@@ -87,7 +79,9 @@ def csrf(browser: requests.Session, server: LiveServer) -> str:
     return token.group(1)
 
 
-def test_server_rides_out_a_database_outage(private_pg: PrivatePostgres, outage_app: Flask) -> None:
+def test_server_rides_out_a_database_outage(
+    private_postgres: PrivatePostgres, outage_app: Flask
+) -> None:
     with outage_app.app_context():
         s = db.session()
         auth.create_user(s, Actor.cli(), "ops@example.com", "admin", PASSWORD)
@@ -98,7 +92,7 @@ def test_server_rides_out_a_database_outage(private_pg: PrivatePostgres, outage_
         assert requests.get(f"{server.url}/-/ready", timeout=5).status_code == 200
         disable = f"{server.url}/settings/users/{viewer.id}/disable"
 
-        private_pg.stop()
+        private_postgres.stop()
 
         assert requests.get(f"{server.url}/-/health", timeout=5).status_code == 200
         down = wait_for_ready(server.url, 503, database_ok=False)
@@ -125,7 +119,7 @@ def test_server_rides_out_a_database_outage(private_pg: PrivatePostgres, outage_
         assert 'darklaunch_database_errors_total{kind="OperationalError"}' in metrics
         assert "darklaunch_snapshot_refresh_failing 1.0" in metrics
 
-        private_pg.start()
+        private_postgres.start()
 
         up = wait_for_ready(server.url, 200, database_ok=True)  # no restart needed
         assert up.json()["status"] == "ok"
@@ -148,5 +142,5 @@ def test_server_rides_out_a_database_outage(private_pg: PrivatePostgres, outage_
             assert actions == ["user.created", "user.disabled"]
     finally:
         server.stop()
-        if private_pg.process is None or private_pg.process.poll() is not None:
-            private_pg.start()
+        if private_postgres.process is None or private_postgres.process.poll() is not None:
+            private_postgres.start()
