@@ -63,9 +63,9 @@ def test_every_line_of_a_request_carries_its_id(
         logging.getLogger("server.example").warning("something to say", extra={"flag": "x"})
         return "ok"
 
-    app.add_url_rule("/test/noisy", view_func=noisy)
+    app.add_url_rule("/api/test/noisy", view_func=noisy)
     capsys.readouterr()
-    client.get("/test/noisy", headers={"X-Request-ID": "req-42"})
+    client.get("/api/test/noisy", headers={"X-Request-ID": "req-42"})
     entries = lines(capsys.readouterr().err)
     assert [e["logger"] for e in entries] == ["server.example", "darklaunch.access"]
     assert {e["request_id"] for e in entries} == {"req-42"}
@@ -109,13 +109,13 @@ def test_secret_path_arguments_are_not_logged(
     def preview(token: str) -> str:
         return "ok"
 
-    app.add_url_rule("/test/preview/<token>", view_func=preview)
+    app.add_url_rule("/api/test/preview/<token>", view_func=preview)
     capsys.readouterr()
-    client.get("/test/preview/dl_pass_verysecret")
+    client.get("/api/test/preview/dl_pass_verysecret")
     err = capsys.readouterr().err
     assert "verysecret" not in err
     (entry,) = access_lines(err)
-    assert entry["path"] == "/test/preview/[redacted]"
+    assert entry["path"] == "/api/test/preview/[redacted]"
 
 
 def test_exceptions_are_logged_as_one_json_line(
@@ -125,9 +125,9 @@ def test_exceptions_are_logged_as_one_json_line(
     def broken() -> str:
         raise RuntimeError("boom")
 
-    app.add_url_rule("/test/broken", view_func=broken)
+    app.add_url_rule("/api/test/broken", view_func=broken)
     capsys.readouterr()
-    assert client.get("/test/broken").status_code == 500
+    assert client.get("/api/test/broken").status_code == 500
     error = next(e for e in lines(capsys.readouterr().err) if e["level"] == "ERROR")
     assert "RuntimeError: boom" in error["exception"]
     assert error["request_id"]

@@ -55,9 +55,9 @@ def extra_routes(app: Flask) -> Iterator[None]:
     def database_down() -> str:
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    app.add_url_rule("/test/gate", view_func=gate_closed)
-    app.add_url_rule("/test/evaluate", view_func=evaluate)
-    app.add_url_rule("/test/db", view_func=database_down)
+    app.add_url_rule("/api/test/gate", view_func=gate_closed)
+    app.add_url_rule("/api/test/evaluate", view_func=evaluate)
+    app.add_url_rule("/api/test/db", view_func=database_down)
     yield
 
 
@@ -104,8 +104,8 @@ def test_unusual_methods_share_one_label(client: FlaskClient) -> None:
 def test_flag_evaluations_are_counted_by_flag_and_result(
     client: FlaskClient, extra_routes: None
 ) -> None:
-    client.get("/test/evaluate")
-    client.get("/test/evaluate")
+    client.get("/api/test/evaluate")
+    client.get("/api/test/evaluate")
     samples = scrape(client)
     name = "darklaunch_flag_evaluations_total"
     assert value(samples, name, flag="checkout", result="true") == 2
@@ -118,7 +118,7 @@ def test_flag_evaluations_are_counted_by_flag_and_result(
 def test_gate_decisions_are_counted_by_outcome_and_reason(
     client: FlaskClient, extra_routes: None
 ) -> None:
-    client.get("/test/gate")
+    client.get("/api/test/gate")
     client.get("/-/health")  # no decision: not counted
     samples = scrape(client)
     assert samples["darklaunch_gate_decisions_total"] == [
@@ -126,10 +126,19 @@ def test_gate_decisions_are_counted_by_outcome_and_reason(
     ]
 
 
+def test_the_real_gate_reports_its_decisions(client: FlaskClient) -> None:
+    assert client.get("/").status_code == 503  # a fresh install keeps the site closed
+    client.get("/-/health")  # exempt probes are decided too, and pass
+    samples = scrape(client)
+    assert value(samples, "darklaunch_gate_decisions_total", outcome="block") == 1
+    reasons = {labels["reason"] for labels, _ in samples["darklaunch_gate_decisions_total"]}
+    assert reasons <= {"exempt", "closed", "no_flag"}
+
+
 def test_database_errors_are_counted_and_answered_503(
     client: FlaskClient, extra_routes: None
 ) -> None:
-    response = client.get("/test/db")
+    response = client.get("/api/test/db")
     assert response.status_code == 503
     samples = scrape(client)
     assert value(samples, "darklaunch_database_errors_total", kind="OperationalError") == 1
