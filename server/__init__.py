@@ -49,6 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         flags,
         gate,
+        ops,
         protocols,
         security,
         site,
@@ -60,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     snapshot.init_app(app)
     errors.init_app(app)
+    ops.init_app(app)
     web.init_app(app)
     access.init_app(app)
     security.init_app(app)

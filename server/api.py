@@ -178,6 +178,25 @@ def _param_schema(converter: str | None) -> dict[str, Any]:
     return {"type": "string", "minLength": 1}
 
 
+def _allows_null(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "null" or "null" in (schema.get("type") or []):
+        return True
+    return any(_allows_null(s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+
+
+def _without_impossible_defaults(node: Any) -> Any:
+    """Drop `"default": null` where null is not allowed: pydantic writes it for fields whose
+    "not sent" marker is None, and OpenAPI validators reject a default the schema refuses."""
+    if isinstance(node, list):
+        return [_without_impossible_defaults(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    cleaned = {key: _without_impossible_defaults(value) for key, value in node.items()}
+    if "default" in cleaned and cleaned["default"] is None and not _allows_null(cleaned):
+        del cleaned["default"]
+    return cleaned
+
+
 def build_openapi(app: Flask) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every endpoint that declares an ApiDoc."""
     docs: list[tuple[str, str, ApiDoc, Any]] = []  # (path, method, doc, access)
@@ -194,7 +213,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     _, schema = models_json_schema(
         [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
     )
-    components = schema.get("$defs", {})
+    components = _without_impossible_defaults(schema.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
     for rule_text, method, doc, access in docs:
         path = _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", rule_text)

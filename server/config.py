@@ -291,7 +291,16 @@ SETTINGS: tuple[Setting, ...] = (
         "LOG_LEVEL",
         parse_log_level,
         "INFO",
-        "Python log level for the JSON logs.",
+        "Level of the JSON logs on standard error: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "DARKLAUNCH_METRICS_TOKEN",
+        "METRICS_TOKEN",
+        parse_text,
+        "",
+        "When set, `GET /metrics` demands `Authorization: Bearer <this value>`; "
+        "empty leaves it open (keep it unreachable from outside then).",
+        secret=True,
     ),
 )
 
