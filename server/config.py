@@ -33,15 +33,21 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_positive_int(raw: str) -> int:
-    value = int(raw.strip())
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
     if value <= 0:
         raise ValueError("expected a whole number above 0")
     return value
 
 
 def parse_percent(raw: str) -> float:
-    value = float(raw.strip())
-    if not 0 <= value <= 100:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:  # also false for NaN
         raise ValueError("expected a number from 0 to 100")
     return value
 
@@ -64,6 +70,17 @@ def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     )
 
 
+def parse_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        scheme, sep, host = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not host or "/" in host:
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com, or *")
+    return origins
+
+
 def parse_mode(raw: str) -> Mode:
     try:
         return Mode(raw.strip().lower())
@@ -73,6 +90,70 @@ def parse_mode(raw: str) -> Mode:
 
 def parse_text(raw: str) -> str:
     return raw
+
+
+def parse_base_url(raw: str) -> str:
+    """Empty, or an absolute http(s) address; kept without a trailing slash for joining paths."""
+    from urllib.parse import urlsplit
+
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an address like https://darklaunch.example.com (or empty)")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def parse_database_url(raw: str) -> str:
+    """Accept SQLite and PostgreSQL URLs; `postgres://` (as hosting platforms write it) is psycopg.
+
+    Error messages never repeat the URL: it usually holds a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = raw.strip()
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueError(
+            "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if url.drivername in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ValueError(
+            f"the {url.drivername!r} driver is not supported; use sqlite:///PATH or "
+            "postgresql+psycopg://..."
+        )
+    return text
+
+
+def parse_line(raw: str) -> str:
+    value = " ".join(raw.split())
+    if not value:
+        raise ValueError("expected some text")
+    return value
+
+
+def parse_optional_name(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    names = parse_names(raw)
+    if len(names) != 1:
+        raise ValueError("expected exactly one name")
+    return names[0]
 
 
 @dataclass(frozen=True)
@@ -110,10 +191,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL",
         "DATABASE_URL",
-        parse_text,
+        parse_database_url,
         f"sqlite:///{INSTANCE / 'darklaunch.db'}",
         "SQLAlchemy URL. SQLite (WAL mode) by default; "
-        "`postgresql+psycopg://user@host/db` for several instances.",
+        "`postgresql+psycopg://user@host/db` for several instances "
+        "(`postgres://` and `postgresql://` mean the same).",
+        secret=True,  # usually carries the database password
     ),
     Setting(
         "DARKLAUNCH_ENVIRONMENTS",
@@ -132,7 +215,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_BASE_URL",
         "BASE_URL",
-        parse_text,
+        parse_base_url,
         "",
         "Public address of this server (used in feeds and preview links); "
         "empty means the request's own host.",
@@ -159,6 +242,44 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
     ),
     Setting(
+        "DARKLAUNCH_FRONTEND_ORIGINS",
+        "FRONTEND_ORIGINS",
+        parse_origins,
+        "*",
+        "Web origins whose browsers may call the frontend API and OFREP (CORS), "
+        "comma-separated; `*` for any, empty for none.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_ENV",
+        "GATE_ENV",
+        parse_optional_name,
+        "",
+        "The flag environment whose `site.open` flag decides whether the public may pass the "
+        "gate: one of `DARKLAUNCH_ENVIRONMENTS`. Empty means `production`, or the last "
+        "environment when there is no `production`.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_RETRY_AFTER",
+        "GATE_RETRY_AFTER",
+        parse_positive_int,
+        "3600",
+        "Seconds sent in `Retry-After` with the closed page.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_TITLE",
+        "GATE_TITLE",
+        parse_line,
+        "Coming soon",
+        "Heading of the closed page visitors see while the gate is closed.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_MESSAGE",
+        "GATE_MESSAGE",
+        parse_line,
+        "We are putting the finishing touches on something new. Please check back soon.",
+        "Text under the heading of the closed page.",
+    ),
+    Setting(
         "DARKLAUNCH_COVERAGE_TARGET",
         "COVERAGE_TARGET",
         parse_percent,
@@ -168,9 +289,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_LOG_LEVEL",
         "LOG_LEVEL",
-        parse_text,
+        parse_log_level,
         "INFO",
-        "Python log level for the JSON logs.",
+        "Level of the JSON logs on standard error: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "DARKLAUNCH_METRICS_TOKEN",
+        "METRICS_TOKEN",
+        parse_text,
+        "",
+        "When set, `GET /metrics` demands `Authorization: Bearer <this value>`; "
+        "empty leaves it open (keep it unreachable from outside then).",
+        secret=True,
     ),
 )
 
@@ -199,10 +329,18 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
     for setting in SETTINGS:
         if setting.required_in_production and mode is Mode.PRODUCTION and not values[setting.key]:
             raise ConfigError(
-                f"{setting.env} is required when DARKLAUNCH_ENV=production. "
-                f"Set it to a long random value, e.g. "
+                f"{setting.env} is required in production (DARKLAUNCH_ENV is production "
+                f"unless set otherwise). Set it to a long random value, e.g. "
                 f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+    environments = values["ENVIRONMENTS"]
+    if not values["GATE_ENV"]:
+        values["GATE_ENV"] = "production" if "production" in environments else environments[-1]
+    elif values["GATE_ENV"] not in environments:
+        raise ConfigError(
+            f"DARKLAUNCH_GATE_ENV={values['GATE_ENV']!r} is not one of "
+            f"DARKLAUNCH_ENVIRONMENTS ({', '.join(environments)})."
+        )
     if not values.get("SECRET_KEY"):
         # development and test get a per-process random key: never a built-in secret
         import secrets

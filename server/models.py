@@ -5,6 +5,13 @@ from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.gate.models import PreviewPass
+from server.protocols.models import (
+    FlagHourlyMetric,
+    FlagHourlyVariantMetric,
+    FlagLastSeen,
+    SdkInstance,
+)
 
 __all__ = [
     "ApiToken",
@@ -14,7 +21,12 @@ __all__ = [
     "Event",
     "Flag",
     "FlagEnvironment",
+    "FlagHourlyMetric",
+    "FlagHourlyVariantMetric",
+    "FlagLastSeen",
     "LoginFailure",
+    "PreviewPass",
+    "SdkInstance",
     "Segment",
     "StateRevision",
     "Strategy",

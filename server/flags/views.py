@@ -59,15 +59,11 @@ Page = str | Response | tuple[str, int]
 
 
 def init_ui(app: Flask) -> None:
-    """Add the flags and segments pages, their navigation entries and demo examples."""
-    from server.cli import add_demo_seeder
-    from server.flags.demo import seed_demo
-
+    """Add the flags and segments pages and their navigation entries."""
     app.register_blueprint(bp)
     app.register_blueprint(segments_bp)
     add_nav(app, "Flags", "flags.index", Permission.READ, order=10)
     add_nav(app, "Segments", "segments.index", Permission.READ, order=15)
-    add_demo_seeder(app, "flag examples", seed_demo)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
