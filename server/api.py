@@ -185,10 +185,16 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             docs.append((rule.rule, method, doc, access_of(view)))
         models.update(m for m in (doc.request, doc.query, *doc.responses.values()) if m)
-    ordered = sorted(models, key=lambda m: m.__name__)
-    _, schema = models_json_schema(
+    ordered = sorted(models, key=lambda m: (m.__name__, m.__module__))
+    by_model, schema = models_json_schema(
         [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
     )
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        # pydantic renames models that share a name (e.g. two features' StrategyOut), so each
+        # reference comes from its own mapping, never from the class name.
+        return dict(by_model[(model, "validation")])
+
     components = _without_impossible_defaults(schema.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
     for rule_text, method, doc, access in docs:
@@ -217,11 +223,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if doc.request is not None and method in ("POST", "PUT", "PATCH"):
             op["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{doc.request.__name__}"}
-                    }
-                },
+                "content": {"application/json": {"schema": ref(doc.request)}},
             }
         for status, model in doc.responses.items():
             if model is None:
@@ -229,13 +231,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             else:
                 op["responses"][str(status)] = {
                     "description": "Success",
-                    "content": {
-                        doc.content_type: {
-                            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
-                        }
-                    },
+                    "content": {doc.content_type: {"schema": ref(model)}},
                 }
-        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        error_ref = {"application/json": {"schema": ref(ErrorBody)}}
         for status, text in _ERRORS.items():
             op["responses"].setdefault(str(status), {"description": text, "content": error_ref})
         paths.setdefault(path, {})[method.lower()] = op

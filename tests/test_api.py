@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -55,7 +56,7 @@ def test_openapi_document_is_public_and_consistent(app: Flask, client: FlaskClie
         if not rule.rule.startswith("/api/admin/"):
             continue
         view = app.view_functions[rule.endpoint]
-        path = rule.rule.replace("<int:", "{").replace(">", "}")
+        path = re.sub(r"<(?:[^<>:]+:)?(\w+)>", r"{\1}", rule.rule)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             op = paths[path][method.lower()]
             assert ("security" in op) == (access_of(view) != PUBLIC)

@@ -32,7 +32,7 @@ def test_db_upgrade_migrates_an_empty_database_and_check_agrees(
         upgraded = runner.invoke(args=["db", "upgrade"])
         assert upgraded.exit_code == 0, upgraded.output
         head = next(iter(db.migration_heads()))
-        assert upgraded.output.strip() == f"Database is at {head}."
+        assert upgraded.stdout.strip() == f"Database is at {head}."
         checked = runner.invoke(args=["db", "check"])
         assert checked.exit_code == 0, checked.output
         assert "Models and migrations agree." in checked.output
