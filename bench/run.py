@@ -274,10 +274,8 @@ def visitor_cookies(app: Any) -> dict[str, str]:
     with app.app_context():
         from server.gate import service as gate
 
-        issued = gate.create_pass(
-            db.session(), Actor("bench"), label="bench", expires_in=3600, max_uses=None
-        )
-    secret = issued.secret if hasattr(issued, "secret") else issued[1]
+        issued = gate.create_pass(db.session(), Actor("bench"), "bench", "1d")
+    secret = issued.secret
     response = client.get(f"/gate/preview/{secret}")
     preview = "; ".join(
         header.split(";", 1)[0] for header in response.headers.getlist("Set-Cookie")

@@ -86,35 +86,7 @@ def parse_body(model: type[M]) -> M:
         if raw.strip():
             raise Invalid("The request body is not valid JSON.")
         data = {}
-    parsed = validate(model, data)  # the model's own messages first, e.g. for control characters
-    where = _unstorable_text(data)
-    if where is not None:
-        raise Invalid(
-            "Some fields are not valid.",
-            {"fields": {where: "Text may not contain NUL characters or unpaired surrogates."}},
-        )
-    return parsed
-
-
-def _nul_field(data: Any, path: str = "") -> str | None:
-    """The first field holding a NUL character (PostgreSQL refuses those in text), if any."""
-    if isinstance(data, str):
-        return (path or "body") if "\x00" in data else None
-    items = (
-        data.items()
-        if isinstance(data, dict)
-        else enumerate(data)
-        if isinstance(data, list)
-        else ()
-    )
-    for key, value in items:
-        where = f"{path}.{key}" if path else str(key)
-        if "\x00" in str(key):
-            return where
-        found = _nul_field(value, where)
-        if found is not None:
-            return found
-    return None
+    return validate(model, data)
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -123,10 +95,14 @@ def validate(model: type[M], data: Any) -> M:
         result = model.model_validate(data)
     except ValidationError as exc:
         raise Invalid("Some fields are not valid.", {"fields": _field_errors(exc)}) from None
-    # After the model, so its own messages come first; NUL is refused everywhere regardless.
-    where = _nul_field(data)
+    # After the model, so its own messages come first (e.g. for control characters); text no
+    # database can store is refused everywhere regardless.
+    where = _unstorable_text(data)
     if where is not None:
-        raise Invalid("Text may not contain NUL characters.", {"fields": {where: "contains NUL"}})
+        raise Invalid(
+            "Text may not contain NUL characters or unpaired surrogates.",
+            {"fields": {where: "contains NUL or an unpaired surrogate"}},
+        )
     return result
 
 

@@ -141,6 +141,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
+        # A protocol with its own error shape (OFREP) also answers errors raised before any of
+        # its views ran, e.g. a path that matched no route under its prefix.
+        for prefix, handler in app.extensions.get("errors.by_prefix", {}).items():
+            if request.path.startswith(prefix):
+                return handler(exc)
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "error")
         message = _HTTP_MESSAGES.get(status) or exc.description or exc.name

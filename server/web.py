@@ -120,6 +120,10 @@ def page_number(name: str = "page") -> int:
 class BoundedIntConverter(IntegerConverter):
     """`<int:id>` that never hands a number the database cannot hold to a view (→ 404)."""
 
+    # Longer numbers never match, so routing answers 404 for every method (a number that
+    # matches the pattern but fails the range check would make werkzeug answer 405).
+    regex = rf"\d{{1,{len(str(MAX_ID)) - 1}}}"
+
     def __init__(self, map: object, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]

@@ -98,6 +98,10 @@ def load_engine(document: bytes | str, expected: set[str]) -> UnleashEngine:
 
 
 def document_for(features: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
+    # Sorted keys: JSONB hands keys back in its own order, and the ETag must depend only on
+    # content, not on the backend or on whether the data came from an import.
     return json.dumps(
-        {"version": 2, "features": features, "segments": segments}, separators=(",", ":")
+        {"version": 2, "features": features, "segments": segments},
+        separators=(",", ":"),
+        sort_keys=True,
     )

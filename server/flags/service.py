@@ -7,11 +7,12 @@ and commits, all in one transaction.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -163,6 +164,29 @@ def unit_of_work(session: Session, *, dry_run: bool = False) -> Iterator[None]:
         _commit(session, "flags")
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _write(fn: Callable[P, R]) -> Callable[P, R]:
+    """A concurrent change can surface at any flush inside a write, not only at its commit."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except StaleDataError:
+            session = args[0]
+            if isinstance(session, Session):
+                session.rollback()
+            raise Conflict(
+                "Someone changed this at the same moment; nothing of yours was saved. "
+                "Reload and try again."
+            ) from None
+
+    return run
+
+
 def _commit(session: Session, what: str) -> None:
     try:
         if session.info.get(_DEFERRED):
@@ -224,6 +248,7 @@ def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None
 # ---- flags -------------------------------------------------------------------------------------
 
 
+@_write
 def create_flag(
     session: Session,
     actor: Actor,
@@ -279,6 +304,7 @@ def create_flag(
     return flag
 
 
+@_write
 def update_flag(
     session: Session,
     actor: Actor,
@@ -317,6 +343,7 @@ def update_flag(
     return flag
 
 
+@_write
 def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Archive a flag: SDKs stop receiving it; it can be revived."""
     flag = get_flag(session, name)
@@ -335,6 +362,7 @@ def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
     return flag
 
 
+@_write
 def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Bring an archived flag back, off in every environment."""
     flag = get_flag(session, name)
@@ -353,6 +381,7 @@ def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
     return flag
 
 
+@_write
 def set_enabled(
     session: Session,
     actor: Actor,
@@ -436,6 +465,7 @@ def strategy_state(s: Strategy) -> dict[str, Any]:
     }
 
 
+@_write
 def add_strategy(
     session: Session,
     actor: Actor,
@@ -469,6 +499,7 @@ def _find_strategy(env: FlagEnvironment, strategy_id: str) -> Strategy:
     return strategy
 
 
+@_write
 def replace_strategy(
     session: Session,
     actor: Actor,
@@ -507,6 +538,7 @@ def replace_strategy(
     return strategy
 
 
+@_write
 def delete_strategy(
     session: Session,
     actor: Actor,
@@ -528,6 +560,7 @@ def delete_strategy(
     _commit(session, "flag")
 
 
+@_write
 def reorder_strategies(
     session: Session,
     actor: Actor,
@@ -562,6 +595,7 @@ def reorder_strategies(
     return env
 
 
+@_write
 def set_variants(
     session: Session,
     actor: Actor,
@@ -597,6 +631,7 @@ def set_variants(
     return env
 
 
+@_write
 def copy_environment(
     session: Session,
     actor: Actor,
@@ -670,6 +705,7 @@ def get_segment(session: Session, segment_id: int) -> Segment:
     return segment
 
 
+@_write
 def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     """Create a named, reusable list of constraints."""
     if session.scalar(select(Segment.id).where(Segment.name == data.name)) is not None:
@@ -693,6 +729,7 @@ def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     return segment
 
 
+@_write
 def update_segment(
     session: Session, actor: Actor, segment_id: int, data: SegmentIn, expected_version: int | None
 ) -> Segment:
@@ -737,6 +774,7 @@ def segment_users(session: Session, segment_id: int) -> list[tuple[str, str]]:
     return sorted({(f, e) for f, e, segs in rows if segment_id in (segs or [])})
 
 
+@_write
 def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
     """Delete a segment no strategy uses."""
     segment = get_segment(session, segment_id)

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
 
     for blueprint in (client_api.bp, frontend_api.bp, ofrep.bp, views.bp):
         app.register_blueprint(blueprint)
+    app.extensions.setdefault("errors.by_prefix", {})["/ofrep/"] = ofrep.ofrep_error
     app.wsgi_app = ApiKeyHeader(app.wsgi_app)  # type: ignore[method-assign]
     app.extensions["flags.last_seen"] = service.last_seen
     app.extensions["flags.usage"] = service.flag_usage

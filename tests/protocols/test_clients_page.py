@@ -11,6 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 
 from server import clock, db
+from server.flags.models import Flag
 from server.protocols import service
 from server.protocols.charts import usage_charts
 from server.protocols.models import FlagHourlyMetric, SdkInstance
@@ -168,7 +169,10 @@ def test_demo_seeds_clients_and_a_day_of_counts(
     with app.app_context():
         s = db.session()
         assert s.scalar(select(func.count(SdkInstance.id))) == 4
-        assert s.scalar(select(func.count(FlagHourlyMetric.id))) == 48  # 24 h x 2 environments
+        # Every live flag (the other features' demo flags too) gets 24 hours in 2 environments.
+        live = s.scalar(select(func.count(Flag.id)).where(Flag.archived_at.is_(None)))
+        assert live and live >= 1
+        assert s.scalar(select(func.count(FlagHourlyMetric.id))) == 48 * live
     with app.app_context():
         again = runner.invoke(args=["demo"])
     assert "Seeding demo data: protocols" not in again.output
