@@ -125,6 +125,9 @@ def test_last_seen_column_shows_dash_without_metrics_and_times_with_them(
     make_flag(app, "seen")
     make_flag(app, "unseen")
     html = text(admin_client.get("/flags"))
+    assert html.count('<span class="muted">never</span>') == 2  # SDK metrics: nothing yet
+    app.extensions.pop("flags.last_seen", None)  # an app where nothing records SDK metrics
+    html = text(admin_client.get("/flags"))
     assert html.count('title="No SDK metrics are recorded yet">—') == 2
 
     asked: list[Sequence[str]] = []
