@@ -33,7 +33,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from server import access, api, audit, auth, db, errors, flags, security, snapshot, web
+    from server import (
+        access,
+        announcements,
+        api,
+        audit,
+        auth,
+        db,
+        errors,
+        flags,
+        security,
+        snapshot,
+        visitor,
+        web,
+    )
     from server.cli import register_cli
 
     db.init_app(app)
@@ -46,5 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    announcements.init_app(app)
+    visitor.init_app(app)
     register_cli(app)
     return app

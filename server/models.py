@@ -1,13 +1,17 @@
 """Imports every feature's models so Base.metadata is complete (migrations, checks, tests)."""
 
+from server.announcements.models import Announcement, AnnouncementSlug, ChangelogSettings
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 __all__ = [
+    "Announcement",
+    "AnnouncementSlug",
     "ApiToken",
     "Base",
+    "ChangelogSettings",
     "Event",
     "Flag",
     "FlagEnvironment",

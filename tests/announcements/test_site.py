@@ -1,0 +1,101 @@
+"""The changelog in the static export: relative pages, absolute feeds, only what all may see."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import feedparser
+from flask import Flask
+from sqlalchemy import select
+
+from server import db
+from server.announcements.demo import seed_announcements
+from server.announcements.models import Announcement
+from server.announcements.site import write_changelog_site
+from server.audit.service import Actor
+from tests.announcements.test_jsonfeed_checker import problems
+
+Factory = Callable[..., Announcement]
+
+
+@dataclass
+class Context:
+    base_url: str
+
+
+def test_export_writes_pages_with_relative_links_and_feeds_with_absolute_ones(
+    app: Flask, make_announcement: Factory, make_flag: Callable[..., None], tmp_path: Path
+) -> None:
+    make_flag("everyone", production=True)
+    make_flag("some", production=True, rollout=10)
+    make_announcement(title="Dark mode", status="published", publish_at="2025-02-01T09:00:00Z")
+    make_announcement(
+        title="Fixed export",
+        category="fixed",
+        status="published",
+        publish_at="2025-03-01T09:00:00Z",
+        flag="everyone",
+    )
+    make_announcement(title="Partly out", status="published", flag="some")
+    make_announcement(title="Only a draft")
+    with app.app_context():
+        files = write_changelog_site(db.session(), tmp_path, Context("https://acme.example/site/"))
+    folder = tmp_path / "changelog"
+    assert sorted(p.relative_to(folder).as_posix() for p in files) == [
+        "assets/changelog.css",
+        "dark-mode.html",
+        "feed.atom",
+        "feed.json",
+        "fixed-export.html",
+        "fixed.html",
+        "improved.html",
+        "index.html",
+        "new.html",
+    ]
+    index = (folder / "index.html").read_text()
+    assert index.index("Fixed export") < index.index("Dark mode")
+    assert 'href="dark-mode.html"' in index and 'href="fixed.html"' in index
+    assert 'href="assets/changelog.css"' in index
+    assert not re.search(r'(href|src)="/', index)  # nothing points at the server's root
+    assert "Partly out" not in index and "Only a draft" not in index
+    assert "Dark mode" not in (folder / "fixed.html").read_text()
+    page = (folder / "dark-mode.html").read_text()
+    assert 'content="https://acme.example/site/changelog/dark-mode.html"' in page
+    atom = feedparser.parse((folder / "feed.atom").read_bytes())
+    assert atom.bozo == 0
+    assert [e.link for e in atom.entries] == [
+        "https://acme.example/site/changelog/fixed-export.html",
+        "https://acme.example/site/changelog/dark-mode.html",
+    ]
+    doc = json.loads((folder / "feed.json").read_text())
+    assert problems(doc) == []
+    assert doc["feed_url"] == "https://acme.example/site/changelog/feed.json"
+
+
+def test_export_without_a_base_url_leaves_the_feeds_out(
+    app: Flask, make_announcement: Factory, tmp_path: Path
+) -> None:
+    make_announcement(title="Hello", status="published")
+    with app.app_context():
+        files = write_changelog_site(db.session(), str(tmp_path))
+    names = {p.name for p in files}
+    assert "feed.atom" not in names and "feed.json" not in names
+    assert "feed.atom" not in (tmp_path / "changelog" / "index.html").read_text()
+
+
+def test_demo_seeder_writes_a_realistic_changelog(
+    app: Flask, make_flag: Callable[..., None]
+) -> None:
+    make_flag("team-workspaces")
+    with app.app_context():
+        s = db.session()
+        seed_announcements(s, Actor("demo"))
+        rows = list(s.scalars(select(Announcement).order_by(Announcement.id)))
+    assert len(rows) == 6
+    assert sorted(a.status for a in rows).count("published") == 4
+    assert {a.status for a in rows} == {"published", "scheduled", "draft"}
+    assert [a.flag for a in rows if a.status == "draft"] == ["team-workspaces"]
