@@ -41,8 +41,7 @@
     ".trigger:hover { border-color: var(--accent); }",
     ".trigger:focus-visible, .close:focus-visible, a:focus-visible { outline: 3px solid var(--accent);",
     "  outline-offset: 2px; }",
-    ".spark { width: 16px; height: 16px; border-radius: 50%; background: var(--accent);",
-    "  box-shadow: 0 0 0 3px var(--new-bg); flex: none; }",
+    ".icon { width: 18px; height: 18px; flex: none; color: var(--accent); }",
     ".count { min-width: 22px; height: 22px; padding: 0 7px; border-radius: 999px; font-size: 12px;",
     "  font-weight: 700; line-height: 22px; text-align: center; background: var(--accent);",
     "  color: var(--accent-text); }",
@@ -113,6 +112,23 @@
     return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
   }
 
+  function sparkle() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("class", "icon");
+    var star = document.createElementNS(ns, "path");
+    star.setAttribute("d", "M12 2.5l2.1 6.4 6.4 2.1-6.4 2.1L12 19.5l-2.1-6.4L3.5 11l6.4-2.1z");
+    star.setAttribute("fill", "currentColor");
+    var small = document.createElementNS(ns, "path");
+    small.setAttribute("d", "M19 15.5l.9 2.6 2.6.9-2.6.9-.9 2.6-.9-2.6-2.6-.9 2.6-.9z");
+    small.setAttribute("fill", "currentColor");
+    svg.appendChild(star);
+    svg.appendChild(small);
+    return svg;
+  }
+
   function adoptStyles(root) {
     if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
       try {
@@ -139,7 +155,7 @@
     trigger.type = "button";
     trigger.setAttribute("aria-expanded", "false");
     trigger.setAttribute("aria-haspopup", "dialog");
-    trigger.appendChild(el("span", "spark"));
+    trigger.appendChild(sparkle());
     trigger.appendChild(el("span", "label", label));
     var count = el("span", "count");
     trigger.appendChild(count);

@@ -15,6 +15,7 @@ from server import db
 from server.announcements import service
 from server.announcements.models import Announcement
 from server.audit.models import Event
+from server.audit.service import Actor
 from tests.announcements.conftest import Clock
 from tests.conftest import csrf_token, post_form, sign_in
 
@@ -145,7 +146,7 @@ def test_stale_edit_names_who_changed_it(
     a = make_announcement(title="Before")
     with app.app_context():
         service.update_announcement(
-            db.session(), service.Actor("carol@example.com"), a.id, {"title": "Carol's"}
+            db.session(), Actor("carol@example.com"), a.id, {"title": "Carol's"}
         )
     response = post_form(admin_client, f"/announcements/{a.id}", form(title="Mine", version="1"))
     assert response.status_code == 409
@@ -260,3 +261,41 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient) -> None:
 
 def test_nav_shows_announcements(admin_client: FlaskClient) -> None:
     assert '<a href="/announcements"' in text(admin_client.get("/settings"))
+
+
+def test_editing_shows_previews_and_field_errors_without_saving(
+    app: Flask, admin_client: FlaskClient, make_announcement: Factory
+) -> None:
+    a = make_announcement(title="Kept", body="Old body")
+    preview = post_form(
+        admin_client, f"/announcements/{a.id}", form(title="Kept", body="*new*", action="preview")
+    )
+    assert preview.status_code == 200 and "<em>new</em>" in text(preview)
+    assert load(app, a.id).body == "Old body"
+    no_time = post_form(admin_client, f"/announcements/{a.id}", form(action="schedule"))
+    assert no_time.status_code == 400
+    assert "Scheduling needs a date and time" in text(no_time)
+    bad_zone = post_form(admin_client, f"/announcements/{a.id}", form(timezone="Mars/Base"))
+    assert bad_zone.status_code == 400 and "Not a valid choice" in text(bad_zone)
+    assert load(app, a.id).version == 1
+
+
+def test_list_explains_how_far_each_linked_flag_is_revealed(
+    app: Flask,
+    admin_client: FlaskClient,
+    make_announcement: Factory,
+    make_flag: Callable[..., None],
+) -> None:
+    from server.flags import service as flags
+
+    make_flag("for-all", production=True)
+    make_flag("retired", production=True)
+    make_announcement(title="Everyone sees it", status="published", flag="for-all")
+    make_announcement(title="Retired feature", status="published", flag="retired")
+    with app.app_context():
+        flags.archive_flag(db.session(), Actor("dev"), "retired")
+    page = text(admin_client.get("/announcements"))
+    assert "on for everyone: shown everywhere" in page
+    assert "not in production (archived?): hidden everywhere" in page
+    editor = text(admin_client.get(f"/announcements/{latest_id(app)}"))
+    assert '<option selected value="retired">' in editor  # still selectable while linked

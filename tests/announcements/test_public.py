@@ -336,3 +336,14 @@ def test_changelog_paths_helpers(app: Flask) -> None:
     assert not is_changelog_path("/changelogs")
     with app.app_context():
         assert changelog_is_public() is False
+
+
+def test_team_previews_a_flag_linked_entry_the_flag_hides_from_them(
+    client: FlaskClient, make_announcement: Factory, make_flag: Callable[..., None], admin: Any
+) -> None:
+    make_flag("not-yet")
+    make_announcement(title="Behind a flag", status="published", flag="not-yet")
+    assert client.get("/changelog/behind-a-flag").status_code == 404
+    sign_in(client, admin.email)
+    page = text(client.get("/changelog/behind-a-flag"))
+    assert "the linked flag “not-yet” is off for you" in page

@@ -15,6 +15,7 @@ from server.announcements import service
 from server.announcements.models import Announcement, AnnouncementSlug, Status
 from server.announcements.schemas import AnnouncementIn
 from server.audit.models import Event
+from server.audit.service import Actor
 from server.errors import Conflict, Invalid, NotFound
 from tests.announcements.conftest import EDITOR, Clock
 
@@ -169,7 +170,7 @@ def test_stale_edit_gets_conflict_naming_who_changed_it(
     a = make_announcement()
     with app.app_context():
         service.update_announcement(
-            db.session(), service.Actor("alice@example.com"), a.id, {"title": "Alice's"}, 1
+            db.session(), Actor("alice@example.com"), a.id, {"title": "Alice's"}, 1
         )
     with pytest.raises(Conflict) as info:
         update(app, a.id, 1, title="Bob's")
@@ -272,3 +273,22 @@ def test_revealed_flags_panel_lists_unannounced_feature_flags_on_in_production(
     with app.app_context():
         names = [f.name for f in service.unannounced_revealed_flags(db.session())]
     assert names == ["checkout-v2"]
+
+
+def test_failed_edit_leaves_the_announcement_untouched(
+    app: Flask, make_announcement: Factory
+) -> None:
+    a = make_announcement(title="Untouched")
+    with pytest.raises(Invalid):
+        update(app, a.id, title="Changed", status="scheduled")
+    assert update(app, a.id, summary="x").title == "Untouched"
+
+
+def test_a_slug_taken_at_the_same_moment_is_a_conflict(
+    app: Flask, make_announcement: Factory
+) -> None:
+    a = make_announcement(title="Taken")
+    with app.app_context(), db.new_session() as s:
+        s.add(AnnouncementSlug(slug="taken", announcement_id=a.id))
+        with pytest.raises(Conflict, match="took this address"):
+            service._commit(s)
