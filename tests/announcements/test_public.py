@@ -347,3 +347,25 @@ def test_team_previews_a_flag_linked_entry_the_flag_hides_from_them(
     sign_in(client, admin.email)
     page = text(client.get("/changelog/behind-a-flag"))
     assert "the linked flag “not-yet” is off for you" in page
+
+
+def test_office_only_flag_reveals_its_entry_to_visitors_from_the_office(
+    app: Flask, client: FlaskClient, make_announcement: Factory, make_flag: Callable[..., None]
+) -> None:
+    from server.config import parse_networks
+    from server.flags import service as flags
+    from server.flags.schemas import StrategyIn
+
+    make_flag("office-preview")
+    with app.app_context():
+        s = db.session()
+        office = StrategyIn(name="remoteAddress", parameters={"IPs": "203.0.113.7"})
+        flags.add_strategy(s, Actor("dev"), "office-preview", "production", office)
+        flags.set_enabled(s, Actor("dev"), "office-preview", "production", True)
+    make_announcement(title="Office preview", status="published", flag="office-preview")
+    app.config["TRUSTED_PROXIES"] = parse_networks("127.0.0.1")  # behind our own proxy
+    from_office = client.get("/changelog", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert "Office preview" in text(from_office)
+    elsewhere = client.get("/changelog", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert "Office preview" not in text(elsewhere)
+    assert "Office preview" not in text(client.get("/changelog.json"))

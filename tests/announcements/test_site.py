@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import feedparser
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -99,3 +100,21 @@ def test_demo_seeder_writes_a_realistic_changelog(
     assert sorted(a.status for a in rows).count("published") == 4
     assert {a.status for a in rows} == {"published", "scheduled", "draft"}
     assert [a.flag for a in rows if a.status == "draft"] == ["team-workspaces"]
+
+
+def test_demo_command_seeds_the_changelog_once(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))  # demo-admin.txt goes here
+    runner = app.test_cli_runner()
+    with app.app_context():  # as the `darklaunch` command (FlaskGroup) provides
+        first = runner.invoke(args=["demo", "--url", "http://127.0.0.1:9999"])
+    assert first.exit_code == 0, first.output
+    assert "Seeding demo data: announcements" in first.output
+    assert "http://127.0.0.1:9999/login" in first.output
+    with app.app_context():
+        second = runner.invoke(args=["demo"])
+    assert "Seeding demo data: announcements" not in second.output
+    with app.app_context():
+        assert len(list(db.session().scalars(select(Announcement.id)))) == 6
+    assert app.test_client().get("/changelog").get_data(as_text=True).count("cl-entry") >= 4
