@@ -40,9 +40,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         audit,
         auth,
         db,
+        deploys,
         errors,
         flags,
         security,
+        site,
         snapshot,
         visitor,
         web,
@@ -59,6 +61,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    site.init_app(app)
+    deploys.init_app(app)
     announcements.init_app(app)
     visitor.init_app(app)
     register_cli(app)

@@ -115,4 +115,9 @@ def main() -> None:
         name="darklaunch",
         help="Darklaunch server and tools.",
     )
+    # Client commands run on CI runners against a remote server: they need no database or
+    # SECRET_KEY, so they are found without loading this machine's app configuration.
+    from server.deploys.cli import deploy
+
+    cli.add_command(deploy)
     cli.main(prog_name="darklaunch")

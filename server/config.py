@@ -159,6 +159,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
     ),
     Setting(
+        "DARKLAUNCH_COVERAGE_TARGET",
+        "COVERAGE_TARGET",
+        parse_percent,
+        "80",
+        "Line coverage target in percent; deploy reports show coverage below it in red.",
+    ),
+    Setting(
         "DARKLAUNCH_LOG_LEVEL",
         "LOG_LEVEL",
         parse_text,

@@ -4,6 +4,7 @@ from server.announcements.models import Announcement, AnnouncementSlug, Changelo
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
+from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "ApiToken",
     "Base",
     "ChangelogSettings",
+    "Deploy",
+    "DeployCommit",
     "Event",
     "Flag",
     "FlagEnvironment",

@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     from server.announcements.demo import seed_announcements
     from server.announcements.site import write_changelog_site
     from server.cli import add_demo_seeder
+    from server.site.builder import register_section
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
@@ -40,9 +41,12 @@ def init_app(app: Flask) -> None:
     app.extensions["snapshot"].register("changelog", build)
     add_nav(app, "Announcements", "announcements.index", Permission.READ, order=50)
     add_demo_seeder(app, "announcements", seed_announcements)
-    try:  # the static export's section registry, where that feature is installed
-        from server.site.builder import register_section
-    except ImportError:
-        pass
-    else:
-        register_section(app, "changelog", True, write_changelog_site)
+    register_section(
+        app,
+        "changelog",
+        public=True,
+        writer=write_changelog_site,
+        title="Changelog",
+        index="changelog/index.html",
+        description="New features, improvements and fixes, as customers read them.",
+    )

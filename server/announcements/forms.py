@@ -38,9 +38,7 @@ class AnnouncementForm(FlaskForm):
     version = HiddenField()
 
     def set_choices(self, flags: list[str]) -> None:
-        self.flag.choices = [SelectChoice("", "(none)")] + [
-            SelectChoice(name) for name in flags
-        ]
+        self.flag.choices = [SelectChoice("", "(none)")] + [SelectChoice(name) for name in flags]
         self.timezone.choices = [SelectChoice(z) for z in timezones()]
 
     def fields(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ class Links(Protocol):
     atom: str
     json: str
     live: bool
-    has_feeds: bool
+    absolute: bool  # absolute addresses are known (feeds, canonical and og:url need them)
 
     def index(self, category: Category | None = None, page: int | None = None) -> str: ...
     def entry(self, a: Announcement) -> str: ...
@@ -35,7 +35,7 @@ class LiveLinks:
     """Links on the running server: paths for pages, absolute URLs for feeds and Open Graph."""
 
     live = True
-    has_feeds = True
+    absolute = True
 
     def __init__(self) -> None:
         self.base = base_url()
@@ -78,7 +78,7 @@ class ExportLinks:
     def __init__(self, base: str) -> None:
         # Where the export's changelog folder will be served from, for feeds (may be empty).
         self.base = base.rstrip("/")
-        self.has_feeds = bool(self.base)
+        self.absolute = bool(self.base)
 
     def index(self, category: Category | None = None, page: int | None = None) -> str:
         return "index.html" if category is None else f"{category.value}.html"
@@ -90,7 +90,7 @@ class ExportLinks:
         return f"{self.base}/{self.entry(a)}"
 
     def static(self, path: str) -> str:
-        return "assets/" + path.rsplit("/", 1)[-1]
+        return "../static/" + path  # the site builder copies /static next to changelog/
 
     def feeds(self) -> FeedLinks:
         return FeedLinks(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +10,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.announcements.models import Announcement
-from tests.conftest import Database, make_app
 
 
 @pytest.fixture
@@ -54,20 +50,12 @@ def _staged_flag(make_flag: Callable[..., None]) -> None:
     make_flag("staged")
 
 
-def test_changelog_registers_with_the_static_site_builder_when_it_is_installed(
-    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[tuple[str, bool, Any]] = []
-    builder = types.ModuleType("server.site.builder")
-
-    def register_section(app: Flask, name: str, public: bool, writer: Any) -> None:
-        calls.append((name, public, writer))
-
-    builder.register_section = register_section  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "server.site", types.ModuleType("server.site"))
-    monkeypatch.setitem(sys.modules, "server.site.builder", builder)
-    application = make_app(database.fresh_url(tmp_path))
-    application.extensions["db.engine"].dispose()
+def test_changelog_is_a_public_section_of_the_static_site(app: Flask) -> None:
     from server.announcements.site import write_changelog_site
 
-    assert calls == [("changelog", True, write_changelog_site)]
+    section = app.extensions["site.sections"]["changelog"]
+    assert (section.public, section.writer, section.index) == (
+        True,
+        write_changelog_site,
+        "changelog/index.html",
+    )

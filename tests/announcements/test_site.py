@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import feedparser
@@ -16,21 +14,25 @@ from sqlalchemy import select
 from server import db
 from server.announcements.demo import seed_announcements
 from server.announcements.models import Announcement
-from server.announcements.site import write_changelog_site
 from server.audit.service import Actor
 from tests.announcements.test_jsonfeed_checker import problems
+from tests.site.test_build import broken_links
 
 Factory = Callable[..., Announcement]
 
 
-@dataclass
-class Context:
-    base_url: str
+def build(app: Flask, out: Path) -> str:
+    result = app.test_cli_runner().invoke(
+        args=["site", "build", "--out", str(out), "--public-only"]
+    )
+    assert result.exit_code == 0, result.output
+    return str(result.output)
 
 
 def test_export_writes_pages_with_relative_links_and_feeds_with_absolute_ones(
     app: Flask, make_announcement: Factory, make_flag: Callable[..., None], tmp_path: Path
 ) -> None:
+    app.config["BASE_URL"] = "https://acme.example/site/"
     make_flag("everyone", production=True)
     make_flag("some", production=True, rollout=10)
     make_announcement(title="Dark mode", status="published", publish_at="2025-02-01T09:00:00Z")
@@ -43,11 +45,11 @@ def test_export_writes_pages_with_relative_links_and_feeds_with_absolute_ones(
     )
     make_announcement(title="Partly out", status="published", flag="some")
     make_announcement(title="Only a draft")
-    with app.app_context():
-        files = write_changelog_site(db.session(), tmp_path, Context("https://acme.example/site/"))
-    folder = tmp_path / "changelog"
-    assert sorted(p.relative_to(folder).as_posix() for p in files) == [
-        "assets/changelog.css",
+    out = tmp_path / "site"
+    output = build(app, out)
+    assert "Writing Changelog" in output and "2 announcements" in output
+    folder = out / "changelog"
+    assert sorted(p.name for p in folder.iterdir()) == [
         "dark-mode.html",
         "feed.atom",
         "feed.json",
@@ -57,11 +59,12 @@ def test_export_writes_pages_with_relative_links_and_feeds_with_absolute_ones(
         "index.html",
         "new.html",
     ]
+    assert broken_links(out) == []
+    assert 'href="changelog/index.html"' in (out / "index.html").read_text()
     index = (folder / "index.html").read_text()
     assert index.index("Fixed export") < index.index("Dark mode")
     assert 'href="dark-mode.html"' in index and 'href="fixed.html"' in index
-    assert 'href="assets/changelog.css"' in index
-    assert not re.search(r'(href|src)="/', index)  # nothing points at the server's root
+    assert 'href="../static/css/changelog.css"' in index
     assert "Partly out" not in index and "Only a draft" not in index
     assert "Dark mode" not in (folder / "fixed.html").read_text()
     page = (folder / "dark-mode.html").read_text()
@@ -81,11 +84,12 @@ def test_export_without_a_base_url_leaves_the_feeds_out(
     app: Flask, make_announcement: Factory, tmp_path: Path
 ) -> None:
     make_announcement(title="Hello", status="published")
-    with app.app_context():
-        files = write_changelog_site(db.session(), str(tmp_path))
-    names = {p.name for p in files}
-    assert "feed.atom" not in names and "feed.json" not in names
-    assert "feed.atom" not in (tmp_path / "changelog" / "index.html").read_text()
+    output = build(app, tmp_path / "site")
+    assert "feeds left out: set DARKLAUNCH_BASE_URL" in output
+    folder = tmp_path / "site" / "changelog"
+    assert not (folder / "feed.atom").exists() and not (folder / "feed.json").exists()
+    assert "feed.atom" not in (folder / "index.html").read_text()
+    assert broken_links(tmp_path / "site") == []
 
 
 def test_demo_seeder_writes_a_realistic_changelog(

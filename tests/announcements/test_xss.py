@@ -18,8 +18,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import db
-from server.announcements.site import write_changelog_site
 from tests.conftest import post_form
 
 Api = Callable[..., Any]
@@ -170,8 +168,11 @@ def test_payload_in_every_field_never_reaches_any_output(
     preview = api("post", "/api/announcements/preview", json={"body": payload}).get_json()
     assert dangers(preview["html"]) == []
     check_outputs(client, created["slug"])
-    with app.app_context():
-        files = write_changelog_site(db.session(), tmp_path, {"base_url": "https://x.example"})
+    app.config["BASE_URL"] = "https://x.example"
+    result = app.test_cli_runner().invoke(args=["site", "build", "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    files = [p for p in (tmp_path / "site" / "changelog").iterdir()]
+    assert {p.suffix for p in files} == {".html", ".atom", ".json"}
     for path in files:
         if path.suffix == ".html":
             assert dangers(path.read_text(encoding="utf-8")) == [], path.name

@@ -1,0 +1,327 @@
+"""Benchmark plumbing: gunicorn servers on loopback, the bare-Flask ceiling, wrk, CPU accounting.
+
+Nothing here is a test: benchmarks print tables. Every figure is compared with a reference
+measured in the same run, because absolute numbers on a shared machine drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The worker model and count the docs recommend (gunicorn.conf.py): gthread, 2 workers, 4 threads.
+GUNICORN_WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+GUNICORN_THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+WRK_SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
+WRK_CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+WRK_THREADS = 2
+REPEATS = 3
+
+
+def require_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        sys.exit("wrk is not installed. Install it with: apt-get install -y wrk")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A gunicorn process tree serving one WSGI app on a loopback port."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        pids = [self.process.pid]
+        with contextlib.suppress(FileNotFoundError):
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+            pids += [int(p) for p in children.read_text().split()]
+        return pids
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / CLK_TCK
+
+    def worker_rss_mb(self) -> list[float]:
+        sizes = []
+        for pid in self.pids()[1:]:
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        sizes.append(int(line.split()[1]) / 1024)
+        return sizes
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_gunicorn(
+    name: str, app_spec: str, env: dict[str, str], workdir: Path, ready_path: str = "/"
+) -> Server:
+    """Start gunicorn with the project's gunicorn.conf.py and wait until it answers."""
+    port = free_port()
+    log = workdir / f"{name}.log"
+    full_env = {
+        **os.environ,
+        **env,
+        "WEB_CONCURRENCY": str(GUNICORN_WORKERS),
+        "GUNICORN_THREADS": str(GUNICORN_THREADS),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            app_spec,
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(name, port, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(server.url + ready_path, timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # it answers (a 4xx/5xx is an answer)
+        except OSError:
+            time.sleep(0.1)
+    else:
+        server.stop()
+        raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}")
+    # Let every worker finish booting before measuring.
+    time.sleep(0.5)
+    return server
+
+
+@dataclass
+class Request:
+    path: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_cores: float  # server CPU seconds per wall second during the run
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _lua(req: Request, folder: Path) -> Path:
+    def quote(s: str) -> str:
+        return "[==[" + s + "]==]"
+
+    lines = [f"wrk.method = {quote(req.method)}"]
+    for k, v in req.headers.items():
+        lines.append(f"wrk.headers[{quote(k)}] = {quote(v)}")
+    if req.body is not None:
+        lines.append(f"wrk.body = {quote(req.body)}")
+    # Non-2xx/3xx answers count as errors in wrk's summary only via this hook.
+    path = folder / f"req-{abs(hash((req.method, req.path, req.body))) % 10**8}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_wrk(server: Server, req: Request, folder: Path) -> WrkResult:
+    """One wrk run of WRK_SECONDS against `server`."""
+    script = _lua(req, folder)
+    cpu_before, t0 = server.cpu_seconds(), time.monotonic()
+    out = subprocess.run(
+        [
+            require_wrk(),
+            f"-t{WRK_THREADS}",
+            f"-c{WRK_CONNECTIONS}",
+            f"-d{WRK_SECONDS}s",
+            "--latency",
+            "-s",
+            str(script),
+            server.url + req.path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu = (server.cpu_seconds() - cpu_before) / (time.monotonic() - t0)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+        r"timeout (\d+)",
+        out,
+    )
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return WrkResult(rps, p50, p99, errors, cpu)
+
+
+def median_of(server: Server, req: Request, folder: Path, repeats: int = REPEATS) -> WrkResult:
+    runs = [run_wrk(server, req, folder) for _ in range(repeats)]
+    runs.sort(key=lambda r: r.rps)
+    mid = runs[len(runs) // 2]
+    return WrkResult(
+        statistics.median(r.rps for r in runs),
+        mid.p50_ms,
+        mid.p99_ms,
+        sum(r.errors for r in runs),
+        statistics.median(r.cpu_cores for r in runs),
+    )
+
+
+def fetch(server: Server, req: Request) -> tuple[int, bytes, dict[str, str]]:
+    """One request, to learn the status, the body and its size on the wire."""
+    data = req.body.encode() if req.body is not None else None
+    r = urllib.request.Request(
+        server.url + req.path,
+        data=data,
+        method=req.method,
+        headers=req.headers,
+    )
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
+@dataclass
+class Row:
+    scenario: str
+    flags: str
+    status: int
+    result: WrkResult
+    size: int
+    ceiling: WrkResult | None
+    target: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ceiling is None or self.ceiling.rps == 0:
+            return None
+        return self.result.rps / self.ceiling.rps
+
+
+def print_table(rows: Sequence[Row], extra: Sequence[tuple[str, str]] = ()) -> str:
+    header = (
+        "scenario",
+        "flags",
+        "status",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "bytes",
+        "cpu",
+        "ceiling req/s",
+        "ratio",
+        "target",
+    )
+    lines = [header]
+    for r in rows:
+        lines.append(
+            (
+                r.scenario,
+                r.flags,
+                str(r.status),
+                f"{r.result.rps:,.0f}",
+                f"{r.result.p50_ms:.2f}",
+                f"{r.result.p99_ms:.2f}",
+                f"{r.size:,}",
+                f"{r.result.cpu_cores:.2f}",
+                f"{r.ceiling.rps:,.0f}" if r.ceiling else "—",
+                f"{r.ratio:.2f}×" if r.ratio is not None else "—",
+                (
+                    (
+                        "≥ "
+                        + f"{r.target:.1f}×"
+                        + (" ok" if (r.ratio or 0) >= r.target else " MISSED")
+                    )
+                    if r.target
+                    else ""
+                ),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for i, line in enumerate(lines):
+        out.append("| " + " | ".join(cell.ljust(widths[j]) for j, cell in enumerate(line)) + " |")
+        if i == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for label, value in extra:
+        out.append(f"{label}: {value}")
+    text = "\n".join(out)
+    print(text, flush=True)
+    return text
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="darklaunch-bench-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,413 @@
+"""`make bench`: Darklaunch's hot paths against the stack's own ceiling, in one table.
+
+Starts its own gunicorn servers on loopback (the Procfile's settings), seeds data through the
+normal write paths (flag services, gate service, deploy service), drives load with wrk, and prints
+requests/s (median of 3), p50/p99 latency, bytes, server CPU and the ratio to a bare Flask app
+returning the same bytes from memory. A full run stays under 10 minutes on 2 cores.
+
+Usage: python bench/run.py [--quick] [--only client,gzip,gate,ofrep,propagation,site,memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.harness import Request, Row, Server
+
+SECRET = secrets.token_urlsafe(32)
+CONTEXT = {"targetingKey": "user-42", "country": "NO", "plan": "pro"}
+
+
+def server_env(db_url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": db_url,
+        "SECRET_KEY": SECRET,
+        "DARKLAUNCH_ENV": "production",
+        "DARKLAUNCH_LOG_LEVEL": "WARNING",
+    }
+
+
+def make_app(db_url: str) -> Any:
+    os.environ.update(server_env(db_url))
+    from server import create_app, db
+
+    db.upgrade(db_url)
+    return create_app()
+
+
+def seed_flags(app: Any, count: int, progress: Callable[[str], None]) -> None:
+    """Create `count` flags through the flag services: flexibleRollout + one constraint, half on."""
+    from server import db
+    from server.audit.service import Actor
+    from server.flags import service
+    from server.flags.schemas import FlagCreate, StrategyIn
+
+    actor = Actor("bench")
+    envs = app.config["ENVIRONMENTS"]
+    with app.app_context():
+        s = db.session()
+        for i in range(count):
+            name = f"flag-{i:05d}"
+            strategy = StrategyIn(
+                name="flexibleRollout",
+                parameters={"rollout": str(10 + i % 90), "stickiness": "userId"},
+                constraints=[
+                    {"contextName": "country", "operator": "IN", "values": ["NO", "SE", "DK"]}
+                ],
+            )
+            service.create_flag(
+                s,
+                actor,
+                FlagCreate(name=name, description=f"Bench flag {i}"),
+                envs,
+                strategies={"production": [strategy]},
+            )
+            if i % 2 == 0:
+                service.set_enabled(s, actor, name, "production", True)
+            if (i + 1) % 1000 == 0:
+                progress(f"  seeded {i + 1:,}/{count:,} flags")
+
+
+def issue_token(app: Any, kind: str, env: str | None) -> str:
+    from server import db
+    from server.audit.service import Actor
+    from server.auth import service
+
+    with app.app_context():
+        issued = service.create_token(
+            db.session(), Actor("bench"), kind, f"bench-{kind}", env, app.config["ENVIRONMENTS"]
+        )
+    return issued.secret
+
+
+def ceiling_server(folder: Path, bodies: dict[str, tuple[bytes, str]]) -> Server:
+    cdir = folder / "ceiling"
+    cdir.mkdir(exist_ok=True)
+    for name, (body, ctype) in bodies.items():
+        (cdir / f"{name}.body").write_bytes(body)
+        (cdir / f"{name}.type").write_text(ctype)
+    return harness.start_gunicorn(
+        "ceiling", "bench.ceiling:create_app()", {"BENCH_CEILING_DIR": str(cdir)}, folder, "/empty"
+    )
+
+
+def client_features(
+    folder: Path, sizes: list[int], log: Callable[[str], None]
+) -> tuple[list[Row], dict[int, float]]:
+    """Scenarios 1, 2 and 7: the client features document at each size, plain and gzip."""
+    rows: list[Row] = []
+    memory: dict[int, float] = {}
+    for count in sizes:
+        db_url = f"sqlite:///{folder}/features-{count}.db"
+        app = make_app(db_url)
+        log(f"seeding {count:,} flags")
+        seed_flags(app, count, log)
+        token = issue_token(app, "client", "production")
+        server = harness.start_gunicorn(
+            f"darklaunch-{count}", "server:create_app()", server_env(db_url), folder, "/-/health"
+        )
+        try:
+            plain = Request("/api/client/features", headers={"Authorization": token})
+            status, body, headers = harness.fetch(server, plain)
+            etag = headers.get("ETag", "")
+            gz = Request(
+                "/api/client/features", headers={"Authorization": token, "Accept-Encoding": "gzip"}
+            )
+            gz_status, gz_body, gz_headers = harness.fetch(server, gz)
+            not_modified = Request(
+                "/api/client/features", headers={"Authorization": token, "If-None-Match": etag}
+            )
+            nm_status, _, _ = harness.fetch(server, not_modified)
+            ceiling = ceiling_server(
+                folder,
+                {
+                    "doc": (body, "application/json"),
+                    "doc-gzip": (gz_body, "application/json"),
+                    "doc-304": (b"", "not-modified"),
+                },
+            )
+            try:
+                for label, req, st, size, creq in (
+                    ("client features 200", plain, status, len(body), Request("/doc")),
+                    ("client features 304", not_modified, nm_status, 0, Request("/doc-304")),
+                    (
+                        "client features gzip",
+                        gz,
+                        gz_status,
+                        len(gz_body),
+                        Request("/doc-gzip", headers={"Accept-Encoding": "gzip"}),
+                    ),
+                ):
+                    log(f"measuring {label} at {count:,} flags")
+                    target = 0.8 if count == 1000 and "gzip" not in label else None
+                    rows.append(
+                        Row(
+                            label,
+                            f"{count:,}",
+                            st,
+                            harness.median_of(server, req, folder),
+                            size,
+                            harness.median_of(ceiling, creq, folder),
+                            target,
+                        )
+                    )
+                if gz_headers.get("Content-Encoding") != "gzip":
+                    log("  note: the gzip response was not gzip-encoded")
+            finally:
+                ceiling.stop()
+            if count == max(sizes):
+                memory[count] = max(server.worker_rss_mb() or [0.0])
+        finally:
+            server.stop()
+    return rows, memory
+
+
+def gate_and_ofrep(folder: Path, log: Callable[[str], None]) -> list[Row]:
+    """Scenarios 3 and 4: forward-auth for three kinds of visitor; OFREP single and bulk."""
+    db_url = f"sqlite:///{folder}/gate.db"
+    app = make_app(db_url)
+    log("seeding 1,000 flags for OFREP and the gate")
+    seed_flags(app, 1000, log)
+    token = issue_token(app, "client", "production")
+    cookies = visitor_cookies(app)
+    server = harness.start_gunicorn(
+        "darklaunch-gate", "server:create_app()", server_env(db_url), folder, "/-/health"
+    )
+    rows: list[Row] = []
+    try:
+        single_body = json.dumps({"context": CONTEXT})
+        single = Request(
+            "/ofrep/v1/evaluate/flags/flag-00002",
+            "POST",
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            single_body,
+        )
+        bulk = Request(
+            "/ofrep/v1/evaluate/flags",
+            "POST",
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            single_body,
+        )
+        s_status, s_body, _ = harness.fetch(server, single)
+        b_status, b_body, _ = harness.fetch(server, bulk)
+        gate_requests = {
+            "gate auth: stranger": Request("/gate/auth", headers={"X-Original-URI": "/"}),
+            "gate auth: preview pass": Request(
+                "/gate/auth", headers={"X-Original-URI": "/", "Cookie": cookies["preview"]}
+            ),
+            "gate auth: team member": Request(
+                "/gate/auth", headers={"X-Original-URI": "/", "Cookie": cookies["team"]}
+            ),
+        }
+        ceiling = ceiling_server(
+            folder,
+            {
+                "ofrep": (s_body, "application/json"),
+                "ofrep-bulk": (b_body, "application/json"),
+            },
+        )
+        try:
+            empty = harness.median_of(ceiling, Request("/empty"), folder)
+            for label, req in gate_requests.items():
+                status, _, _ = harness.fetch(server, req)
+                log(f"measuring {label}")
+                rows.append(
+                    Row(label, "1", status, harness.median_of(server, req, folder), 0, empty, 0.7)
+                )
+            log("measuring OFREP single evaluation")
+            rows.append(
+                Row(
+                    "OFREP evaluate 1 flag",
+                    "1,000",
+                    s_status,
+                    harness.median_of(server, single, folder),
+                    len(s_body),
+                    harness.median_of(ceiling, Request("/ofrep", "POST", body=single_body), folder),
+                    0.5,
+                )
+            )
+            log("measuring OFREP bulk evaluation")
+            rows.append(
+                Row(
+                    "OFREP bulk evaluate",
+                    "1,000",
+                    b_status,
+                    harness.median_of(server, bulk, folder),
+                    len(b_body),
+                    harness.median_of(
+                        ceiling, Request("/ofrep-bulk", "POST", body=single_body), folder
+                    ),
+                )
+            )
+        finally:
+            ceiling.stop()
+    finally:
+        server.stop()
+    return rows
+
+
+def visitor_cookies(app: Any) -> dict[str, str]:
+    """A signed-in team member's session cookie and a claimed preview pass cookie."""
+    from server import db
+    from server.audit.service import Actor
+    from server.auth import service as auth
+
+    with app.app_context():
+        user = auth.create_user(
+            db.session(), Actor("bench"), "bench@example.com", "viewer", secrets.token_urlsafe(16)
+        )
+        serializer = app.session_interface.get_signing_serializer(app)
+        team = f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps({'user_id': user.id})}"
+    client = app.test_client()
+    with app.app_context():
+        from server.gate import service as gate
+
+        issued = gate.create_pass(
+            db.session(), Actor("bench"), label="bench", expires_in=3600, max_uses=None
+        )
+    secret = issued.secret if hasattr(issued, "secret") else issued[1]
+    response = client.get(f"/gate/preview/{secret}")
+    preview = "; ".join(
+        header.split(";", 1)[0] for header in response.headers.getlist("Set-Cookie")
+    )
+    return {"team": team, "preview": preview}
+
+
+def propagation(log: Callable[[str], None], toggles: int = 50) -> tuple[float, float] | None:
+    """Scenario 5: two instances on one PostgreSQL; admin toggle on A until B serves a new ETag."""
+    from sqlalchemy import create_engine, text
+
+    admin_url = os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    name = f"darklaunch_bench_{os.getpid()}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        log(f"propagation skipped: PostgreSQL unavailable ({exc.__class__.__name__})")
+        return None
+    db_url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with harness.workdir() as folder:
+            app = make_app(db_url)
+            seed_flags(app, 10, log)
+            client = issue_token(app, "client", "production")
+            admin_token = issue_token(app, "admin", None)
+            a = harness.start_gunicorn(
+                "instance-a", "server:create_app()", server_env(db_url), folder, "/-/health"
+            )
+            b = harness.start_gunicorn(
+                "instance-b", "server:create_app()", server_env(db_url), folder, "/-/health"
+            )
+            try:
+                delays = []
+                for i in range(toggles):
+                    etag = harness.fetch(
+                        b, Request("/api/client/features", headers={"Authorization": client})
+                    )[2]["ETag"]
+                    action = "off" if i % 2 else "on"
+                    t0 = time.monotonic()
+                    status = harness.fetch(
+                        a,
+                        Request(
+                            f"/api/admin/projects/default/features/flag-00001/environments/"
+                            f"production/{action}",
+                            "POST",
+                            {"Authorization": admin_token},
+                        ),
+                    )[0]
+                    if status != 200:
+                        raise RuntimeError(f"toggle through instance A answered {status}")
+                    while True:
+                        now = harness.fetch(
+                            b, Request("/api/client/features", headers={"Authorization": client})
+                        )[2]
+                        if now["ETag"] != etag:
+                            delays.append((time.monotonic() - t0) * 1000)
+                            break
+                        if time.monotonic() - t0 > 10:
+                            raise RuntimeError("instance B never served the change")
+                        time.sleep(0.005)
+                delays.sort()
+                return statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
+            finally:
+                a.stop()
+                b.stop()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def site_and_metrics(
+    folder: Path, sizes: list[int], log: Callable[[str], None]
+) -> list[tuple[str, str]]:
+    """Scenario 6: `darklaunch site build` and the metrics page at each number of deploys."""
+    from bench.deploys import build_and_metrics
+
+    return build_and_metrics(folder, sizes, log, make_app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer flags and deploys")
+    parser.add_argument("--only", default="", help="comma-separated scenario groups")
+    args = parser.parse_args(argv)
+    only = {p for p in args.only.split(",") if p}
+    harness.require_wrk()
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def wanted(group: str) -> bool:
+        return not only or group in only
+
+    rows: list[Row] = []
+    extra: list[tuple[str, str]] = []
+    sizes = [100, 1000] if args.quick else [100, 1000, 10000]
+    with harness.workdir() as folder:
+        if wanted("client") or wanted("memory"):
+            client_rows, memory = client_features(folder, sizes, log)
+            rows += client_rows
+            for count, mb in memory.items():
+                extra.append(
+                    (
+                        f"memory: max worker RSS after serving {count:,} flags",
+                        f"{mb:.0f} MB (target ≤ 150 MB)",
+                    )
+                )
+        if wanted("gate") or wanted("ofrep"):
+            rows += gate_and_ofrep(folder, log)
+        if wanted("propagation"):
+            result = propagation(log, 10 if args.quick else 50)
+            if result:
+                extra.append(
+                    (
+                        "propagation A→B (admin toggle to new ETag on B)",
+                        f"p50 {result[0]:.0f} ms, p99 {result[1]:.0f} ms (target p99 ≤ 1000 ms)",
+                    )
+                )
+        if wanted("site"):
+            extra += site_and_metrics(folder, [100, 1000] if args.quick else [1000, 10000], log)
+    print()
+    harness.print_table(rows, extra)
+    log(f"done in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
