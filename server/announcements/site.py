@@ -2,8 +2,8 @@
 
 Pages sit in one `changelog/` folder and link to each other relatively (any static host or a
 file browser works; the builder copies /static beside them). Feeds need absolute links, so they
-are written only when DARKLAUNCH_BASE_URL names the public address. Only entries that are on for
-everyone in production are exported.
+are written only when DARKLAUNCH_SITE_URL names the export's public address. Only entries that
+are on for everyone in production are exported.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ FOLDER = "changelog"
 
 def write_changelog_site(session: Session, out_dir: Path, ctx: SiteContext) -> None:
     """Write changelog/: the index, one page per category and per entry, Atom and JSON feeds."""
-    base = str(current_app.config["BASE_URL"] or "").rstrip("/")
+    base = str(current_app.config["SITE_URL"] or "").rstrip("/")
     links = ExportLinks(f"{base}/{FOLDER}" if base else "")
     settings = service.read_settings(session)
     hidden = reveal.hidden_for_everyone(service.linked_live_flags(session))
@@ -47,7 +47,7 @@ def write_changelog_site(session: Session, out_dir: Path, ctx: SiteContext) -> N
         )
     ctx.echo(f"  {len(entries)} announcements")
     if not links.absolute:
-        ctx.echo("  feeds left out: set DARKLAUNCH_BASE_URL so their links can be absolute")
+        ctx.echo("  feeds left out: set DARKLAUNCH_SITE_URL so their links can be absolute")
         return
     newest = entries[: feeds.FEED_SIZE]
     ctx.write_bytes(

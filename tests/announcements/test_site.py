@@ -32,7 +32,7 @@ def build(app: Flask, out: Path) -> str:
 def test_export_writes_pages_with_relative_links_and_feeds_with_absolute_ones(
     app: Flask, make_announcement: Factory, make_flag: Callable[..., None], tmp_path: Path
 ) -> None:
-    app.config["BASE_URL"] = "https://acme.example/site/"
+    app.config["SITE_URL"] = "https://acme.example/site/"
     make_flag("everyone", production=True)
     make_flag("some", production=True, rollout=10)
     make_announcement(title="Dark mode", status="published", publish_at="2025-02-01T09:00:00Z")
@@ -85,7 +85,7 @@ def test_export_without_a_base_url_leaves_the_feeds_out(
 ) -> None:
     make_announcement(title="Hello", status="published")
     output = build(app, tmp_path / "site")
-    assert "feeds left out: set DARKLAUNCH_BASE_URL" in output
+    assert "feeds left out: set DARKLAUNCH_SITE_URL" in output
     folder = tmp_path / "site" / "changelog"
     assert not (folder / "feed.atom").exists() and not (folder / "feed.json").exists()
     assert "feed.atom" not in (folder / "index.html").read_text()

@@ -168,7 +168,7 @@ def test_payload_in_every_field_never_reaches_any_output(
     preview = api("post", "/api/announcements/preview", json={"body": payload}).get_json()
     assert dangers(preview["html"]) == []
     check_outputs(client, created["slug"])
-    app.config["BASE_URL"] = "https://x.example"
+    app.config["SITE_URL"] = "https://x.example"
     result = app.test_cli_runner().invoke(args=["site", "build", "--out", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output
     files = [p for p in (tmp_path / "site" / "changelog").iterdir()]

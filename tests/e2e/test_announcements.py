@@ -120,8 +120,15 @@ def test_editor_writes_previews_and_publishes_then_a_customer_reads_it(
     page.get_by_role("button", name="Publish now").click()
     assert page.get_by_text("“Dark mode” is published.").is_visible()
     shot(page, "editor-published")
+    editor_url = page.url
     page.goto(f"{live_server.url}/announcements")
     shot(page, "announcements-list")
+    page.set_viewport_size({"width": 375, "height": 740})
+    for url in (f"{live_server.url}/announcements", editor_url):
+        page.goto(url)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{url} scrolls sideways on a phone ({width} px)"
+    shot(page, "editor-375")
 
     customer = browser.new_context(viewport={"width": 1280, "height": 900})
     reader = customer.new_page()
