@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         deploys,
         errors,
         flags,
+        gate,
         security,
         site,
         snapshot,
@@ -61,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)
     announcements.init_app(app)

@@ -75,6 +75,22 @@ def parse_text(raw: str) -> str:
     return raw
 
 
+def parse_line(raw: str) -> str:
+    value = " ".join(raw.split())
+    if not value:
+        raise ValueError("expected some text")
+    return value
+
+
+def parse_optional_name(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    names = parse_names(raw)
+    if len(names) != 1:
+        raise ValueError("expected exactly one name")
+    return names[0]
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its key in app.config, parser, default and meaning."""
@@ -167,6 +183,36 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
     ),
     Setting(
+        "DARKLAUNCH_GATE_ENV",
+        "GATE_ENV",
+        parse_optional_name,
+        "",
+        "The flag environment whose `site.open` flag decides whether the public may pass the "
+        "gate: one of `DARKLAUNCH_ENVIRONMENTS`. Empty means `production`, or the last "
+        "environment when there is no `production`.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_RETRY_AFTER",
+        "GATE_RETRY_AFTER",
+        parse_positive_int,
+        "3600",
+        "Seconds sent in `Retry-After` with the closed page.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_TITLE",
+        "GATE_TITLE",
+        parse_line,
+        "Coming soon",
+        "Heading of the closed page visitors see while the gate is closed.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_MESSAGE",
+        "GATE_MESSAGE",
+        parse_line,
+        "We are putting the finishing touches on something new. Please check back soon.",
+        "Text under the heading of the closed page.",
+    ),
+    Setting(
         "DARKLAUNCH_COVERAGE_TARGET",
         "COVERAGE_TARGET",
         parse_percent,
@@ -211,6 +257,14 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
                 f"Set it to a long random value, e.g. "
                 f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+    environments = values["ENVIRONMENTS"]
+    if not values["GATE_ENV"]:
+        values["GATE_ENV"] = "production" if "production" in environments else environments[-1]
+    elif values["GATE_ENV"] not in environments:
+        raise ConfigError(
+            f"DARKLAUNCH_GATE_ENV={values['GATE_ENV']!r} is not one of "
+            f"DARKLAUNCH_ENVIRONMENTS ({', '.join(environments)})."
+        )
     if not values.get("SECRET_KEY"):
         # development and test get a per-process random key: never a built-in secret
         import secrets

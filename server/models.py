@@ -6,6 +6,7 @@ from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.gate.models import PreviewPass
 
 __all__ = [
     "Announcement",
@@ -19,6 +20,7 @@ __all__ = [
     "Flag",
     "FlagEnvironment",
     "LoginFailure",
+    "PreviewPass",
     "Segment",
     "StateRevision",
     "Strategy",

@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_wtf import FlaskForm
 
 from server.access import Permission, current_principal
@@ -28,26 +28,58 @@ def client_address() -> str:
     """The visitor's address: X-Forwarded-For is believed only from a trusted proxy.
 
     Walks the X-Forwarded-For chain from the right, skipping trusted proxies, and returns the
-    first untrusted hop. A malformed entry stops the walk at the last good address.
+    first untrusted hop; a trusted proxy that sends no X-Forwarded-For may name the client in
+    X-Real-IP. A malformed entry stops the walk at the last good address and is noted in
+    `client_address_problem()`, so decisions that must fail closed (the gate) can refuse it.
     """
     if "client_address" in g:
         return g.client_address
     remote = request.remote_addr or "0.0.0.0"  # noqa: S104 - a placeholder address, not a bind
     trusted = current_app.config["TRUSTED_PROXIES"]
     address = remote
+    problem: str | None = None
     if trusted and _in(remote, trusted):
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",")]
+        if not forwarded.strip() and request.headers.get("X-Real-IP", "").strip():
+            hops = [request.headers["X-Real-IP"].strip()]
         for hop in reversed([h for h in hops if h]):
             try:
                 ipaddress.ip_address(hop)
             except ValueError:
                 log.warning("ignoring malformed X-Forwarded-For entry %r", hop[:64])
+                problem = "malformed forwarded address"
                 break
             address = hop
             if not _in(hop, trusted):
                 break
     g.client_address = address
+    g.client_address_problem = problem
     return address
+
+
+def client_address_problem() -> str | None:
+    """Why the forwarded client address could not be read exactly (None when it could)."""
+    client_address()
+    return g.get("client_address_problem")
+
+
+def from_trusted_proxy() -> bool:
+    """True when the request comes straight from a proxy in DARKLAUNCH_TRUSTED_PROXIES."""
+    trusted = current_app.config["TRUSTED_PROXIES"]
+    return bool(trusted) and _in(request.remote_addr or "", trusted)
+
+
+def asset_url(filename: str) -> str:
+    """The URL of a static file. Pages under /gate/ may be served on the public site's host
+    through its proxy, where /static/ belongs to the site: they load from /gate/assets/."""
+    if (
+        has_request_context()
+        and request.path.startswith("/gate/")
+        and "gate.asset" in current_app.view_functions
+    ):
+        return url_for("gate.asset", filename=filename)
+    return url_for("static", filename=filename)
 
 
 def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
@@ -88,6 +120,7 @@ def add_nav(app: Flask, label: str, endpoint: str, permission: Permission, order
 
 def init_app(app: Flask) -> None:
     app.extensions.setdefault("nav", [])
+    app.jinja_env.globals["asset_url"] = asset_url
 
     @app.context_processor
     def _shell() -> dict[str, object]:

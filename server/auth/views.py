@@ -74,9 +74,15 @@ def logout() -> Response:
 
 
 @bp.route("/")
-@requires(Permission.READ)
-def home() -> Response:
-    """Send a signed-in team member to the first page they can use."""
+@public
+def home() -> Response | str:
+    """Send a team member to their first page; visitors get the public site (or the gate)."""
+    principal = current_principal()
+    if principal is None or principal.kind != "user":
+        from server import gate
+        from server.gate.views import public_root
+
+        return gate.guard() or public_root()
     return redirect(
         url_for(current_app.extensions["nav"][0].endpoint)
         if current_app.extensions["nav"]

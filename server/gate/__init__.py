@@ -1,0 +1,60 @@
+"""The production gate: closed by default, preview passes, forward-auth for any app.
+
+Other features gate a view with `server.gate.guard()` (None to pass, else the closed page);
+public site pages are gated automatically before their view runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from server.access import Permission
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from werkzeug.wrappers import Response
+
+    from server.audit.service import Actor
+
+
+def guard() -> Response | None:
+    """Gate the current request: None lets it through, else return the closed page."""
+    from server.gate.views import guard as _guard
+
+    return _guard()
+
+
+def _seed_demo(session: Session, actor: Actor) -> None:
+    import click
+    from flask import current_app
+
+    from server.gate import service
+
+    environments = tuple(current_app.config["ENVIRONMENTS"])
+    service.ensure_flag(session, actor, environments)
+    base = current_app.config["BASE_URL"] or "http://127.0.0.1:8000"
+    for label, expires, uses in (("Design review", "7d", None), ("Investor demo", "2d", 5)):
+        issued = service.create_pass(session, actor, label, expires, uses)
+        click.echo(f"  preview pass “{label}”: {service.preview_link(base, issued.secret)}")
+
+
+def init_app(app: Flask) -> None:
+    from server.auth.views import login
+    from server.cli import add_demo_seeder
+    from server.gate import api, cli, service, views
+    from server.web import add_nav
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    # Team sign-in on the public site's host, where a proxy routes only /gate/ to Darklaunch.
+    app.add_url_rule("/gate/login", "gate.login", login, methods=["GET", "POST"])
+    app.extensions["snapshot"].register("gate", service.build_gate_part)
+    app.extensions.setdefault("gate.revoked", set())
+    app.before_request(views.check_site_page)  # runs after the access check
+    app.after_request(views.apply_cookies)
+    app.context_processor(views.gate_context)
+    app.cli.add_command(cli.gate)
+    add_nav(app, "Gate", "gate.index", Permission.READ, order=30)
+    add_demo_seeder(app, "gate", _seed_demo)

@@ -1,0 +1,429 @@
+"""The gate over HTTP: the check on public pages, forward-auth, preview links, the gate page.
+
+Public pieces live under /gate/ so a reverse proxy can route that one prefix to Darklaunch:
+`/gate/auth` (forward-auth), `/gate/closed` (the closed page), `/gate/preview/<token>` and
+`/gate/preview/exit`, `/gate/login` (team sign-in on the site's own host) and `/gate/assets/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from server import clock, db, snapshot
+from server.access import PUBLIC, Permission, access_of, current_principal, public, requires
+from server.auth.views import _safe_next
+from server.config import Mode
+from server.errors import DomainError, wants_json
+from server.gate import service
+from server.gate.forms import AudienceForm, PassForm
+from server.gate.service import Decision, Reason, Visit
+from server.web import (
+    actor,
+    client_address,
+    client_address_problem,
+    form_errors,
+    from_trusted_proxy,
+)
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("gate", __name__)
+
+VISITOR_COOKIE = "dl_visitor"
+PREVIEW_COOKIE = "dl_preview"
+VISITOR_MAX_AGE = int(timedelta(days=400).total_seconds())  # the longest browsers keep
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Ordinary answers; the others (errors, bad cookies or addresses) are logged as warnings.
+_QUIET = (Reason.EXEMPT, Reason.TEAM, Reason.PREVIEW, Reason.OPEN, Reason.CLOSED, Reason.NO_FLAG)
+
+
+# ---- reading a request -------------------------------------------------------------------------
+
+
+def _team_member() -> bool:
+    principal = current_principal()
+    if principal is None and session.get("user_id") is not None:
+        # Forward-auth sees the visitor's own Authorization header (meant for the application),
+        # so the team session is resolved here whatever that header holds.
+        principal = current_app.extensions["access.session_resolver"](session)
+    return principal is not None and principal.kind == "user"
+
+
+def visit_from_request(path: str | None = None, *, forwarded: bool = False) -> Visit:
+    """What the gate needs from the current request (cookies, team session, client address)."""
+    trusted = from_trusted_proxy()
+    user = request.headers.get("X-Forwarded-User", "").strip() if trusted else ""
+    return Visit(
+        path=path if path is not None else request.path,
+        team=_team_member(),
+        preview_cookie=request.cookies.get(PREVIEW_COOKIE) or None,
+        visitor_cookie=request.cookies.get(VISITOR_COOKIE) or None,
+        address=client_address(),
+        address_problem=client_address_problem(),
+        user_id=user[:200] or None,
+        forwarded=forwarded,
+    )
+
+
+def decide_request(path: str | None = None, *, forwarded: bool = False) -> Decision:
+    """Decide this request once (the result is kept on `g` for cookies, metrics and the badge)."""
+    try:
+        decision = service.decide(visit_from_request(path, forwarded=forwarded))
+    except Exception as exc:  # reading the request itself failed: closed
+        decision = Decision(False, Reason.ERROR, f"{exc.__class__.__name__} reading the request")
+    if decision.reason not in _QUIET:
+        where = request.path
+        if forwarded:  # the proxied request, as the proxy names it
+            where = request.headers.get("X-Forwarded-Host", "") + (path or "/")
+        log.warning("gate closed for %s: %s (%s)", where, decision.reason.value, decision.detail)
+    g.gate_result = decision
+    g.gate_decision = (decision.outcome, decision.reason.value)
+    return decision
+
+
+def guard() -> Response | None:
+    """Gate the current request: None to let it through, else the closed page to return.
+
+    Public site pages are gated before their view runs; a view may call this too (the first
+    decision of the request is reused, so it costs nothing the second time).
+    """
+    decision = g.get("gate_result") or decide_request()
+    return None if decision.passed else closed_response()
+
+
+def closed_response(next_path: str | None = None) -> Response:
+    """The closed page: 503, Retry-After, noindex, never cached."""
+    config = current_app.config
+    response: Response
+    if wants_json():
+        response = jsonify(
+            {"error": {"code": "gate_closed", "message": "This site is not open yet."}}
+        )
+    else:
+        target = _safe_next(next_path or request.full_path.rstrip("?"))
+        response = Response(
+            render_template(
+                "gate/closed.html",
+                title=config["GATE_TITLE"],
+                message=config["GATE_MESSAGE"],
+                sign_in=url_for("gate.login", next=target),
+            ),
+            mimetype="text/html",
+        )
+    response.status_code = 503
+    response.headers["Retry-After"] = str(config["GATE_RETRY_AFTER"])
+    _private(response)
+    return response
+
+
+def _private(response: Response) -> None:
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Cache-Control"] = "no-store"
+
+
+def _secure_cookies() -> bool:
+    if current_app.config["MODE"] is Mode.PRODUCTION or request.is_secure:
+        return True
+    return from_trusted_proxy() and request.headers.get("X-Forwarded-Proto") == "https"
+
+
+def check_site_page() -> Response | None:
+    """before_request: gate public site pages (after the access check has run)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or access_of(view) != PUBLIC:
+        return None
+    if service.is_exempt(request.path) or not service.is_site_page(request.path):
+        return None
+    return guard()
+
+
+def apply_cookies(response: Response) -> Response:
+    """after_request: store a new visitor id, drop a dead preview cookie, keep caches private."""
+    decision: Decision | None = g.get("gate_result")
+    if decision is None:
+        return response
+    secure = _secure_cookies()
+    cookies = 0
+    if decision.visitor_cookie:
+        response.set_cookie(
+            VISITOR_COOKIE,
+            decision.visitor_cookie,
+            max_age=VISITOR_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=secure,
+        )
+        cookies += 1
+    # Forward-auth hands the proxy one Set-Cookie to copy onto the visitor's response.
+    if decision.clear_preview and not (g.get("gate_one_cookie") and cookies):
+        response.delete_cookie(PREVIEW_COOKIE, httponly=True, samesite="Lax", secure=secure)
+    if decision.reason in (Reason.TEAM, Reason.PREVIEW):
+        response.headers.setdefault("Cache-Control", "private, no-store")
+    response.vary.add("Cookie")
+    return response
+
+
+def gate_context() -> dict[str, object]:
+    decision: Decision | None = g.get("gate_result")
+    return {"gate_preview": decision is not None and decision.passed and decision.preview}
+
+
+# ---- public pages under /gate/ -----------------------------------------------------------------
+
+
+@bp.route("/gate/auth", methods=ALL_METHODS, provide_automatic_options=False)
+@public
+def forward_auth() -> Response:
+    """Forward-auth for any app behind a proxy: 204 lets the visitor through, 401 does not."""
+    original = (
+        request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or "/"
+    )
+    path = urlsplit(original).path or "/"
+    g.gate_one_cookie = True
+    decision = decide_request(path if path.startswith("/") else "/" + path, forwarded=True)
+    response = Response(status=204 if decision.passed else 401)
+    response.headers["X-Darklaunch-Gate"] = decision.reason.value
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/gate/closed")
+@public
+def closed() -> Response:
+    """The closed page on its own (a proxy's `error_page 401` points here)."""
+    return closed_response(request.headers.get("X-Original-URI"))
+
+
+@bp.route("/gate/preview/exit")
+@public
+def exit_preview() -> Response:
+    """Leave the preview: forget the pass in this browser."""
+    response = redirect("/")
+    response.delete_cookie(PREVIEW_COOKIE, httponly=True, samesite="Lax", secure=_secure_cookies())
+    _private(response)
+    return response
+
+
+@bp.route("/gate/preview/<token>")
+@public
+def claim(token: str) -> Response | tuple[str, int, dict[str, str]]:
+    """Open a preview link: count the claim, keep the pass in a cookie, go to the site."""
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex",
+        "Referrer-Policy": "no-referrer",  # the link itself is the secret
+    }
+    if request.method == "HEAD":
+        # Link checkers and chat previews probe with HEAD: a probe is not a claim.
+        return "", 200, headers
+    try:
+        preview = service.claim_pass(db.session(), token)
+    except service.PassRefused as exc:
+        page = render_template("gate/pass_refused.html", kind=exc.kind, message=exc.message)
+        return page, exc.status, headers
+    now = clock.now()
+    response = redirect(_safe_next(request.args.get("next")))
+    response.set_cookie(
+        PREVIEW_COOKIE,
+        service.sign_preview(preview.id, str(current_app.secret_key)),
+        max_age=max(1, int((preview.expires_at - now).total_seconds())),
+        expires=preview.expires_at,
+        httponly=True,
+        samesite="Lax",
+        secure=_secure_cookies(),
+    )
+    response.headers.update(headers)
+    # The pass was created on some worker; make sure this one has it before the next request.
+    snapshot.cache().invalidate()
+    return response
+
+
+@bp.route("/gate/assets/<path:filename>")
+@public
+def asset(filename: str) -> Response:
+    """Static files for pages under /gate/, which a proxy serves on the site's own host."""
+    return send_from_directory(str(current_app.static_folder), filename)
+
+
+def public_root() -> Response | str:
+    """What `/` shows a visitor who got past the gate: the changelog, else a landing page."""
+    if "changelog.index" in current_app.view_functions:
+        return redirect(url_for("changelog.index"))
+    return render_template("gate/landing.html")
+
+
+# ---- the gate page (team) ----------------------------------------------------------------------
+
+
+def _environments() -> tuple[str, ...]:
+    return tuple(current_app.config["ENVIRONMENTS"])
+
+
+def _gate_env() -> str:
+    return str(current_app.config["GATE_ENV"])
+
+
+def base_url() -> str:
+    return str(current_app.config["BASE_URL"] or request.host_url)
+
+
+def _audience_form(state: service.GateState) -> AudienceForm:
+    a = state.audience
+    form = AudienceForm(prefix="who", formdata=None)
+    form.who.data = "everyone" if a.everyone else "some"
+    form.percent.data = a.percent
+    form.networks.data = "\n".join(a.networks)
+    form.user_ids.data = "\n".join(a.user_ids)
+    form.version.data = str(state.version or "")
+    return form
+
+
+def _render(
+    status: int = 200,
+    *,
+    pass_form: PassForm | None = None,
+    audience_form: AudienceForm | None = None,
+    new_pass: dict[str, str] | None = None,
+) -> tuple[str, int]:
+    s = db.session()
+    environment = _gate_env()
+    state = service.read_state(s, environment)
+    principal = current_principal()
+    now = clock.now()
+    passes = [(p, service.pass_state(p, now)) for p in service.list_passes(s)]
+    events = [(e, service.describe_event(e, environment)) for e in service.history(s)]
+    opened = replace(state, open=True)
+    return render_template(
+        "gate/index.html",
+        state=state,
+        open_sentence=opened.sentence,
+        passes=passes,
+        events=events,
+        pass_form=pass_form or PassForm(prefix="pass", formdata=None),
+        audience_form=audience_form or _audience_form(state),
+        can_admin=principal is not None and principal.can(Permission.GATE_ADMIN),
+        new_pass=new_pass,
+        flag=service.FLAG,
+    ), status
+
+
+@bp.route("/gate")
+@requires(Permission.READ)
+def index() -> tuple[str, int]:
+    """Show the gate: its state in a sentence, who may pass, preview passes and history."""
+    return _render()
+
+
+def _confirm(action: str) -> tuple[str, int] | None:
+    if request.form.get("confirmed") == "yes":
+        return None
+    s = db.session()
+    state = service.read_state(s, _gate_env())
+    after = replace(state, open=action == "open")
+    return render_template("gate/confirm.html", action=action, state=state, after=after), 200
+
+
+@bp.route("/gate/open", methods=["POST"])
+@requires(Permission.GATE_ADMIN)
+def open_gate() -> Response | tuple[str, int]:
+    """Open the gate (after a confirmation)."""
+    page = _confirm("open")
+    if page is not None:
+        return page
+    state = service.open_gate(db.session(), actor(), _environments(), _gate_env())
+    flash(f"The gate is open. {state.sentence}", "success")
+    return redirect(url_for("gate.index"))
+
+
+@bp.route("/gate/close", methods=["POST"])
+@requires(Permission.GATE_ADMIN)
+def close_gate() -> Response | tuple[str, int]:
+    """Close the gate (after a confirmation)."""
+    page = _confirm("close")
+    if page is not None:
+        return page
+    state = service.close_gate(db.session(), actor(), _environments(), _gate_env())
+    flash(f"The gate is closed. {state.sentence}", "success")
+    return redirect(url_for("gate.index"))
+
+
+@bp.route("/gate/audience", methods=["POST"])
+@requires(Permission.GATE_ADMIN)
+def set_audience() -> Response | tuple[str, int]:
+    """Change who may pass while the gate is open."""
+    form = AudienceForm(prefix="who")
+    if form.validate_on_submit():
+        version = form.version.data or ""
+        choice = service.AudienceChoice(
+            everyone=form.who.data == "everyone",
+            percent=form.percent.data,
+            networks=service.split_list(form.networks.data),
+            user_ids=service.split_list(form.user_ids.data),
+        )
+        try:
+            state = service.set_audience(
+                db.session(),
+                actor(),
+                _environments(),
+                _gate_env(),
+                choice,
+                int(version) if version.isdigit() else None,
+            )
+        except DomainError as exc:
+            form_errors(form, exc)
+        else:
+            flash(
+                f"Who may pass is saved. When open: {replace(state, open=True).sentence}", "success"
+            )
+            return redirect(url_for("gate.index"))
+    return _render(400, audience_form=form)
+
+
+@bp.route("/gate/passes", methods=["POST"])
+@requires(Permission.GATE_ADMIN)
+def create_pass() -> tuple[str, int]:
+    """Create a preview pass and show its link once."""
+    form = PassForm(prefix="pass")
+    if form.validate_on_submit():
+        expires = form.expires.data or ""
+        if expires == "date":
+            expires = form.expires_on.data.isoformat() if form.expires_on.data else ""
+        try:
+            issued = service.create_pass(
+                db.session(), actor(), form.label.data or "", expires, form.max_uses.data
+            )
+        except DomainError as exc:
+            if "expires" in (exc.details.get("fields") or {}) and form.expires.data == "date":
+                exc.details["fields"]["expires_on"] = exc.details["fields"].pop("expires")
+            form_errors(form, exc)
+        else:
+            link = service.preview_link(base_url(), issued.secret)
+            return _render(201, new_pass={"label": issued.preview_pass.label, "link": link})
+    return _render(400, pass_form=form)
+
+
+@bp.route("/gate/passes/<int:pass_id>/revoke", methods=["POST"])
+@requires(Permission.GATE_ADMIN)
+def revoke_pass(pass_id: int) -> Response:
+    """Revoke a preview pass."""
+    p = service.revoke_pass(db.session(), actor(), pass_id)
+    flash(f"Preview pass “{p.label}” is revoked.", "success")
+    return redirect(url_for("gate.index"))
