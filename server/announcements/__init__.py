@@ -24,6 +24,11 @@ def is_changelog_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith("/changelog/")
 
 
+def open_on_its_own(path: str) -> bool:
+    """For the gate: this is a changelog page and an admin made the changelog public."""
+    return is_changelog_path(path) and changelog_is_public()
+
+
 def init_app(app: Flask) -> None:
     from server.announcements import api, public, views
     from server.announcements.demo import seed_announcements
@@ -39,6 +44,7 @@ def init_app(app: Flask) -> None:
         return read_settings(session)
 
     app.extensions["snapshot"].register("changelog", build)
+    app.extensions.setdefault("gate.open_paths", []).append(open_on_its_own)
     add_nav(app, "Announcements", "announcements.index", Permission.READ, order=50)
     add_demo_seeder(app, "announcements", seed_announcements)
     register_section(

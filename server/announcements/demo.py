@@ -81,7 +81,14 @@ def seed_announcements(session: Session, actor: Actor) -> None:
     """Create the demo announcements; the draft links to a demo flag when one exists."""
     now = clock.now()
     demo_flag = session.scalar(
-        select(Flag.name).where(Flag.archived_at.is_(None)).order_by(Flag.id).limit(1)
+        select(Flag.name)
+        .where(
+            Flag.archived_at.is_(None),
+            Flag.type.in_(service.ANNOUNCEABLE_FLAG_TYPES),
+            Flag.name != service.GATE_FLAG,
+        )
+        .order_by(Flag.id)
+        .limit(1)
     )
     for days, category, status, title, summary, body in ENTRIES:
         fields: dict[str, object] = {

@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import (
     Blueprint,
     current_app,
+    g,
     make_response,
     redirect,
     render_template,
@@ -20,7 +21,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from server import db, snapshot
+from server import db, gate, snapshot
 from server.access import Permission, current_principal, public
 from server.announcements import feeds, reveal, service
 from server.announcements.links import LiveLinks
@@ -43,14 +44,14 @@ def settings() -> ChangelogView:
 
 
 def _gate_check() -> Response | None:
-    """Let the production gate block this view, unless the changelog is public on its own."""
+    """Let the production gate block this view, unless the changelog is public on its own.
+
+    The gate already checks public pages before their view runs (and skips these while the
+    changelog is public); asking again costs nothing and keeps each view closed by itself.
+    """
     if settings().public:
         return None
-    guard = current_app.extensions.get("gate.guard")
-    if guard is None:
-        return None
-    blocked: Response | None = guard()
-    return blocked
+    return gate.guard()
 
 
 def _category(raw: str | None) -> Category | None:
@@ -119,7 +120,14 @@ def index() -> Response:
             total=total,
         )
     )
-    response.headers["Cache-Control"] = "no-cache"
+    return _personal(response)
+
+
+def _personal(response: Response) -> Response:
+    """A page that depends on this visitor's flags is theirs alone: never stored by caches."""
+    if "visitor_id" in g:
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
     return response
 
 
@@ -147,8 +155,7 @@ def entry(slug: str) -> Response:
             team_note=None if visible else _team_note(a, live),
         )
     )
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return _personal(response)
 
 
 def _team_note(a: Announcement, live: bool) -> str:

@@ -32,8 +32,10 @@ from server.audit.service import Actor, record_event
 from server.db import bump_revision
 from server.errors import Conflict, Invalid, NotFound
 from server.flags.models import Flag, FlagEnvironment
+from server.gate.service import FLAG as GATE_FLAG
 
-# Flag types that stand for a customer-visible feature (operational and kill-switch flags don't).
+# Flag types that stand for a customer-visible feature (operational and kill-switch flags don't);
+# the gate's own site.open flag opens the whole site rather than revealing a feature.
 ANNOUNCEABLE_FLAG_TYPES = ("release", "experiment", "permission")
 EDITABLE_FIELDS = (
     "title",
@@ -168,6 +170,7 @@ def unannounced_revealed_flags(
             FlagEnvironment.enabled.is_(True),
             Flag.archived_at.is_(None),
             Flag.type.in_(ANNOUNCEABLE_FLAG_TYPES),
+            Flag.name != GATE_FLAG,
             Flag.name.not_in(linked),
         )
         .order_by(FlagEnvironment.updated_at.desc(), Flag.name)

@@ -34,6 +34,32 @@ class Clock:
         return self.current
 
 
+def open_gate(app: Flask) -> None:
+    from server.gate import service as gate
+
+    with app.app_context():
+        gate.open_gate(
+            db.session(), Actor("admin"), tuple(app.config["ENVIRONMENTS"]), app.config["GATE_ENV"]
+        )
+
+
+def close_gate(app: Flask) -> None:
+    from server.gate import service as gate
+
+    with app.app_context():
+        gate.close_gate(
+            db.session(), Actor("admin"), tuple(app.config["ENVIRONMENTS"]), app.config["GATE_ENV"]
+        )
+
+
+@pytest.fixture(autouse=True)
+def _site_is_open(request: pytest.FixtureRequest) -> None:
+    """Customers read the changelog once the site is open; tests that need the gate closed
+    close it themselves."""
+    if "app" in request.fixturenames:
+        open_gate(request.getfixturevalue("app"))
+
+
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Freeze server.clock.now at the real current time; tests move it forward."""

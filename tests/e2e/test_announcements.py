@@ -40,8 +40,10 @@ EMBED_PAGE = """<!doctype html>
 
 @pytest.fixture
 def open_gate(app: Flask) -> None:
-    """The gate feature decides in production; here its guard lets everyone through."""
-    app.extensions["gate.guard"] = lambda: None
+    """Customers read the changelog once the site is open."""
+    from tests.announcements.conftest import open_gate as open_it
+
+    open_it(app)
 
 
 @pytest.fixture
@@ -213,10 +215,10 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
 def test_widget_stays_away_while_the_gate_is_closed(
     page: Any, app: Flask, live_server: LiveServer, other_origin: str
 ) -> None:
-    from flask import Response
+    from tests.announcements.conftest import close_gate
 
     publish(app, "Secret launch", 1)
-    app.extensions["gate.guard"] = lambda: Response("Coming soon", status=503)
+    close_gate(app)
     page.goto(other_origin)
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-darklaunch-widget]").count() == 0
