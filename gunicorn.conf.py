@@ -1,6 +1,17 @@
 """gunicorn settings for `make run` and the Procfile (override with environment variables)."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# Metrics from several workers are added up through files in one folder. It must be known
+# before any worker imports prometheus_client, so it is settled here, in the master, first.
+# An operator-chosen folder is kept (only its metric files are cleared at start); a folder
+# made here is removed when gunicorn exits.
+_METRICS_DIR_CREATED = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _METRICS_DIR_CREATED:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="darklaunch-metrics-")
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 # Two processes per core; each keeps its own flag snapshot and serves with threads.
@@ -10,5 +21,46 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = None  # Darklaunch writes its own JSON request logs
+accesslog = None  # Darklaunch writes its own JSON access lines, one per request
 errorlog = "-"
+# gunicorn 25+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl), so two servers
+# on one machine would take it from each other; nothing here uses gunicornc. Older versions
+# ignore the setting.
+control_socket_disable = True
+
+# gunicorn's own messages (worker starts, timeouts) in the same JSON shape as the app's, once:
+# the gunicorn loggers do not propagate to the root logger, which carries the app's lines.
+_LEVEL = os.environ.get("DARKLAUNCH_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "server.ops.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "server.ops.logs.StderrHandler", "formatter": "json"}},
+    "root": {"level": _LEVEL, "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": _LEVEL, "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # alembic announces each of its plugins at INFO when a worker imports it
+        "alembic.runtime.plugins": {"level": "WARNING"},
+    },
+}
+
+
+def on_starting(server):
+    """Start from empty metric files: counts of a previous run must not add up with ours."""
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (its counters keep counting toward the totals)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _METRICS_DIR_CREATED:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

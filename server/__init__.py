@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -13,11 +14,15 @@ from server.config import INSTANCE, ROOT, Mode, parse
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the application; no migrations, no network, no module-level app."""
+    """Build the application; no migrations, no network, no module-level app.
+
+    `test_config` replaces parsed settings by app.config key; tests may also pass
+    `INSTANCE_PATH` to keep files such as the demo credentials out of the checkout.
+    """
     values = parse(os.environ, test_config)
     app = Flask(
         __name__,
-        instance_path=str(INSTANCE),
+        instance_path=str(values.pop("INSTANCE_PATH", None) or INSTANCE),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
@@ -32,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    logging.getLogger("server").setLevel(app.config["LOG_LEVEL"])
 
     from server import (
         access,
@@ -44,6 +50,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         flags,
         gate,
+        ops,
+        protocols,
         security,
         site,
         snapshot,
@@ -55,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     snapshot.init_app(app)
     errors.init_app(app)
+    ops.init_app(app)
     web.init_app(app)
     access.init_app(app)
     security.init_app(app)
@@ -62,6 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     audit.init_app(app)
     flags.init_app(app)
+    protocols.init_app(app)
     gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)

@@ -177,14 +177,25 @@ def check_access() -> Response | None:
         # A public page still knows who is signed in (e.g. the gate lets the team through).
         if request.headers.get("Authorization") is None and session.get("user_id") is not None:
             g.principal = _resolve_principal()
+            _protect_session_write(g.principal)  # e.g. signing out needs the form's token
         return None
     principal = _resolve_principal()
     g.principal = principal
     if principal is None or not principal.can(Permission(rule)):
         return _deny(principal, bool(g.via_token))
-    if principal.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS"):
-        csrf.protect()  # session-authenticated writes need the form's CSRF token
+    _protect_session_write(principal)
     return None
+
+
+def _protect_session_write(principal: Principal | None) -> None:
+    """Session-authenticated writes need the form's CSRF token (tokens are never sent by
+    browsers on their own, so token-authenticated requests need none)."""
+    if (
+        principal is not None
+        and principal.kind == "user"
+        and request.method not in ("GET", "HEAD", "OPTIONS")
+    ):
+        csrf.protect()
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from server.access import PUBLIC, access_of, public
 from server.errors import Invalid
+from server.web import MAX_ID
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,23 +50,84 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
+def _unstorable_text(data: Any) -> str | None:
+    """The dotted path of the first text no database stores (NUL, unpaired surrogates), if any."""
+    pending: list[tuple[str, Any]] = [("", data)]  # a loop: bodies may nest very deep
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not (item.isascii() or _encodes(item)):
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                pending.append((f"{path}.{key}".lstrip("."), key))
+                pending.append((f"{path}.{key}".lstrip("."), value))
+        elif isinstance(item, list):
+            pending.extend((f"{path}.{i}".lstrip("."), value) for i, value in enumerate(item))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_body(model: type[M]) -> M:
     """Parse the request's JSON body into `model`; any problem is a 400 naming the fields."""
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:
+        raise Invalid("The request body is nested too deeply.") from None
     if data is None:
         raw = request.get_data(cache=True)
         if raw.strip():
             raise Invalid("The request body is not valid JSON.")
         data = {}
-    return validate(model, data)
+    parsed = validate(model, data)  # the model's own messages first, e.g. for control characters
+    where = _unstorable_text(data)
+    if where is not None:
+        raise Invalid(
+            "Some fields are not valid.",
+            {"fields": {where: "Text may not contain NUL characters or unpaired surrogates."}},
+        )
+    return parsed
+
+
+def _nul_field(data: Any, path: str = "") -> str | None:
+    """The first field holding a NUL character (PostgreSQL refuses those in text), if any."""
+    if isinstance(data, str):
+        return (path or "body") if "\x00" in data else None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where
+        found = _nul_field(value, where)
+        if found is not None:
+            return found
+    return None
 
 
 def validate(model: type[M], data: Any) -> M:
     """Validate already-decoded data (e.g. query parameters) against `model`."""
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as exc:
         raise Invalid("Some fields are not valid.", {"fields": _field_errors(exc)}) from None
+    # After the model, so its own messages come first; NUL is refused everywhere regardless.
+    where = _nul_field(data)
+    if where is not None:
+        raise Invalid("Text may not contain NUL characters.", {"fields": {where: "contains NUL"}})
+    return result
 
 
 @dataclass(frozen=True)
@@ -112,8 +174,27 @@ _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 def _param_schema(converter: str | None) -> dict[str, Any]:
     if converter == "int":
-        return {"type": "integer", "minimum": 0}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_ID}
     return {"type": "string", "minLength": 1}
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "null" or "null" in (schema.get("type") or []):
+        return True
+    return any(_allows_null(s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+
+
+def _without_impossible_defaults(node: Any) -> Any:
+    """Drop `"default": null` where null is not allowed: pydantic writes it for fields whose
+    "not sent" marker is None, and OpenAPI validators reject a default the schema refuses."""
+    if isinstance(node, list):
+        return [_without_impossible_defaults(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    cleaned = {key: _without_impossible_defaults(value) for key, value in node.items()}
+    if "default" in cleaned and cleaned["default"] is None and not _allows_null(cleaned):
+        del cleaned["default"]
+    return cleaned
 
 
 def build_openapi(app: Flask) -> dict[str, Any]:
@@ -132,7 +213,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     _, schema = models_json_schema(
         [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
     )
-    components = schema.get("$defs", {})
+    components = _without_impossible_defaults(schema.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
     for rule_text, method, doc, access in docs:
         path = _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", rule_text)

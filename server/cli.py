@@ -49,19 +49,26 @@ def db_check() -> None:
     click.echo("Models and migrations agree.")
 
 
+def _demo_admin_file() -> str:
+    return os.path.join(current_app.instance_path, "demo-admin.txt")
+
+
 def _demo_admin(session: Session) -> tuple[str, str]:
+    """Create the demo admin once with a generated password; return its credentials."""
     from server.auth import service
     from server.auth.models import User
 
     email = "admin@darklaunch.test"
-    path = os.path.join(current_app.instance_path, "demo-admin.txt")
+    path = _demo_admin_file()
     if session.scalar(select(User.id).where(User.email == email)) is None:
         password = secrets.token_urlsafe(12)
         os.makedirs(current_app.instance_path, exist_ok=True)
-        # Written before the user exists, so a failure never leaves an admin nobody can use.
-        with open(path, "w", encoding="utf-8") as fh:
+        # Written before the user exists, so a failure never leaves an admin nobody can use;
+        # readable by this account only from the moment it exists.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(f"{email}\n{password}\n")
-        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)  # also when the file was already there
         service.create_user(session, Actor("demo"), email, "admin", password)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -69,8 +76,7 @@ def _demo_admin(session: Session) -> tuple[str, str]:
     except (OSError, ValueError):
         return (
             email,
-            "(unknown: instance/demo-admin.txt is missing; create another admin with "
-            "`darklaunch users create`)",
+            f"(unknown: {path} is missing; create another admin with `darklaunch users create`)",
         )
     return stored_email, password
 
@@ -81,6 +87,7 @@ def demo(url: str) -> None:
     """Seed demo data once per feature and print how to sign in."""
     session = db.session()
     email, password = _demo_admin(session)
+    where = _demo_admin_file()
     seeders: list[tuple[str, DemoSeeder]] = current_app.extensions.get("demo_seeders", [])
     for name, seeder in seeders:
         done = session.scalar(
@@ -95,7 +102,7 @@ def demo(url: str) -> None:
     click.echo("")
     click.echo(f"Darklaunch demo: {url}/login")
     click.echo(f"  email:    {email}")
-    click.echo(f"  password: {password}   (stored in instance/demo-admin.txt)")
+    click.echo(f"  password: {password}   (stored in {where})")
 
 
 def register_cli(app: Flask) -> None:
@@ -106,6 +113,7 @@ def register_cli(app: Flask) -> None:
 def main() -> None:
     """Entry point of the `darklaunch` console script."""
     from server import create_app
+    from server.config import ConfigError
 
     cli = FlaskGroup(
         create_app=create_app,
@@ -120,4 +128,8 @@ def main() -> None:
     from server.deploys.cli import deploy
 
     cli.add_command(deploy)
-    cli.main(prog_name="darklaunch")
+    try:
+        cli.main(prog_name="darklaunch")
+    except ConfigError as exc:  # a bad setting: say which, without a traceback
+        click.echo(f"darklaunch: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -33,15 +33,21 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_positive_int(raw: str) -> int:
-    value = int(raw.strip())
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
     if value <= 0:
         raise ValueError("expected a whole number above 0")
     return value
 
 
 def parse_percent(raw: str) -> float:
-    value = float(raw.strip())
-    if not 0 <= value <= 100:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:  # also false for NaN
         raise ValueError("expected a number from 0 to 100")
     return value
 
@@ -64,6 +70,17 @@ def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     )
 
 
+def parse_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        scheme, sep, host = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not host or "/" in host:
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com, or *")
+    return origins
+
+
 def parse_mode(raw: str) -> Mode:
     try:
         return Mode(raw.strip().lower())
@@ -73,6 +90,54 @@ def parse_mode(raw: str) -> Mode:
 
 def parse_text(raw: str) -> str:
     return raw
+
+
+def parse_base_url(raw: str) -> str:
+    """Empty, or an absolute http(s) address; kept without a trailing slash for joining paths."""
+    from urllib.parse import urlsplit
+
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an address like https://darklaunch.example.com (or empty)")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def parse_database_url(raw: str) -> str:
+    """Accept SQLite and PostgreSQL URLs; `postgres://` (as hosting platforms write it) is psycopg.
+
+    Error messages never repeat the URL: it usually holds a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = raw.strip()
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueError(
+            "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if url.drivername in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ValueError(
+            f"the {url.drivername!r} driver is not supported; use sqlite:///PATH or "
+            "postgresql+psycopg://..."
+        )
+    return text
 
 
 def parse_line(raw: str) -> str:
@@ -126,10 +191,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL",
         "DATABASE_URL",
-        parse_text,
+        parse_database_url,
         f"sqlite:///{INSTANCE / 'darklaunch.db'}",
         "SQLAlchemy URL. SQLite (WAL mode) by default; "
-        "`postgresql+psycopg://user@host/db` for several instances.",
+        "`postgresql+psycopg://user@host/db` for several instances "
+        "(`postgres://` and `postgresql://` mean the same).",
+        secret=True,  # usually carries the database password
     ),
     Setting(
         "DARKLAUNCH_ENVIRONMENTS",
@@ -148,7 +215,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_BASE_URL",
         "BASE_URL",
-        parse_text,
+        parse_base_url,
         "",
         "Public address of this server (used in feeds and preview links); "
         "empty means the request's own host.",
@@ -181,6 +248,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse_networks,
         "",
         "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed.",
+    ),
+    Setting(
+        "DARKLAUNCH_FRONTEND_ORIGINS",
+        "FRONTEND_ORIGINS",
+        parse_origins,
+        "*",
+        "Web origins whose browsers may call the frontend API and OFREP (CORS), "
+        "comma-separated; `*` for any, empty for none.",
     ),
     Setting(
         "DARKLAUNCH_GATE_ENV",
@@ -222,9 +297,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DARKLAUNCH_LOG_LEVEL",
         "LOG_LEVEL",
-        parse_text,
+        parse_log_level,
         "INFO",
-        "Python log level for the JSON logs.",
+        "Level of the JSON logs on standard error: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "DARKLAUNCH_METRICS_TOKEN",
+        "METRICS_TOKEN",
+        parse_text,
+        "",
+        "When set, `GET /metrics` demands `Authorization: Bearer <this value>`; "
+        "empty leaves it open (keep it unreachable from outside then).",
+        secret=True,
     ),
 )
 
@@ -253,8 +337,8 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
     for setting in SETTINGS:
         if setting.required_in_production and mode is Mode.PRODUCTION and not values[setting.key]:
             raise ConfigError(
-                f"{setting.env} is required when DARKLAUNCH_ENV=production. "
-                f"Set it to a long random value, e.g. "
+                f"{setting.env} is required in production (DARKLAUNCH_ENV is production "
+                f"unless set otherwise). Set it to a long random value, e.g. "
                 f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
     environments = values["ENVIRONMENTS"]

@@ -10,11 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from blinker import Namespace
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+# Sent (sender: the app, `exc`: the exception) when a request fails on the database; ops counts it.
+database_error = Namespace().signal("database-error")
 
 
 class DomainError(Exception):
@@ -86,6 +92,14 @@ _HTTP_MESSAGES = {
 }
 
 DB_DOWN_MESSAGE = "The database is unreachable; nothing was changed. Try again shortly."
+DB_BUSY_MESSAGE = "The database is busy with other changes; nothing was changed. Try again shortly."
+
+
+def _database_message(exc: Exception) -> str:
+    # SQLite answers "database is locked" when writers queue longer than its busy timeout.
+    if isinstance(exc, DBAPIError) and "database is locked" in str(exc.orig):
+        return DB_BUSY_MESSAGE
+    return DB_DOWN_MESSAGE
 
 
 def wants_json() -> bool:
@@ -135,11 +149,37 @@ def init_app(app: Flask) -> None:
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
 
-    @app.errorhandler(OperationalError)
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError) -> Response:
+        # A versioned row changed between this request's read and its write (the flush can
+        # happen before a service's own commit turns it into Conflict).
+        return error_response(
+            409,
+            "conflict",
+            "Someone changed this at the same moment; nothing of yours was saved. "
+            "Reload and try again.",
+        )
+
     @app.errorhandler(DBAPIError)
-    def _database(exc: DBAPIError) -> Response:
+    @app.errorhandler(PoolTimeout)
+    def _database(exc: Exception) -> Response:
         log.error("database error: %s", exc.__class__.__name__, exc_info=exc)
-        return error_response(503, "database_unavailable", DB_DOWN_MESSAGE)
+        database_error.send(current_app._get_current_object(), exc=exc)  # type: ignore[attr-defined]
+        return error_response(503, "database_unavailable", _database_message(exc))
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError) -> Response:
+        # Services check uniqueness first; this is the race where two requests did it at once.
+        log.warning("integrity error: %s", exc.__class__.__name__)
+        return error_response(
+            409, "conflict", "The change clashes with data saved at the same moment. Reload."
+        )
+
+    @app.errorhandler(DataError)
+    def _data(exc: DataError) -> Response:
+        # The database refused a value (out of range, bad encoding) that validation let through.
+        log.warning("database refused a value: %s", exc.orig.__class__.__name__)
+        return error_response(400, "invalid", "A value in the request cannot be stored.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -7,6 +7,12 @@ from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.gate.models import PreviewPass
+from server.protocols.models import (
+    FlagHourlyMetric,
+    FlagHourlyVariantMetric,
+    FlagLastSeen,
+    SdkInstance,
+)
 
 __all__ = [
     "Announcement",
@@ -19,8 +25,12 @@ __all__ = [
     "Event",
     "Flag",
     "FlagEnvironment",
+    "FlagHourlyMetric",
+    "FlagHourlyVariantMetric",
+    "FlagLastSeen",
     "LoginFailure",
     "PreviewPass",
+    "SdkInstance",
     "Segment",
     "StateRevision",
     "Strategy",

@@ -68,7 +68,9 @@ class SnapshotCache:
 
     def get(self) -> Snapshot:
         """The current snapshot; refreshed when due; the last good one if the database is down."""
-        if time.monotonic() >= self._due:
+        # Before the first snapshot exists, wait for the thread building it (it moved `_due`
+        # before building, so without this check concurrent first readers would get 503).
+        if self._snapshot is None or time.monotonic() >= self._due:
             self._refresh_if_due()
         if self._snapshot is None:
             raise Unavailable("Flag data is not loaded yet and the database is unreachable.")

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_wtf import FlaskForm
+from werkzeug.routing import IntegerConverter
 
 from server.access import Permission, current_principal
 from server.audit.service import Actor
-from server.errors import DomainError, Unauthorized
+from server.errors import DomainError, Invalid, Unauthorized
+
+# Ids in URLs stay within the id columns' type (INTEGER: 32 bits on PostgreSQL), so a larger
+# number is simply not found instead of an error from the database.
+MAX_ID = 2**31 - 1
+MAX_PAGE = 1_000_000
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +109,31 @@ def form_errors(form: FlaskForm, exc: DomainError) -> None:
         form.form_errors.append(exc.message)
 
 
+def page_number(name: str = "page") -> int:
+    """The 1-based page asked for in the query string; anything unusable means page 1."""
+    raw = request.args.get(name, "")
+    if not (raw.isascii() and raw.isdigit()):
+        return 1
+    return max(1, min(int(raw) if len(raw) <= 9 else MAX_PAGE, MAX_PAGE))
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:id>` that never hands a number the database cannot hold to a view (→ 404)."""
+
+    def __init__(self, map: object, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def reject_unstorable_text() -> None:
+    """Refuse NUL characters in the path, query string and form fields: no database stores them."""
+    pairs = list(request.args.items(multi=True))
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        pairs += request.form.items(multi=True)
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in pairs):
+        raise Invalid("Text in the request may not contain NUL characters.")
+
+
 @dataclass(frozen=True)
 class NavItem:
     label: str
@@ -119,6 +150,9 @@ def add_nav(app: Flask, label: str, endpoint: str, permission: Permission, order
 
 
 def init_app(app: Flask) -> None:
+    # Replaced before any feature adds a rule, so every `<int:...>` in the app is bounded.
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(reject_unstorable_text)
     app.extensions.setdefault("nav", [])
     app.jinja_env.globals["asset_url"] = asset_url
 

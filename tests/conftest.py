@@ -15,6 +15,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,22 @@ class Database:
         engine.dispose()
 
 
+@contextmanager
+def pg_database(prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database of this run's own; drop it afterwards."""
+    admin_url = make_url(_pg_admin_url())
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -108,19 +125,27 @@ def database(
         dbmod.upgrade(url)
         yield Database("sqlite", url, template)
         return
-    admin_url = make_url(_pg_admin_url())
-    name = f"darklaunch_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with pg_database("darklaunch_test") as url:
         dbmod.upgrade(url)
         yield Database("postgresql", url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
+@pytest.fixture
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any tables, on this run's backend (for migration tests)."""
+    if request.config.getoption("--backend") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with pg_database("darklaunch_empty") as url:
+        yield url
+
+
+class AppContextCliRunner(FlaskCliRunner):
+    """Runs commands inside an app context, as the `darklaunch` script (FlaskGroup) does."""
+
+    def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
+        with self.app.app_context():
+            return super().invoke(cli, args, **kwargs)
 
 
 def make_app(url: str, **overrides: Any) -> Flask:
@@ -131,7 +156,9 @@ def make_app(url: str, **overrides: Any) -> Flask:
         "REFRESH_MS": 50,
     }
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    application.test_cli_runner_class = AppContextCliRunner
+    return application
 
 
 @pytest.fixture
@@ -143,7 +170,8 @@ def app_config() -> dict[str, Any]:
 @pytest.fixture
 def app(database: Database, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
     url = database.fresh_url(tmp_path)
-    application = make_app(url, **app_config)
+    # The instance folder (demo credentials) lives in the test's own directory.
+    application = make_app(url, **{"INSTANCE_PATH": str(tmp_path / "instance"), **app_config})
     # No app context stays pushed: each request gets its own `g`, as in production.
     # Code that calls services directly opens one: `with app.app_context(): ...`.
     yield application

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
@@ -14,6 +14,7 @@ from server.access import Permission, requires
 from server.api import StrictModel, api_doc, validate
 from server.audit import service
 from server.audit.models import Event
+from server.web import page_number
 
 bp = Blueprint("audit", __name__)
 PAGE_SIZE = 50
@@ -83,21 +84,27 @@ def api_events() -> Response:
 @requires(Permission.READ)
 def audit_page() -> str:
     """List and filter the audit log."""
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    args = request.args
     f = service.EventFilter(
-        action=request.args.get("action") or None,
-        target_type=request.args.get("target_type") or None,
-        text=(request.args.get("q") or "").strip()[:200] or None,
-        environment=request.args.get("environment") or None,
+        action=args.get("action", "").strip()[:100] or None,
+        target_type=args.get("target_type", "").strip()[:50] or None,
+        text=args.get("q", "").strip()[:200] or None,
+        environment=args.get("environment", "").strip()[:100] or None,
     )
     s = db.session()
+    page = page_number()
     events, total = service.list_events(s, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    if page > pages:  # past the end (an old link, a hand-edited URL): show the last page
+        page = pages
+        events, total = service.list_events(s, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template(
         "audit/list.html",
         events=events,
         total=total,
         page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        pages=pages,
         filters=f,
         actions=service.distinct_actions(s),
+        environments=current_app.config["ENVIRONMENTS"],
     )

@@ -8,7 +8,6 @@ from flask import Flask
 
 from server import snapshot
 from server.access import Permission, Principal
-from server.web import add_nav
 
 
 def _token_principal(secret: str) -> Principal | None:
@@ -25,11 +24,13 @@ def _session_principal(session: dict[str, Any]) -> Principal | None:
 
 
 def init_app(app: Flask) -> None:
-    from server.auth import cli
+    from server.auth import api, cli
     from server.auth.service import build_principals
     from server.auth.views import bp
+    from server.web import add_nav
 
     app.register_blueprint(bp)
+    app.register_blueprint(api.bp)
     app.cli.add_command(cli.users)
     app.cli.add_command(cli.tokens)
     app.extensions["snapshot"].register("principals", build_principals)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from server.access import Role, TokenKind
@@ -16,11 +16,11 @@ class LoginForm(FlaskForm):
 
 class UserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=[(r.value, r.value.title()) for r in Role])
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
     password = PasswordField("Initial password", validators=[DataRequired(), Length(max=1000)])
 
 
 class TokenForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    kind = SelectField("Kind", choices=[(k.value, k.value.title()) for k in TokenKind])
+    kind = SelectField("Kind", choices=[SelectChoice(k.value, k.value.title()) for k in TokenKind])
     environment = SelectField("Environment", validators=[Optional()])

@@ -28,6 +28,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1000  # hashing cost grows with length; nobody types more
 TOKEN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 
@@ -45,6 +46,8 @@ def create_user(session: Session, actor: Actor, email: str, role: str, password:
         errors["role"] = f"Role must be one of: {', '.join(r.value for r in Role)}."
     if len(password) < MIN_PASSWORD:
         errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+    elif len(password) > MAX_PASSWORD:
+        errors["password"] = f"Use at most {MAX_PASSWORD} characters."
     if errors:
         raise Invalid("The user could not be created.", {"fields": errors})
     if session.scalar(select(User.id).where(User.email == email)) is not None:

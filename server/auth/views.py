@@ -15,20 +15,28 @@ from flask import (
     url_for,
 )
 from werkzeug.wrappers import Response
+from wtforms import SelectChoice
 
 from server import db
 from server.access import Permission, current_principal, public, requires
 from server.auth import service
 from server.auth.forms import LoginForm, TokenForm, UserForm
-from server.errors import DomainError, TooManyRequests
+from server.errors import DomainError, TooManyRequests, wants_json
 from server.web import actor, client_address, form_errors
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: never redirect a fresh sign-in to another site.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only local paths: never redirect a fresh sign-in to another site. Browsers read "/\\x"
+    # and "/<tab>/x" as "//x", so backslashes and control characters are refused too.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(ch >= " " for ch in target)
+    ):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
@@ -37,7 +45,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login() -> str | Response | tuple[str, int]:
+def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Show the sign-in form and sign a team member in."""
     form = LoginForm()
     status = 200
@@ -51,7 +59,10 @@ def login() -> str | Response | tuple[str, int]:
                 current_app.config["LOGIN_FAILURES_PER_MINUTE"],
             )
         except TooManyRequests as exc:
-            return render_template("auth/login.html", form=form, error=exc.message), 429
+            if wants_json():
+                raise
+            page = render_template("auth/login.html", form=form, error=exc.message)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is not None:
             session.clear()
             session["user_id"] = user.id
@@ -90,30 +101,43 @@ def home() -> Response | str:
     )
 
 
-def _token_form() -> TokenForm:
-    form = TokenForm(prefix="token")
-    form.environment.choices = [("", "(none: admin tokens)")] + [
-        (env, env) for env in current_app.config["ENVIRONMENTS"]
+def _token_form(blank: bool = False) -> TokenForm:
+    # blank: an empty form even on a POST (after a token was created from the request's data)
+    form = TokenForm(prefix="token", formdata=None) if blank else TokenForm(prefix="token")
+    form.environment.choices = [SelectChoice("", "(none: admin tokens)")] + [
+        SelectChoice(env) for env in current_app.config["ENVIRONMENTS"]
     ]
     return form
 
 
-@bp.route("/settings")
-@requires(Permission.READ)
-def settings() -> str:
-    """List users and API tokens; admins also get the forms to add them."""
+def _settings_page(
+    status: int = 200,
+    *,
+    user_form: UserForm | None = None,
+    token_form: TokenForm | None = None,
+    new_token: dict[str, str] | None = None,
+) -> tuple[str, int]:
+    """Render the settings page; admins see users, tokens and both forms."""
     s = db.session()
     principal = current_principal()
     can_admin = principal is not None and principal.can(Permission.USERS_ADMIN)
-    return render_template(
+    page = render_template(
         "auth/settings.html",
         users=service.list_users(s) if can_admin else [],
         tokens=service.list_tokens(s) if can_admin else [],
-        user_form=UserForm(prefix="user"),
-        token_form=_token_form(),
+        user_form=user_form or UserForm(prefix="user", formdata=None),
+        token_form=token_form or _token_form(blank=True),
         can_admin=can_admin,
-        new_token=None,
+        new_token=new_token,
     )
+    return page, status
+
+
+@bp.route("/settings")
+@requires(Permission.READ)
+def settings() -> tuple[str, int]:
+    """List users and API tokens; admins also get the forms to add them."""
+    return _settings_page()
 
 
 @bp.route("/settings/users", methods=["POST"])
@@ -135,16 +159,7 @@ def create_user() -> Response | tuple[str, int]:
         else:
             flash(f"{user.email} can now sign in as {user.role}.", "success")
             return redirect(url_for("auth.settings"))
-    s = db.session()
-    return render_template(
-        "auth/settings.html",
-        users=service.list_users(s),
-        tokens=service.list_tokens(s),
-        user_form=form,
-        token_form=_token_form(),
-        can_admin=True,
-        new_token=None,
-    ), 400
+    return _settings_page(400, user_form=form)
 
 
 @bp.route("/settings/users/<int:user_id>/disable", methods=["POST"])
@@ -180,26 +195,10 @@ def create_token() -> tuple[str, int]:
             form_errors(form, exc)
         else:
             # Rendered straight away, never stored: the secret exists only in this response.
-            s = db.session()
-            return render_template(
-                "auth/settings.html",
-                users=service.list_users(s),
-                tokens=service.list_tokens(s),
-                user_form=UserForm(prefix="user"),
-                token_form=_token_form(),
-                can_admin=True,
-                new_token={"name": issued.token.name, "secret": issued.secret},
-            ), 201
-    s = db.session()
-    return render_template(
-        "auth/settings.html",
-        users=service.list_users(s),
-        tokens=service.list_tokens(s),
-        user_form=UserForm(prefix="user"),
-        token_form=form,
-        can_admin=True,
-        new_token=None,
-    ), 400
+            return _settings_page(
+                201, new_token={"name": issued.token.name, "secret": issued.secret}
+            )
+    return _settings_page(400, token_form=form)
 
 
 @bp.route("/settings/tokens/<int:token_id>/revoke", methods=["POST"])

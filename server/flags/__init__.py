@@ -9,6 +9,13 @@ from server.flags.compile import FlagsSnapshot, build_flags_snapshot
 
 
 def init_app(app: Flask) -> None:
+    from server.flags import api, cli
+    from server.flags.views import init_ui
+
+    app.register_blueprint(api.bp)
+    app.cli.add_command(cli.flags_group)
+    cli.register_demo(app)
+    init_ui(app)
     environments: tuple[str, ...] = app.config["ENVIRONMENTS"]
 
     def build(session: Session) -> FlagsSnapshot:

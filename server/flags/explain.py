@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.flags.compile import feature_document, segment_document
 from server.flags.describe import describe_strategy
-from server.flags.evaluation import document_for, evaluate, load_engine
+from server.flags.evaluation import Evaluation, document_for, evaluate, load_engine
 from server.flags.models import Flag, FlagEnvironment, Segment
 
 
@@ -57,6 +57,11 @@ def explain(
                 features.append(feature_document(parent, penv))
     engine = load_engine(document_for(features, seg_docs), {f["name"] for f in features})
     overall = evaluate(engine, flag.name, context)
+    if flag.archived_at is not None:
+        # SDKs no longer receive an archived flag, so for them it is unknown: off.
+        overall = Evaluation(
+            False, False, {"name": "disabled", "enabled": False, "feature_enabled": False}
+        )
 
     results: list[StrategyResult] = []
     base = copy.deepcopy(features[0])

@@ -11,9 +11,10 @@ import ipaddress
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic_core import SchemaError, SchemaValidator, core_schema
 
 from server.api import StrictModel
 
@@ -75,6 +76,8 @@ STRATEGY_NAMES = ("default", "flexibleRollout", "userWithId", "remoteAddress")
 # unchanged; the editor offers only STRATEGY_NAMES.
 LEGACY_STRATEGY_NAMES = ("gradualRolloutRandom", "gradualRolloutUserId", "gradualRolloutSessionId")
 STANDARD_STICKINESS = ("default", "userId", "sessionId", "random")
+# A segment's database id (a 32-bit integer column): larger numbers cannot name one.
+SegmentId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class Constraint(StrictModel):
@@ -146,10 +149,26 @@ def _check_single(op: Operator, value: str) -> None:
         if not SEMVER_RE.match(value):
             raise ValueError(f"{op.value} needs a semantic version like 1.2.3, not {value!r}")
     elif op is Operator.REGEX:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"the regular expression does not compile: {exc}") from None
+        problem = engine_regex_problem(value)
+        if problem is not None:
+            raise ValueError(f"the regular expression does not compile: {problem}")
+
+
+def engine_regex_problem(pattern: str) -> str | None:
+    """Why the engine would not compile `pattern` as a regular expression, or None.
+
+    The engine uses Rust's `regex` crate, not Python's `re`, and the dialects differ: lookarounds
+    and backreferences compile in Python but never match in the engine (it does not refuse the
+    document, it just answers no), while `\\p{L}`, `[[:alpha:]]` and `(?i)` mid-pattern are
+    fine there and refused by Python. pydantic-core compiles `pattern` with that same crate, so
+    it judges in the engine's dialect.
+    """
+    try:
+        SchemaValidator(core_schema.str_schema(pattern=pattern))
+    except SchemaError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return lines[-1].removeprefix("error: ").removeprefix("SchemaError: ")
+    return None
 
 
 class Payload(StrictModel):
@@ -221,7 +240,7 @@ class StrategyIn(StrictModel):
     title: str = Field(default="", max_length=200)
     parameters: dict[str, str] = Field(default_factory=dict)
     constraints: list[Constraint] = Field(default_factory=list, max_length=100)
-    segments: list[int] = Field(default_factory=list, max_length=100)
+    segments: list[SegmentId] = Field(default_factory=list, max_length=100)
     variants: list[Variant] = Field(default_factory=list, max_length=100)
     disabled: bool = False
     sortOrder: int | None = Field(default=None, ge=0, le=1_000_000)

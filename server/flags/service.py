@@ -8,7 +8,8 @@ and commits, all in one transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,6 +84,7 @@ def flag_state(flag: Flag) -> dict[str, Any]:
         "stale": flag.stale,
         "dependencies": list(flag.dependencies),
         "archived": flag.archived_at is not None,
+        "declaredInCode": flag.declared_in_code,
         "version": flag.version,
     }
 
@@ -95,6 +97,18 @@ def environment_state(env: FlagEnvironment) -> dict[str, Any]:
         "variants": list(env.variants),
         "version": env.version,
     }
+
+
+def list_archived_flags(session: Session) -> list[Flag]:
+    """Archived flags, most recently archived first."""
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(Flag.archived_at.is_not(None))
+            .order_by(Flag.archived_at.desc(), Flag.name)
+            .options(selectinload(Flag.environments).selectinload(FlagEnvironment.strategies))
+        )
+    )
 
 
 def list_segments(session: Session) -> list[Segment]:
@@ -122,9 +136,39 @@ def _validate_with_engine(session: Session, flag: Flag) -> None:
         load_engine(document_for([feature_document(flag, env)], segments), {flag.name})
 
 
+_DEFERRED = "flags.unit_of_work"
+
+
+@contextmanager
+def unit_of_work(session: Session, *, dry_run: bool = False) -> Iterator[None]:
+    """Run several service calls as one transaction: all of them are saved, or none.
+
+    Inside the block each call checks, validates and records exactly as on its own, but only
+    flushes; the block commits once at the end (or rolls everything back on any error, or
+    always when `dry_run`).
+    """
+    if session.info.get(_DEFERRED):
+        raise RuntimeError("unit_of_work blocks do not nest")
+    session.info[_DEFERRED] = True
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_DEFERRED, None)
+        session.rollback()
+        raise
+    session.info.pop(_DEFERRED, None)
+    if dry_run:
+        session.rollback()
+    else:
+        _commit(session, "flags")
+
+
 def _commit(session: Session, what: str) -> None:
     try:
-        session.commit()
+        if session.info.get(_DEFERRED):
+            session.flush()  # the enclosing unit_of_work commits (or rolls back)
+        else:
+            session.commit()
     except StaleDataError:
         session.rollback()
         raise Conflict(
@@ -152,6 +196,18 @@ def _segment_ids_exist(session: Session, ids: Iterable[int]) -> None:
 
 
 def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None:
+    if fields.dependencies:
+        children = [
+            other.name
+            for other in session.scalars(select(Flag).where(Flag.name != name))
+            if any(d.get("feature") == name for d in other.dependencies)
+        ]
+        if children:
+            # The other half of the one-level rule: a parent may not gain parents of its own.
+            raise Invalid(
+                f"{', '.join(sorted(children)[:5])} depend on {name!r}, so it cannot depend on "
+                "other flags itself; dependencies are one level deep."
+            )
     for dep in fields.dependencies:
         if dep.feature == name:
             raise Invalid("A flag cannot depend on itself.")
@@ -224,9 +280,18 @@ def create_flag(
 
 
 def update_flag(
-    session: Session, actor: Actor, name: str, data: FlagFields, expected_version: int | None
+    session: Session,
+    actor: Actor,
+    name: str,
+    data: FlagFields,
+    expected_version: int | None,
+    *,
+    declared_in_code: bool | None = None,
 ) -> Flag:
-    """Change a flag's description, type, owner, tags, impression data, stale mark, dependencies."""
+    """Change a flag's description, type, owner, tags, impression data, stale mark, dependencies.
+
+    `declared_in_code` (when given) sets the "declared in code" mark that flags sync keeps.
+    """
     flag = get_flag(session, name)
     _check_version("flag", flag.version, expected_version, flag.updated_by, flag.updated_at)
     _dependencies_valid(session, name, data)
@@ -240,6 +305,8 @@ def update_flag(
     flag.dependencies = [
         d.model_dump(exclude_defaults=True) | {"feature": d.feature} for d in data.dependencies
     ]
+    if declared_in_code is not None:
+        flag.declared_in_code = declared_in_code
     _touch(flag, actor)
     _validate_with_engine(session, flag)
     after = flag_state(flag)

@@ -1,0 +1,982 @@
+"""The flags admin API: Unleash's paths and shapes for project `default`, so its scripts work.
+
+Reads need `read`, writes `flags.write` (an admin token, or a signed-in developer or admin).
+Writes carry the version they were based on, in the body (`version`) or in `If-Match`: the
+flag's version for its own fields, the environment's version for on/off, strategies, variants
+and copies, the segment's version for segments. A stale version gets 409 naming who changed it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from flask import Blueprint, current_app, request
+from pydantic import BaseModel, Field, RootModel, field_validator
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from server import db
+from server.access import Permission, requires
+from server.api import StrictModel, api_doc, parse_body, validate
+from server.errors import Invalid, NotFound
+from server.flags import service
+from server.flags.compile import active_flags
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.patch import Patches, apply_patch
+from server.flags.schemas import (
+    FLAG_NAME_PATTERN,
+    FLAG_NAME_RE,
+    FLAG_NAME_RULE,
+    Constraint,
+    Dependency,
+    FlagCreate,
+    FlagFields,
+    FlagType,
+    SegmentId,
+    SegmentIn,
+    StrategyIn,
+    Variant,
+)
+from server.web import actor
+
+bp = Blueprint("flags_api", __name__)
+
+FEATURES = "/api/admin/projects/default/features"
+FEATURE = FEATURES + "/<name>"
+ENVIRONMENT = FEATURE + "/environments/<environment>"
+STRATEGIES = ENVIRONMENT + "/strategies"
+STRATEGY = STRATEGIES + "/<uuid:strategy_id>"  # never matches "set-sort-order"
+BULK = "/api/admin/projects/default/bulk_features/environments/<environment>"
+SEGMENTS = "/api/admin/segments"
+SEGMENT = SEGMENTS + "/<int:segment_id>"
+
+# ---- response shapes (Unleash's field names; our extras: owner, version, declaredInCode, ...) ----
+
+
+class TagOut(BaseModel):
+    type: str
+    value: str
+
+
+class PayloadOut(BaseModel):
+    type: str
+    value: str
+
+
+class VariantOut(BaseModel):
+    name: str
+    weight: int
+    weightType: str
+    stickiness: str
+    payload: PayloadOut | None = None
+
+
+class ConstraintOut(BaseModel):
+    contextName: str
+    operator: str
+    values: list[str] = Field(default_factory=list)
+    value: str | None = None
+    inverted: bool = False
+    caseInsensitive: bool = False
+
+
+class StrategyOut(BaseModel):
+    id: str
+    name: str
+    title: str
+    featureName: str
+    environment: str
+    sortOrder: int
+    disabled: bool
+    parameters: dict[str, str]
+    constraints: list[ConstraintOut]
+    segments: list[int]
+    variants: list[VariantOut]
+
+
+class StrategiesOut(RootModel[list[StrategyOut]]):
+    """An environment's strategies, in evaluation order."""
+
+
+class EnvironmentOut(BaseModel):
+    name: str
+    environment: str
+    featureName: str
+    enabled: bool
+    version: int = Field(description="Send it back (If-Match or `version`) with changes here")
+    updatedAt: datetime
+    updatedBy: str
+    strategies: list[StrategyOut]
+    variants: list[VariantOut]
+    variantCount: int
+    hasStrategies: bool
+    hasEnabledStrategies: bool
+
+
+class DependencyOut(BaseModel):
+    feature: str
+    enabled: bool = True
+    variants: list[str] = Field(default_factory=list)
+
+
+class FeatureOut(BaseModel):
+    name: str
+    type: str
+    description: str
+    project: Literal["default"]
+    stale: bool
+    potentiallyStale: bool
+    impressionData: bool
+    archived: bool
+    archivedAt: datetime | None
+    createdAt: datetime
+    createdBy: str
+    owner: str
+    tags: list[TagOut]
+    dependencies: list[DependencyOut]
+    declaredInCode: bool
+    version: int = Field(description="Send it back (If-Match or `version`) with metadata changes")
+    updatedAt: datetime
+    updatedBy: str
+    environments: list[EnvironmentOut]
+
+
+class FeaturesOut(BaseModel):
+    version: int
+    features: list[FeatureOut]
+
+
+class VariantsOut(BaseModel):
+    version: int = Field(description="The shape's version (1), as in Unleash")
+    variants: list[VariantOut]
+    environmentVersion: int
+
+
+class SegmentOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    constraints: list[ConstraintOut]
+    usedInFeatures: int
+    version: int
+    createdAt: datetime
+    updatedAt: datetime
+    updatedBy: str
+
+
+class SegmentsOut(BaseModel):
+    segments: list[SegmentOut]
+
+
+# ---- request shapes -----------------------------------------------------------------------------
+
+
+class TagIn(StrictModel):
+    type: str = Field(default="simple", min_length=1, max_length=50)
+    value: str = Field(min_length=1, max_length=50)
+
+
+class CreateFeatureIn(StrictModel):
+    name: str = Field(json_schema_extra={"pattern": FLAG_NAME_PATTERN}, description=FLAG_NAME_RULE)
+    type: FlagType = FlagType.RELEASE
+    description: str | None = Field(default=None, max_length=2000)
+    impressionData: bool = False
+    owner: str = Field(default="", max_length=200)
+    tags: list[str | TagIn] = Field(default_factory=list, max_length=50)
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, name: str) -> str:
+        if not FLAG_NAME_RE.match(name):
+            raise ValueError(f"flag names are {FLAG_NAME_RULE}")
+        return name
+
+
+class UpdateFeatureIn(StrictModel):
+    """Unleash's update body: fields left out stay as they are."""
+
+    name: str | None = Field(default=None, description="Must be the flag's own name if given")
+    description: str | None = Field(default=None, max_length=2000)
+    type: FlagType | None = None
+    stale: bool | None = None
+    impressionData: bool | None = None
+    archived: bool | None = Field(default=None, description="Only false; archive with DELETE")
+    project: Literal["default"] | None = None
+    createdAt: datetime | None = Field(default=None, description="Ignored, as in Unleash")
+    owner: str | None = Field(default=None, max_length=200)
+    tags: list[str | TagIn] | None = Field(default=None, max_length=50)
+    dependencies: list[Dependency] | None = Field(default=None, max_length=20)
+    version: int | None = Field(default=None, ge=1)
+
+
+class StrategyCreateIn(StrategyIn):
+    version: int | None = Field(default=None, ge=1, description="The environment's version")
+
+
+class StrategyUpdateIn(StrictModel):
+    """A strategy's whole configuration; `name` defaults to the strategy's current one."""
+
+    name: str | None = None
+    title: str | None = None
+    parameters: dict[str, str | int | float] | None = None
+    constraints: list[Constraint] | None = Field(default=None, max_length=100)
+    segments: list[SegmentId] | None = Field(default=None, max_length=100)
+    variants: list[Variant] | None = Field(default=None, max_length=100)
+    disabled: bool | None = None
+    sortOrder: int | None = None
+    version: int | None = Field(default=None, ge=1, description="The environment's version")
+
+
+class SortOrderItem(StrictModel):
+    id: str = Field(min_length=1, max_length=36)
+    sortOrder: int = Field(ge=0, le=1_000_000)
+
+
+class SortOrderIn(RootModel[list[SortOrderItem]]):
+    root: list[SortOrderItem] = Field(min_length=1, max_length=1000)
+
+
+class VariantsIn(RootModel[list[Variant]]):
+    root: list[Variant] = Field(max_length=100)
+
+
+class BulkToggleIn(StrictModel):
+    features: list[str] = Field(min_length=1, max_length=1000)
+
+
+class SegmentBody(SegmentIn):
+    project: Literal["default"] | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+class FeaturesQuery(StrictModel):
+    namePrefix: str | None = Field(default=None, max_length=100)
+    tag: str | None = Field(default=None, max_length=101, description="`value` or `type:value`")
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return current_app.response_class(
+        model.model_dump_json(), status=status, mimetype="application/json"
+    )
+
+
+def _empty(status: int = 200) -> Response:
+    return current_app.response_class(b"", status=status)
+
+
+_IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
+
+
+def _expected_version(body_version: int | None = None) -> int | None:
+    """The version a write was based on: from the body, or from `If-Match`."""
+    header = request.headers.get("If-Match", "").strip()
+    from_header = None
+    if header and header != "*":
+        match = _IF_MATCH.fullmatch(header)
+        if match is None:
+            raise Invalid(
+                'If-Match holds the version you loaded, like If-Match: "3".',
+                {"fields": {"If-Match": "not a version number"}},
+            )
+        from_header = int(match.group(1))
+    if body_version is not None and from_header is not None and body_version != from_header:
+        raise Invalid(
+            "If-Match and `version` disagree; send one of them.",
+            {"fields": {"version": "differs from If-Match"}},
+        )
+    return body_version if body_version is not None else from_header
+
+
+def _environment(environment: str) -> str:
+    environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
+    if environment not in environments:
+        raise NotFound(
+            f"No environment named {environment!r}; the environments are {', '.join(environments)}."
+        )
+    return environment
+
+
+def _segment_id(segment_id: int) -> int:
+    # Ids are 32-bit: a larger number names no segment (and must not reach the database).
+    if segment_id > 2_147_483_647:
+        raise NotFound(f"No segment with id {segment_id}.")
+    return segment_id
+
+
+def _valid_name(name: str) -> str:
+    # A name outside the rule cannot exist; answering here also keeps bytes such as NUL,
+    # which PostgreSQL refuses in text, away from the database.
+    if not FLAG_NAME_RE.fullmatch(name):
+        raise NotFound(f"No flag named {name!r}.")
+    return name
+
+
+def _live_flag(session: Session, name: str) -> Flag:
+    return service.get_flag(session, _valid_name(name), include_archived=False)
+
+
+def _tag_text(tag: str | TagIn) -> str:
+    if isinstance(tag, str):
+        return tag
+    return tag.value if tag.type == "simple" else f"{tag.type}:{tag.value}"
+
+
+def _tag_out(tag: str) -> TagOut:
+    kind, sep, value = tag.partition(":")
+    return TagOut(type=kind, value=value) if sep else TagOut(type="simple", value=tag)
+
+
+def strategy_out(strategy: Strategy, flag_name: str, environment: str) -> StrategyOut:
+    return StrategyOut(
+        id=strategy.id,
+        name=strategy.name,
+        title=strategy.title,
+        featureName=flag_name,
+        environment=environment,
+        sortOrder=strategy.sort_order,
+        disabled=strategy.disabled,
+        parameters=dict(strategy.parameters),
+        constraints=[ConstraintOut.model_validate(c) for c in strategy.constraints],
+        segments=list(strategy.segments),
+        variants=[VariantOut.model_validate(v) for v in strategy.variants],
+    )
+
+
+def environment_out(flag: Flag, env: FlagEnvironment) -> EnvironmentOut:
+    strategies = sorted(env.strategies, key=lambda s: s.sort_order)
+    return EnvironmentOut(
+        name=env.environment,
+        environment=env.environment,
+        featureName=flag.name,
+        enabled=env.enabled,
+        version=env.version,
+        updatedAt=env.updated_at,
+        updatedBy=env.updated_by,
+        strategies=[strategy_out(s, flag.name, env.environment) for s in strategies],
+        variants=[VariantOut.model_validate(v) for v in env.variants],
+        variantCount=len(env.variants),
+        hasStrategies=bool(strategies),
+        hasEnabledStrategies=any(not s.disabled for s in strategies),
+    )
+
+
+def feature_out(flag: Flag) -> FeatureOut:
+    environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
+    by_name = {e.environment: e for e in flag.environments}
+    return FeatureOut(
+        name=flag.name,
+        type=flag.type,
+        description=flag.description,
+        project="default",
+        stale=flag.stale,
+        potentiallyStale=service.potentially_stale(flag),
+        impressionData=flag.impression_data,
+        archived=flag.archived_at is not None,
+        archivedAt=flag.archived_at,
+        createdAt=flag.created_at,
+        createdBy=flag.created_by,
+        owner=flag.owner,
+        tags=[_tag_out(t) for t in flag.tags],
+        dependencies=[DependencyOut.model_validate(d) for d in flag.dependencies],
+        declaredInCode=flag.declared_in_code,
+        version=flag.version,
+        updatedAt=flag.updated_at,
+        updatedBy=flag.updated_by,
+        environments=[environment_out(flag, by_name[e]) for e in environments if e in by_name],
+    )
+
+
+def _flag_fields(flag: Flag) -> dict[str, Any]:
+    """A flag's editable fields in the API's names (the document PUT and PATCH change)."""
+    return {
+        "description": flag.description,
+        "type": flag.type,
+        "owner": flag.owner,
+        "tags": list(flag.tags),
+        "impressionData": flag.impression_data,
+        "stale": flag.stale,
+        "dependencies": [dict(d) for d in flag.dependencies],
+    }
+
+
+def _strategy_fields(strategy: Strategy) -> dict[str, Any]:
+    state = service.strategy_state(strategy)
+    del state["id"]
+    return state
+
+
+def _environment_of(session: Session, name: str, environment: str) -> tuple[Flag, FlagEnvironment]:
+    flag = _live_flag(session, name)
+    return flag, service.flag_environment(flag, _environment(environment))
+
+
+def _strategy_of(
+    session: Session, name: str, environment: str, strategy_id: UUID
+) -> tuple[Flag, FlagEnvironment, Strategy]:
+    flag, env = _environment_of(session, name, environment)
+    strategy = next((s for s in env.strategies if s.id == str(strategy_id)), None)
+    if strategy is None:
+        raise NotFound(f"No strategy {str(strategy_id)!r} on {name!r} in {environment}.")
+    return flag, env, strategy
+
+
+# ---- features -----------------------------------------------------------------------------------
+
+
+@bp.get(FEATURES)
+@requires(Permission.READ)
+@api_doc("List the flags", query=FeaturesQuery, responses={200: FeaturesOut}, tag="flags")
+def list_features() -> Response:
+    """List every live flag with its environments and strategies."""
+    q = validate(FeaturesQuery, request.args.to_dict())
+    flags = active_flags(db.session())
+    if q.namePrefix:
+        flags = [f for f in flags if f.name.startswith(q.namePrefix)]
+    if q.tag:
+        kind, sep, value = q.tag.partition(":")
+        wanted = q.tag if sep and kind != "simple" else (value if sep else q.tag)
+        flags = [f for f in flags if wanted.lower() in f.tags]
+    return _json(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
+
+
+@bp.post(FEATURES)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Create a flag (off in every environment)",
+    request=CreateFeatureIn,
+    responses={200: FeatureOut},
+    tag="flags",
+)
+def create_feature() -> Response:
+    """Create a flag, off everywhere."""
+    body = parse_body(CreateFeatureIn)
+    data = validate(
+        FlagCreate,
+        {
+            "name": body.name,
+            "type": body.type,
+            "description": body.description or "",
+            "impressionData": body.impressionData,
+            "owner": body.owner,
+            "tags": [_tag_text(t) for t in body.tags],
+        },
+    )
+    flag = service.create_flag(db.session(), actor(), data, current_app.config["ENVIRONMENTS"])
+    return _json(feature_out(flag))
+
+
+@bp.get(FEATURE)
+@requires(Permission.READ)
+@api_doc("Read one flag", responses={200: FeatureOut}, tag="flags")
+def get_feature(name: str) -> Response:
+    """Show one live flag."""
+    return _json(feature_out(_live_flag(db.session(), name)))
+
+
+def _update(session: Session, name: str, fields: dict[str, Any], version: int | None) -> Flag:
+    data = validate(FlagFields, fields)
+    return service.update_flag(session, actor(), name, data, version)
+
+
+@bp.put(FEATURE)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Change a flag's fields (those left out stay as they are)",
+    request=UpdateFeatureIn,
+    responses={200: FeatureOut},
+    tag="flags",
+)
+def update_feature(name: str) -> Response:
+    """Change a flag's description, type, owner, tags, impression data, stale mark, dependencies."""
+    body = parse_body(UpdateFeatureIn)
+    session = db.session()
+    flag = _live_flag(session, name)
+    if body.name is not None and body.name != name:
+        raise Invalid(
+            "A flag cannot be renamed.", {"fields": {"name": "must be the flag's own name"}}
+        )
+    if body.archived:
+        raise Invalid(
+            "Archive a flag with DELETE on its address.",
+            {"fields": {"archived": "only false is accepted here"}},
+        )
+    fields = _flag_fields(flag)
+    given = body.model_dump(
+        exclude_unset=True,
+        include={"description", "type", "stale", "impressionData", "owner", "dependencies"},
+    )
+    if "description" in given and given["description"] is None:
+        given["description"] = ""
+    fields.update(given)
+    if body.tags is not None:
+        fields["tags"] = [_tag_text(t) for t in body.tags]
+    flag = _update(session, name, fields, _expected_version(body.version))
+    return _json(feature_out(flag))
+
+
+@bp.patch(FEATURE)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Change a flag's fields with JSON Patch (version in If-Match)",
+    request=Patches,
+    responses={200: FeatureOut},
+    tag="flags",
+)
+def patch_feature(name: str) -> Response:
+    """Apply a JSON Patch to a flag's fields."""
+    patches = parse_body(Patches)
+    session = db.session()
+    flag = _live_flag(session, name)
+    document = {"name": flag.name, **_flag_fields(flag)}
+    patched = apply_patch(document, patches.root)
+    if not isinstance(patched, dict) or patched.get("name") != name:
+        raise Invalid("A flag cannot be renamed.", {"fields": {"name": "must stay " + name}})
+    patched.pop("name")
+    flag = _update(session, name, patched, _expected_version())
+    return _json(feature_out(flag))
+
+
+@bp.delete(FEATURE)
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Archive a flag (SDKs stop receiving it)", responses={202: None}, tag="flags")
+def archive_feature(name: str) -> Response:
+    """Archive a flag."""
+    session = db.session()
+    _live_flag(session, name)
+    service.archive_flag(session, actor(), name)
+    return _empty(202)
+
+
+@bp.get("/api/admin/archive/features")
+@requires(Permission.READ)
+@api_doc("List archived flags", responses={200: FeaturesOut}, tag="flags")
+def archived_features() -> Response:
+    """List archived flags, most recently archived first."""
+    flags = service.list_archived_flags(db.session())
+    return _json(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
+
+
+@bp.post("/api/admin/archive/revive/<name>")
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Revive an archived flag (off in every environment)", responses={200: None}, tag="flags")
+def revive_feature(name: str) -> Response:
+    """Bring an archived flag back."""
+    service.revive_flag(db.session(), actor(), _valid_name(name))
+    return _empty()
+
+
+# ---- dependencies -------------------------------------------------------------------------------
+
+
+@bp.post(FEATURE + "/dependencies")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Make a flag depend on a parent flag (replaces an existing dependency on that parent)",
+    request=Dependency,
+    responses={200: FeatureOut},
+    tag="flags",
+)
+def add_dependency(name: str) -> Response:
+    """Add or replace a dependency on a parent flag."""
+    dependency = parse_body(Dependency)
+    session = db.session()
+    flag = _live_flag(session, name)
+    fields = _flag_fields(flag)
+    others = [d for d in fields["dependencies"] if d.get("feature") != dependency.feature]
+    fields["dependencies"] = [*others, dependency.model_dump()]
+    flag = _update(session, name, fields, _expected_version())
+    return _json(feature_out(flag))
+
+
+@bp.delete(FEATURE + "/dependencies/<parent>")
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Remove a flag's dependency on one parent", responses={200: FeatureOut}, tag="flags")
+def delete_dependency(name: str, parent: str) -> Response:
+    """Remove the dependency on `parent`."""
+    session = db.session()
+    flag = _live_flag(session, name)
+    fields = _flag_fields(flag)
+    kept = [d for d in fields["dependencies"] if d.get("feature") != parent]
+    if len(kept) == len(fields["dependencies"]):
+        raise NotFound(f"{name!r} does not depend on {parent!r}.")
+    fields["dependencies"] = kept
+    return _json(feature_out(_update(session, name, fields, _expected_version())))
+
+
+@bp.delete(FEATURE + "/dependencies")
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Remove all of a flag's dependencies", responses={200: FeatureOut}, tag="flags")
+def delete_dependencies(name: str) -> Response:
+    """Remove every dependency of a flag."""
+    session = db.session()
+    flag = _live_flag(session, name)
+    fields = _flag_fields(flag)
+    if fields["dependencies"]:
+        fields["dependencies"] = []
+        flag = _update(session, name, fields, _expected_version())
+    return _json(feature_out(flag))
+
+
+# ---- environments -------------------------------------------------------------------------------
+
+
+@bp.get(ENVIRONMENT)
+@requires(Permission.READ)
+@api_doc("Read a flag's configuration in one environment", responses={200: EnvironmentOut})
+def get_environment(name: str, environment: str) -> Response:
+    """Show one environment of a flag."""
+    flag, env = _environment_of(db.session(), name, environment)
+    return _json(environment_out(flag, env))
+
+
+def _toggle(name: str, environment: str, enabled: bool) -> Response:
+    session = db.session()
+    _environment_of(session, name, environment)
+    service.set_enabled(session, actor(), name, environment, enabled, _expected_version())
+    return _json(feature_out(_live_flag(session, name)))
+
+
+@bp.post(ENVIRONMENT + "/on")
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Turn a flag on in one environment", responses={200: FeatureOut}, tag="flags")
+def environment_on(name: str, environment: str) -> Response:
+    """Turn a flag on in one environment (no body needed)."""
+    return _toggle(name, environment, True)
+
+
+@bp.post(ENVIRONMENT + "/off")
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Turn a flag off in one environment", responses={200: FeatureOut}, tag="flags")
+def environment_off(name: str, environment: str) -> Response:
+    """Turn a flag off in one environment (no body needed)."""
+    return _toggle(name, environment, False)
+
+
+def _bulk(environment: str, enabled: bool) -> Response:
+    body = parse_body(BulkToggleIn)
+    _environment(environment)
+    session = db.session()
+    who = actor()
+    with service.unit_of_work(session):  # every flag changes, or none
+        for name in dict.fromkeys(body.features):
+            service.set_enabled(session, who, name, environment, enabled)
+    return _empty()
+
+
+@bp.post(BULK + "/on")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Turn several flags on in one environment (all or none)",
+    request=BulkToggleIn,
+    responses={200: None},
+    tag="flags",
+)
+def bulk_on(environment: str) -> Response:
+    """Turn several flags on at once."""
+    return _bulk(environment, True)
+
+
+@bp.post(BULK + "/off")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Turn several flags off in one environment (all or none)",
+    request=BulkToggleIn,
+    responses={200: None},
+    tag="flags",
+)
+def bulk_off(environment: str) -> Response:
+    """Turn several flags off at once."""
+    return _bulk(environment, False)
+
+
+@bp.post(ENVIRONMENT + "/copy/<target>")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Copy strategies and variants from this environment to `target` (on/off stays)",
+    responses={200: EnvironmentOut},
+    tag="flags",
+)
+def copy_environment(name: str, environment: str, target: str) -> Response:
+    """Copy one environment's configuration over another's."""
+    session = db.session()
+    _environment_of(session, name, environment)
+    _environment(target)
+    dst = service.copy_environment(session, actor(), name, environment, target, _expected_version())
+    return _json(environment_out(_live_flag(session, name), dst))
+
+
+# ---- strategies ---------------------------------------------------------------------------------
+
+
+@bp.get(STRATEGIES)
+@requires(Permission.READ)
+@api_doc("List a flag's strategies in one environment", responses={200: StrategiesOut})
+def list_strategies(name: str, environment: str) -> Response:
+    """List an environment's strategies in order."""
+    flag, env = _environment_of(db.session(), name, environment)
+    return _json(StrategiesOut(environment_out(flag, env).strategies))
+
+
+@bp.post(STRATEGIES)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Add a strategy (last, or at sortOrder)",
+    request=StrategyCreateIn,
+    responses={200: StrategyOut},
+    tag="flags",
+)
+def add_strategy(name: str, environment: str) -> Response:
+    """Add a strategy to one environment."""
+    body = parse_body(StrategyCreateIn)
+    session = db.session()
+    _environment_of(session, name, environment)
+    strategy = service.add_strategy(
+        session, actor(), name, environment, body, _expected_version(body.version)
+    )
+    return _json(strategy_out(strategy, name, environment))
+
+
+@bp.post(STRATEGIES + "/set-sort-order")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Reorder strategies: [{id, sortOrder}] (ids left out keep their place)",
+    request=SortOrderIn,
+    responses={200: None},
+    tag="flags",
+)
+def set_sort_order(name: str, environment: str) -> Response:
+    """Put an environment's strategies in a new order."""
+    body = parse_body(SortOrderIn)
+    session = db.session()
+    _, env = _environment_of(session, name, environment)
+    wanted = {item.id: item.sortOrder for item in body.root}
+    current = sorted(env.strategies, key=lambda s: s.sort_order)
+    unknown = set(wanted) - {s.id for s in current}
+    if unknown:
+        raise NotFound(f"No strategy {sorted(unknown)[0]!r} on {name!r} in {environment}.")
+    ranked = sorted(
+        enumerate(current), key=lambda pair: (wanted.get(pair[1].id, pair[1].sort_order), pair[0])
+    )
+    service.reorder_strategies(
+        session, actor(), name, environment, [s.id for _, s in ranked], _expected_version()
+    )
+    return _empty()
+
+
+@bp.get(STRATEGY)
+@requires(Permission.READ)
+@api_doc("Read one strategy", responses={200: StrategyOut})
+def get_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
+    """Show one strategy."""
+    _, _, strategy = _strategy_of(db.session(), name, environment, strategy_id)
+    return _json(strategy_out(strategy, name, environment))
+
+
+def _replace(
+    session: Session,
+    name: str,
+    environment: str,
+    strategy_id: str,
+    fields: dict[str, Any],
+    version: int | None,
+) -> Response:
+    data = validate(StrategyIn, fields)
+    strategy = service.replace_strategy(
+        session, actor(), name, environment, strategy_id, data, version
+    )
+    return _json(strategy_out(strategy, name, environment))
+
+
+@bp.put(STRATEGY)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Replace a strategy's configuration (keeps its id)",
+    request=StrategyUpdateIn,
+    responses={200: StrategyOut},
+    tag="flags",
+)
+def replace_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
+    """Replace one strategy."""
+    body = parse_body(StrategyUpdateIn)
+    session = db.session()
+    _, _, strategy = _strategy_of(session, name, environment, strategy_id)
+    fields = body.model_dump(exclude_unset=True, exclude={"version"})
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.setdefault("name", strategy.name)
+    fields.setdefault("sortOrder", strategy.sort_order)
+    version = _expected_version(body.version)
+    return _replace(session, name, environment, strategy.id, fields, version)
+
+
+@bp.patch(STRATEGY)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Change a strategy with JSON Patch (version in If-Match)",
+    request=Patches,
+    responses={200: StrategyOut},
+    tag="flags",
+)
+def patch_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
+    """Apply a JSON Patch to one strategy."""
+    patches = parse_body(Patches)
+    session = db.session()
+    _, _, strategy = _strategy_of(session, name, environment, strategy_id)
+    patched = apply_patch(_strategy_fields(strategy), patches.root)
+    if not isinstance(patched, dict):
+        raise Invalid("The patched strategy must still be an object.")
+    return _replace(session, name, environment, strategy.id, patched, _expected_version())
+
+
+@bp.delete(STRATEGY)
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Remove a strategy", responses={200: None}, tag="flags")
+def delete_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
+    """Remove one strategy."""
+    session = db.session()
+    _, _, strategy = _strategy_of(session, name, environment, strategy_id)
+    service.delete_strategy(session, actor(), name, environment, strategy.id, _expected_version())
+    return _empty()
+
+
+# ---- variants -----------------------------------------------------------------------------------
+
+
+def _variants_out(env: FlagEnvironment) -> VariantsOut:
+    return VariantsOut(
+        version=1,
+        variants=[VariantOut.model_validate(v) for v in env.variants],
+        environmentVersion=env.version,
+    )
+
+
+@bp.get(ENVIRONMENT + "/variants")
+@requires(Permission.READ)
+@api_doc("Read a flag's variants in one environment", responses={200: VariantsOut})
+def get_variants(name: str, environment: str) -> Response:
+    """Show one environment's feature variants."""
+    _, env = _environment_of(db.session(), name, environment)
+    return _json(_variants_out(env))
+
+
+@bp.put(ENVIRONMENT + "/variants")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Replace a flag's variants in one environment (version in If-Match)",
+    request=VariantsIn,
+    responses={200: VariantsOut},
+    tag="flags",
+)
+def put_variants(name: str, environment: str) -> Response:
+    """Replace one environment's feature variants."""
+    body = parse_body(VariantsIn)
+    session = db.session()
+    _environment_of(session, name, environment)
+    env = service.set_variants(session, actor(), name, environment, body.root, _expected_version())
+    return _json(_variants_out(env))
+
+
+@bp.patch(ENVIRONMENT + "/variants")
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Change a flag's variants with JSON Patch (version in If-Match)",
+    request=Patches,
+    responses={200: VariantsOut},
+    tag="flags",
+)
+def patch_variants(name: str, environment: str) -> Response:
+    """Apply a JSON Patch to one environment's feature variants."""
+    patches = parse_body(Patches)
+    session = db.session()
+    _, env = _environment_of(session, name, environment)
+    patched = apply_patch([dict(v) for v in env.variants], patches.root)
+    variants = validate(VariantsIn, patched).root
+    env = service.set_variants(session, actor(), name, environment, variants, _expected_version())
+    return _json(_variants_out(env))
+
+
+# ---- segments -----------------------------------------------------------------------------------
+
+
+def segment_out(session: Session, segment: Segment) -> SegmentOut:
+    return SegmentOut(
+        id=segment.id,
+        name=segment.name,
+        description=segment.description,
+        constraints=[ConstraintOut.model_validate(c) for c in segment.constraints],
+        usedInFeatures=len({f for f, _ in service.segment_users(session, segment.id)}),
+        version=segment.version,
+        createdAt=segment.created_at,
+        updatedAt=segment.updated_at,
+        updatedBy=segment.updated_by,
+    )
+
+
+@bp.get(SEGMENTS)
+@requires(Permission.READ)
+@api_doc("List segments", responses={200: SegmentsOut}, tag="segments")
+def list_segments() -> Response:
+    """List every segment."""
+    session = db.session()
+    segments = [segment_out(session, s) for s in service.list_segments(session)]
+    return _json(SegmentsOut(segments=segments))
+
+
+def _segment_data(body: SegmentBody) -> SegmentIn:
+    return SegmentIn(name=body.name, description=body.description, constraints=body.constraints)
+
+
+@bp.post(SEGMENTS)
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Create a segment", request=SegmentBody, responses={201: SegmentOut}, tag="segments")
+def create_segment() -> Response:
+    """Create a segment."""
+    body = parse_body(SegmentBody)
+    session = db.session()
+    segment = service.create_segment(session, actor(), _segment_data(body))
+    return _json(segment_out(session, segment), 201)
+
+
+@bp.get(SEGMENT)
+@requires(Permission.READ)
+@api_doc("Read one segment", responses={200: SegmentOut}, tag="segments")
+def get_segment(segment_id: int) -> Response:
+    """Show one segment."""
+    session = db.session()
+    return _json(segment_out(session, service.get_segment(session, _segment_id(segment_id))))
+
+
+@bp.put(SEGMENT)
+@requires(Permission.FLAGS_WRITE)
+@api_doc(
+    "Change a segment (every strategy using it changes with it)",
+    request=SegmentBody,
+    responses={200: SegmentOut},
+    tag="segments",
+)
+def update_segment(segment_id: int) -> Response:
+    """Change a segment."""
+    body = parse_body(SegmentBody)
+    session = db.session()
+    segment = service.update_segment(
+        session,
+        actor(),
+        _segment_id(segment_id),
+        _segment_data(body),
+        _expected_version(body.version),
+    )
+    return _json(segment_out(session, segment))
+
+
+@bp.delete(SEGMENT)
+@requires(Permission.FLAGS_WRITE)
+@api_doc("Delete a segment no strategy uses", responses={204: None}, tag="segments")
+def delete_segment(segment_id: int) -> Response:
+    """Delete a segment."""
+    service.delete_segment(db.session(), actor(), _segment_id(segment_id))
+    return _empty(204)

@@ -1,0 +1,88 @@
+"""Request ids and the one access line per request.
+
+Every request gets an id: the caller's `X-Request-ID` when it is a sane token, a fresh one
+otherwise. It is returned in the `X-Request-ID` response header and appears on every log line
+written while the request runs (see server.ops.logs), including the access line written when it
+ends: method, path (secret path arguments blanked), status, duration, endpoint, principal, and
+the client address.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from typing import Any
+
+from flask import Flask, Request, g, request
+from flask.signals import request_started
+from werkzeug.wrappers import Response
+
+from server.access import current_principal
+from server.web import client_address
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Long enough for UUIDs and tracing ids, short and plain enough never to smuggle anything into logs.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# Path arguments whose values are secrets (preview-pass links): logged as this instead.
+_REDACTED = "[redacted]"
+_SECRET_ARG = re.compile(r"token|secret|password", re.IGNORECASE)
+
+access_log = logging.getLogger("darklaunch.access")
+
+
+def request_id_for(incoming: str | None) -> str:
+    """Keep a caller's id when it is a plain token of at most 128 characters; else make one."""
+    if incoming and _SANE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return os.urandom(16).hex()  # 128 random bits, like a UUID4, at a seventh of the cost
+
+
+def loggable_path(req: Request) -> str:
+    """The request path with secret path arguments (e.g. preview-pass tokens) blanked out."""
+    path = req.path
+    for name, value in (req.view_args or {}).items():
+        if _SECRET_ARG.search(name) and isinstance(value, str) and value:
+            path = path.replace(value, _REDACTED)
+    return path
+
+
+def start_request(sender: Flask, **_: Any) -> None:
+    """request_started: note the start time and settle the request id, before any other hook."""
+    g.request_started = time.perf_counter()
+    g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+
+
+def finish_request(response: Response) -> Response:
+    """after_request: return the request id and write the request's access line."""
+    ctx = g._get_current_object()  # one proxy lookup, not ten
+    request_id = ctx.get("request_id")
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    started = ctx.get("request_started")
+    if started is not None and access_log.isEnabledFor(logging.INFO):
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        principal = current_principal()
+        path = loggable_path(req)
+        access_log.info(
+            "%s %s %s",
+            req.method,
+            path,
+            response.status_code,
+            extra={
+                "method": req.method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "endpoint": req.endpoint,
+                "principal": principal.label if principal else None,
+                "remote_addr": client_address(),
+            },
+        )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    request_started.connect(start_request, app)
+    app.after_request(finish_request)

@@ -1,0 +1,260 @@
+"""Prometheus metrics, correct under several gunicorn workers.
+
+With `PROMETHEUS_MULTIPROC_DIR` set (gunicorn.conf.py sets and cleans it), every worker writes
+its counters to memory-mapped files in that folder and `/metrics` adds them up across workers,
+whichever worker answers the scrape. Without it (tests, a single process) each app keeps its own
+registry and `/metrics` adds the process collectors of prometheus_client's default registry.
+
+Label values are bounded, so the number of series stays small:
+- `endpoint` is the Flask endpoint name (`flags.detail`), never the raw path; requests that match
+  no route share `unmatched`.
+- `method` is one of the standard HTTP methods or `other`; `status` is the numeric status code.
+- `flag` is a configured flag's name (flags are bounded by configuration); evaluations of names
+  that match no flag share `unknown`.
+- gate `outcome` and `reason` come from the gate's closed sets (`g.gate_decision`).
+- database error `kind` is the SQLAlchemy exception class.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from server import errors
+from server.snapshot import SnapshotCache
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"
+UNKNOWN_FLAG = "unknown"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Seconds. Flag reads answer in well under 5 ms; pages and writes in tens of milliseconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+WORKER_STATS_EVERY = 5.0  # seconds between per-worker memory/CPU updates (multiprocess mode)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class SnapshotCollector(Collector):
+    """Report the answering worker's snapshot revision, age and health at scrape time."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self._cache = cache
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        revision, age, failing = self._families()
+        snapshot = self._cache.peek()
+        if snapshot is not None:
+            revision.add_metric([], snapshot.revision)
+        age_seconds = self._cache.age_seconds
+        if age_seconds is not None:
+            age.add_metric([], age_seconds)
+        failing.add_metric([], 1.0 if self._cache.last_error else 0.0)
+        return [revision, age, failing]
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "darklaunch_snapshot_revision",
+                "Database revision of the flag snapshot this worker serves.",
+            ),
+            GaugeMetricFamily(
+                "darklaunch_snapshot_age_seconds",
+                "Seconds since this worker last confirmed its snapshot is current.",
+            ),
+            GaugeMetricFamily(
+                "darklaunch_snapshot_refresh_failing",
+                "1 while this worker cannot refresh its snapshot (it serves the last good one).",
+            ),
+        ]
+
+
+class Metrics:
+    """One app's metrics; in multiprocess mode the values live in the shared folder."""
+
+    def __init__(self, cache: SnapshotCache, multiprocess_path: str | None) -> None:
+        self.multiprocess_path = multiprocess_path
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter(
+            "darklaunch_http_requests",
+            "HTTP requests answered, by endpoint, method and status.",
+            ["endpoint", "method", "status"],
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "darklaunch_http_request_duration_seconds",
+            "Time from routing a request to its response, by endpoint and status.",
+            ["endpoint", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.evaluations = Counter(
+            "darklaunch_flag_evaluations",
+            "Flag evaluations answered to applications, by flag and result.",
+            ["flag", "result"],
+            registry=reg,
+        )
+        self.gate_decisions = Counter(
+            "darklaunch_gate_decisions",
+            "Gate decisions, by outcome and reason.",
+            ["outcome", "reason"],
+            registry=reg,
+        )
+        self.database_errors = Counter(
+            "darklaunch_database_errors",
+            "Requests that failed because of a database error, by error class.",
+            ["kind"],
+            registry=reg,
+        )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.snapshot_collector = SnapshotCollector(cache)
+        reg.register(self.snapshot_collector)
+        self._process = ProcessCollector(registry=None)
+        self._worker_due = 0.0
+        self.worker_memory: Gauge | None = None
+        self.worker_cpu: Gauge | None = None
+        if multiprocess_path:
+            # The default process collector would describe only the worker answering the
+            # scrape; these carry a `pid` label per live worker instead.
+            self.worker_memory = Gauge(
+                "darklaunch_worker_resident_memory_bytes",
+                "Resident memory of each live worker process.",
+                registry=None,
+                multiprocess_mode="liveall",
+            )
+            self.worker_cpu = Gauge(
+                "darklaunch_worker_cpu_seconds",
+                "CPU time (user and system) used by each live worker process.",
+                registry=None,
+                multiprocess_mode="liveall",
+            )
+            self.update_worker_stats(force=True)
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # labels() takes a lock and builds keys: resolve each combination once.
+            code = str(status)
+            children = (
+                self.requests.labels(endpoint, method if method in METHODS else "other", code),
+                self.latency.labels(endpoint, code),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if self.worker_memory is not None:
+            self.update_worker_stats()
+
+    def update_worker_stats(self, force: bool = False) -> None:
+        """Refresh this worker's memory and CPU gauges (at most every few seconds)."""
+        now = time.monotonic()
+        if not force and now < self._worker_due:
+            return
+        self._worker_due = now + WORKER_STATS_EVERY
+        for family in self._process.collect():
+            for sample in family.samples:
+                if sample.name == "process_resident_memory_bytes" and self.worker_memory:
+                    self.worker_memory.set(sample.value)
+                elif sample.name == "process_cpu_seconds_total" and self.worker_cpu:
+                    self.worker_cpu.set(sample.value)
+
+    def render(self) -> bytes:
+        """The text exposition of every metric (all workers' in multiprocess mode)."""
+        if self.multiprocess_path:
+            self.update_worker_stats(force=True)
+            scrape = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(scrape, path=self.multiprocess_path)
+            scrape.register(self.snapshot_collector)
+            return generate_latest(scrape)
+        return generate_latest(self.registry) + generate_latest(REGISTRY)
+
+
+def _metrics() -> Metrics:
+    return current_app.extensions["ops.metrics"]
+
+
+def count_evaluation(flag: str, enabled: bool, *, known: bool = True) -> None:
+    """Count one flag evaluation; pass known=False when no flag has that name."""
+    _metrics().evaluations.labels(
+        flag if known else UNKNOWN_FLAG, "true" if enabled else "false"
+    ).inc()
+
+
+def count_evaluations(results: Iterable[tuple[str, bool]]) -> None:
+    """Count many evaluations of known flags at once (bulk endpoints): (flag, enabled) pairs."""
+    evaluations = _metrics().evaluations
+    for flag, enabled in results:
+        evaluations.labels(flag, "true" if enabled else "false").inc()
+
+
+def _count_database_error(app: Flask, exc: BaseException, **_: Any) -> None:
+    app.extensions["ops.metrics"].database_errors.labels(exc.__class__.__name__).inc()
+
+
+def record_request(response: Response) -> Response:
+    """after_request: count the request, its latency and the gate's decision, if any."""
+    started = g.get("request_started")
+    if started is not None:  # set by the request_started hook for every dispatched request
+        metrics = _metrics()
+        endpoint = request.endpoint or UNMATCHED
+        metrics.observe_request(
+            endpoint, request.method, response.status_code, time.perf_counter() - started
+        )
+        decision = g.get("gate_decision")
+        if decision is not None:
+            outcome, reason = decision
+            metrics.gate_decisions.labels(str(outcome), str(reason)).inc()
+    return response
+
+
+def scrape_allowed() -> bool:
+    """True when no metrics token is configured, or the request carries it as a bearer token."""
+    token: str = current_app.config["METRICS_TOKEN"]
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
+def metrics_response() -> Response:
+    response = Response(_metrics().render(), mimetype=None)
+    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    # `_created` series double the output and say nothing a scraper needs.
+    disable_created_metrics()
+    metrics = Metrics(app.extensions["snapshot"], multiprocess_dir())
+    app.extensions["ops.metrics"] = metrics
+    errors.database_error.connect(_count_database_error, app)
+    app.after_request(record_request)

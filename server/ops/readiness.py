@@ -1,0 +1,172 @@
+"""Readiness: the database answers, its migrations are at head, the flag snapshot is fresh.
+
+The database probe (`SELECT 1`, at most 2 s on PostgreSQL) runs at most once per second per
+worker: probes arriving meanwhile share its result, so a load balancer polling every worker
+cannot turn readiness into load on the database. The migration check reads `alembic_version`
+at most every 10 s once it has passed. Error texts name the fault without connection details
+(`/-/ready` is public); the full error goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, column, select, table, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.db import MIGRATIONS, migration_heads
+from server.errors import Unavailable
+from server.snapshot import SnapshotCache
+
+log = logging.getLogger(__name__)
+
+PROBE_EVERY = 1.0  # seconds a database probe result is reused
+MIGRATIONS_EVERY = 10.0  # seconds a passed migration check is reused
+STATEMENT_TIMEOUT_MS = 2000
+MIN_SNAPSHOT_AGE_LIMIT = 5.0
+
+
+@dataclass
+class Check:
+    ok: bool
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok}
+        if self.error:
+            out["error"] = self.error
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    ready: bool
+    revision: int | None
+    checks: dict[str, Check]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.ready else "unavailable",
+            "revision": self.revision,
+            "checks": {name: check.as_dict() for name, check in self.checks.items()},
+        }
+
+
+def database_migrations(conn: Connection) -> set[str]:
+    """The revisions recorded in the database (read directly: alembic's reader logs at INFO)."""
+    query = select(column("version_num", String)).select_from(table("alembic_version"))
+    return set(conn.scalars(query))
+
+
+def _due(last: float | None, every: float) -> bool:
+    return last is None or time.monotonic() - last >= every
+
+
+def known_migrations() -> set[str]:
+    """Every revision this version's migrations define."""
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+
+
+def snapshot_age_limit(refresh_seconds: float) -> float:
+    """A snapshot older than this is stale: ten refresh periods, and never under 5 s."""
+    return max(MIN_SNAPSHOT_AGE_LIMIT, 10 * refresh_seconds)
+
+
+class Readiness:
+    """One worker's readiness checks with their short-lived caches."""
+
+    def __init__(self, engine: Engine, cache: SnapshotCache, refresh_seconds: float) -> None:
+        self._engine = engine
+        self._cache = cache
+        self._age_limit = snapshot_age_limit(refresh_seconds)
+        self._lock = threading.Lock()
+        self._probed_at: float | None = None
+        self._database = Check(False, "not checked yet")
+        self._migrations = Check(False, "not checked yet")
+        self._migrations_ok_at: float | None = None
+        self._heads: set[str] | None = None
+        self._known: set[str] = set()
+
+    def report(self) -> Report:
+        """Run (or reuse) the checks and say whether this worker should receive traffic."""
+        with self._lock:
+            if _due(self._probed_at, PROBE_EVERY):
+                self._probe()
+                self._probed_at = time.monotonic()
+            database, migrations = self._database, self._migrations
+        snapshot = self._snapshot(database.ok)
+        current = self._cache.peek()
+        checks = {"database": database, "migrations": migrations, "snapshot": snapshot}
+        return Report(
+            all(c.ok for c in checks.values()),
+            current.revision if current is not None else None,
+            checks,
+        )
+
+    def _probe(self) -> None:
+        try:
+            with self._engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log.warning("readiness: the database does not answer: %s", exc)
+            self._database = Check(False, f"the database does not answer ({type(exc).__name__})")
+            self._migrations = Check(False, "not checked: the database does not answer")
+            self._migrations_ok_at = None  # check them again as soon as it answers
+            return
+        self._database = Check(True)
+        if not _due(self._migrations_ok_at, MIGRATIONS_EVERY):
+            return
+        self._migrations = self._check_migrations()
+        if self._migrations.ok:
+            self._migrations_ok_at = time.monotonic()
+
+    def _check_migrations(self) -> Check:
+        if self._heads is None:
+            self._heads = migration_heads()
+            self._known = known_migrations()
+        try:
+            with self._engine.connect() as conn:
+                current = database_migrations(conn)
+        except SQLAlchemyError as exc:
+            log.warning("readiness: cannot read the migration version: %s", exc)
+            return Check(False, f"cannot read the migration version ({type(exc).__name__})")
+        if current and not current & self._known:
+            # A newer release migrated the database (rolling deploy): this instance keeps
+            # serving until it is replaced, as migrations only add to what it relies on.
+            return Check(True, None, {"note": "the database is ahead of this version"})
+        if current != self._heads:
+            return Check(
+                False,
+                f"the database is at {', '.join(sorted(current)) or 'no migration'}; this "
+                f"version needs {', '.join(sorted(self._heads))}: run `darklaunch db upgrade`",
+            )
+        return Check(True)
+
+    def _snapshot(self, database_ok: bool) -> Check:
+        if database_ok:
+            with suppress(Unavailable):
+                self._cache.get()  # refresh now if due, so the age below is today's truth
+        age = self._cache.age_seconds
+        extra: dict[str, Any] = {"age_seconds": None if age is None else round(age, 3)}
+        if self._cache.last_error:
+            return Check(False, self._cache.last_error, extra)
+        if age is None:
+            return Check(False, "no snapshot has been loaded yet", extra)
+        if age > self._age_limit:
+            return Check(
+                False,
+                f"the snapshot was last confirmed {age:.1f} s ago (limit {self._age_limit:.0f} s)",
+                extra,
+            )
+        return Check(True, None, extra)

@@ -1,0 +1,222 @@
+"""Deny by default: every endpoint declares its access, and every closed one refuses strangers.
+
+The URL map is walked, so endpoints added by any feature are checked without listing them here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
+from werkzeug.routing.converters import AnyConverter, ValidationError
+
+from server.access import (
+    PUBLIC,
+    ROLE_PERMISSIONS,
+    TOKEN_PERMISSIONS,
+    Permission,
+    Role,
+    TokenKind,
+    access_of,
+    public,
+)
+from tests.conftest import sign_in
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+SAMPLES = ["1", "sample", str(uuid.UUID(int=1)), "1.5", "sample/path", "-1"]
+
+
+@dataclass(frozen=True)
+class Call:
+    endpoint: str
+    method: str
+    path: str
+    access: str | Permission
+
+    @property
+    def is_api(self) -> bool:
+        return self.path.startswith(("/api/", "/ofrep/"))
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.endpoint})"
+
+
+def sample_value(rule: Rule, name: str) -> str:
+    """A value the rule's converter accepts for `name` (e.g. 1 for <int:id>)."""
+    converter = rule._converters[name]  # werkzeug keeps each argument's converter here
+    if isinstance(converter, AnyConverter):
+        return sorted(converter.items)[0]
+    for candidate in SAMPLES:
+        if re.fullmatch(converter.regex, candidate):
+            try:
+                converter.to_python(candidate)
+            except ValidationError:
+                continue
+            return candidate
+    raise AssertionError(f"no sample value for <{name}> in {rule.rule}; add one to SAMPLES")
+
+
+def calls(app: Flask) -> Iterator[Call]:
+    """Every (method, concrete URL) the app routes, with the access rule of its view."""
+    adapter = app.url_map.bind("localhost")
+    for rule in app.url_map.iter_rules():
+        values = {
+            name: sample_value(rule, name)
+            for name in rule.arguments
+            if name not in (rule.defaults or {})
+        }
+        built = rule.build(values, append_unknown=False)
+        assert built is not None, rule.rule
+        path = built[1]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            try:
+                endpoint, _ = adapter.match(path, method=method)
+            except HTTPException:  # pragma: no cover - a rule shadowed by a redirect
+                continue
+            if endpoint != rule.endpoint:
+                continue  # another rule wins for this sample URL; it is checked on its own
+            rule_access = access_of(app.view_functions[endpoint])
+            assert rule_access is not None
+            yield Call(endpoint, method, path, rule_access)
+
+
+def closed_calls(app: Flask) -> list[Call]:
+    return [c for c in calls(app) if c.access != PUBLIC]
+
+
+def assert_error_shape(response: Any, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.is_json, response.content_type
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "details"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+
+
+def send(client: FlaskClient, call: Call, **kwargs: Any) -> Any:
+    return client.open(call.path, method=call.method, **kwargs)
+
+
+def test_every_view_declares_public_or_a_permission(app: Flask) -> None:
+    undeclared = [name for name, view in app.view_functions.items() if access_of(view) is None]
+    assert undeclared == []
+    for call in calls(app):
+        assert call.access == PUBLIC or isinstance(call.access, Permission), str(call)
+
+
+def test_the_walk_reaches_the_foundation_endpoints(app: Flask) -> None:
+    # Guards the walker itself: if it silently found nothing, the other tests would pass.
+    seen = {(c.method, c.endpoint) for c in calls(app)}
+    assert {
+        ("GET", "auth.settings"),
+        ("POST", "auth.revoke_token"),
+        ("DELETE", "auth_api.revoke_token"),
+        ("GET", "audit.api_events"),
+        ("POST", "auth.logout"),
+    } <= seen
+
+
+def test_anonymous_requests_to_closed_endpoints_are_refused(
+    app: Flask, client: FlaskClient
+) -> None:
+    for call in closed_calls(app):
+        response = send(client, call)
+        if call.is_api:
+            assert_error_shape(response, 401, "unauthorized")
+        else:
+            assert response.status_code == 302, str(call)
+            assert response.headers["Location"].startswith("/login"), str(call)
+
+
+def test_unknown_token_is_refused_everywhere_closed(app: Flask, client: FlaskClient) -> None:
+    for call in closed_calls(app):
+        response = send(client, call, headers={"Authorization": "dl_admin_not-a-real-token"})
+        assert response.status_code == 401, str(call)
+        if call.is_api:
+            assert_error_shape(response, 401, "unauthorized")
+
+
+def test_tokens_of_the_wrong_kind_are_refused(
+    app: Flask, client: FlaskClient, make_token: Callable[..., str]
+) -> None:
+    env = app.config["ENVIRONMENTS"][0]
+    tokens = {
+        kind: make_token(kind.value, None if kind is TokenKind.ADMIN else env) for kind in TokenKind
+    }
+    checked = set()
+    for call in closed_calls(app):
+        wrong = [k for k in TokenKind if call.access not in TOKEN_PERMISSIONS[k]]
+        for kind in wrong:
+            response = send(client, call, headers={"Authorization": f"Bearer {tokens[kind]}"})
+            assert response.status_code == 403, f"{kind.value} token on {call}"
+            if call.is_api:
+                assert_error_shape(response, 403, "forbidden")
+            checked.add(kind)
+    # Client tokens meet admin endpoints here already; SDK endpoints add the admin-token case.
+    assert TokenKind.CLIENT in checked and TokenKind.FRONTEND in checked
+
+
+def test_roles_without_the_permission_are_refused(
+    app: Flask, make_user: Callable[..., Any]
+) -> None:
+    clients = {}
+    for role in Role:
+        member = make_user(role.value)
+        clients[role] = app.test_client()
+        sign_in(clients[role], member.email)
+    for call in closed_calls(app):
+        for role in Role:
+            if call.access in ROLE_PERMISSIONS[role]:
+                continue
+            response = send(clients[role], call)
+            assert response.status_code == 403, f"{role.value} on {call}"
+
+
+def test_session_writes_without_csrf_token_are_refused(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    writes = [c for c in calls(app) if c.method in WRITE_METHODS]
+    assert writes
+    for call in writes:
+        response = send(admin_client, call)
+        if call.access != PUBLIC and call.access not in ROLE_PERMISSIONS[Role.ADMIN]:
+            assert response.status_code == 403, str(call)  # e.g. SDK endpoints: tokens only
+            continue
+        assert response.status_code == 400, str(call)
+        if call.is_api:
+            assert_error_shape(response, 400, "csrf")
+        else:
+            assert "form expired" in response.get_data(as_text=True), str(call)
+    # Refused means refused: the admin is still signed in (logout did not run).
+    assert admin_client.get("/settings").status_code == 200
+
+
+def test_a_view_without_an_access_rule_is_closed_even_to_admins(
+    app: Flask, admin_token: str
+) -> None:
+    app.add_url_rule("/api/undeclared", "undeclared", lambda: {"secret": True})
+    client = app.test_client()
+    anonymous = client.get("/api/undeclared")
+    assert_error_shape(anonymous, 403, "forbidden")
+    assert "declares no access rule" in anonymous.get_json()["error"]["message"]
+    as_admin = client.get("/api/undeclared", headers={"Authorization": admin_token})
+    assert_error_shape(as_admin, 403, "forbidden")
+
+
+def test_public_endpoints_answer_strangers(app: Flask) -> None:
+    app.add_url_rule("/api/hello", "hello", public(lambda: {"hello": "world"}))
+    client = app.test_client()
+    assert client.get("/api/hello").get_json() == {"hello": "world"}
+    assert client.get("/login").status_code == 200
+    assert client.get("/api/openapi.json").status_code == 200
+    with client.get("/static/css/app.css") as stylesheet:
+        assert stylesheet.status_code == 200
