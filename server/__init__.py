@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from server import (
         access,
+        announcements,
         api,
         audit,
         auth,
@@ -54,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         security,
         site,
         snapshot,
+        visitor,
         web,
     )
     from server.cli import register_cli
@@ -73,5 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)
+    announcements.init_app(app)
+    visitor.init_app(app)
     register_cli(app)
     return app

@@ -221,6 +221,14 @@ SETTINGS: tuple[Setting, ...] = (
         "empty means the request's own host.",
     ),
     Setting(
+        "DARKLAUNCH_SITE_URL",
+        "SITE_URL",
+        parse_text,
+        "",
+        "Public address the output of `darklaunch site build` is served from; the exported "
+        "changelog feeds need it for absolute links (empty: they are left out).",
+    ),
+    Setting(
         "DARKLAUNCH_MAX_BODY_BYTES",
         "MAX_CONTENT_LENGTH",
         parse_positive_int,

@@ -1,5 +1,6 @@
 """Imports every feature's models so Base.metadata is complete (migrations, checks, tests)."""
 
+from server.announcements.models import Announcement, AnnouncementSlug, ChangelogSettings
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
 from server.db import Base, StateRevision
@@ -14,8 +15,11 @@ from server.protocols.models import (
 )
 
 __all__ = [
+    "Announcement",
+    "AnnouncementSlug",
     "ApiToken",
     "Base",
+    "ChangelogSettings",
     "Deploy",
     "DeployCommit",
     "Event",

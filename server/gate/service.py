@@ -23,11 +23,11 @@ from types import MappingProxyType
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, Signer, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from server import clock, snapshot
+from server import clock, snapshot, visitor
 from server.audit.models import Event
 from server.audit.service import Actor, record_event
 from server.db import bump_revision
@@ -63,8 +63,7 @@ UNGATED_PREFIXES = ("/api/", "/ofrep/", "/metrics/")
 UNGATED_PATHS = ("/metrics",)
 
 PREVIEW_SALT = "darklaunch.gate.preview"
-VISITOR_SALT = "darklaunch.gate.visitor"
-VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+VISITOR_SALT = visitor.SALT  # the visitor cookie is server.visitor's, shared with the changelog
 
 
 def is_exempt(path: str) -> bool:
@@ -170,21 +169,6 @@ def read_preview(value: str, secret_key: str) -> int | None:
     return pass_id
 
 
-def new_visitor(secret_key: str) -> tuple[str, str]:
-    """A new random visitor id and its signed cookie value."""
-    visitor_id = secrets.token_urlsafe(18)
-    return visitor_id, Signer(secret_key, salt=VISITOR_SALT).sign(visitor_id).decode()
-
-
-def read_visitor(value: str, secret_key: str) -> str | None:
-    """The visitor id in a visitor cookie, or None when it is malformed or tampered with."""
-    try:
-        visitor_id = Signer(secret_key, salt=VISITOR_SALT).unsign(value).decode()
-    except (BadSignature, ValueError, UnicodeError):
-        return None
-    return visitor_id if VISITOR_ID_RE.match(visitor_id) else None
-
-
 def decide(
     visit: Visit,
     *,
@@ -261,10 +245,10 @@ def _decide(visit: Visit, environment: str, secret_key: str, now: datetime) -> D
     minted: str | None = None
     visitor_id: str | None = None
     if visit.visitor_cookie and info.targeted:
-        visitor_id = read_visitor(visit.visitor_cookie, secret_key)
+        visitor_id = visitor.read_visitor(visit.visitor_cookie, secret_key)
     if visitor_id is None and info.targeted:
         # Only a narrowed gate (soft launch, allowlists) needs to recognise the visitor.
-        visitor_id, minted = new_visitor(secret_key)
+        visitor_id, minted = visitor.new_visitor(secret_key)
         if visit.visitor_cookie:
             # A fresh id is issued so the next request is judged normally; this one is closed.
             return Decision(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -27,10 +26,9 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from server import clock, db, snapshot
+from server import clock, db, snapshot, visitor
 from server.access import PUBLIC, Permission, access_of, current_principal, public, requires
 from server.auth.views import _safe_next
-from server.config import Mode
 from server.errors import DomainError, wants_json
 from server.gate import service
 from server.gate.forms import AudienceForm, PassForm
@@ -47,9 +45,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("gate", __name__)
 
-VISITOR_COOKIE = "dl_visitor"
+VISITOR_COOKIE = visitor.COOKIE
 PREVIEW_COOKIE = "dl_preview"
-VISITOR_MAX_AGE = int(timedelta(days=400).total_seconds())  # the longest browsers keep
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Ordinary answers; the others (errors, bad cookies or addresses) are logged as warnings.
 _QUIET = (Reason.EXEMPT, Reason.TEAM, Reason.PREVIEW, Reason.OPEN, Reason.CLOSED, Reason.NO_FLAG)
@@ -139,12 +136,6 @@ def _private(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
-def _secure_cookies() -> bool:
-    if current_app.config["MODE"] is Mode.PRODUCTION or request.is_secure:
-        return True
-    return from_trusted_proxy() and request.headers.get("X-Forwarded-Proto") == "https"
-
-
 def check_site_page() -> Response | None:
     """before_request: gate public site pages (after the access check has run)."""
     view = current_app.view_functions.get(request.endpoint or "")
@@ -152,6 +143,8 @@ def check_site_page() -> Response | None:
         return None
     if service.is_exempt(request.path) or not service.is_site_page(request.path):
         return None
+    if any(opened(request.path) for opened in current_app.extensions.get("gate.open_paths", ())):
+        return None  # a feature made these pages public on their own (the changelog can be)
     return guard()
 
 
@@ -160,17 +153,10 @@ def apply_cookies(response: Response) -> Response:
     decision: Decision | None = g.get("gate_result")
     if decision is None:
         return response
-    secure = _secure_cookies()
+    secure = visitor.secure_cookies()
     cookies = 0
     if decision.visitor_cookie:
-        response.set_cookie(
-            VISITOR_COOKIE,
-            decision.visitor_cookie,
-            max_age=VISITOR_MAX_AGE,
-            httponly=True,
-            samesite="Lax",
-            secure=secure,
-        )
+        visitor.set_cookie(response, decision.visitor_cookie)
         cookies += 1
     # Forward-auth hands the proxy one Set-Cookie to copy onto the visitor's response.
     if decision.clear_preview and not (g.get("gate_one_cookie") and cookies):
@@ -217,7 +203,9 @@ def closed() -> Response:
 def exit_preview() -> Response:
     """Leave the preview: forget the pass in this browser."""
     response = redirect("/")
-    response.delete_cookie(PREVIEW_COOKIE, httponly=True, samesite="Lax", secure=_secure_cookies())
+    response.delete_cookie(
+        PREVIEW_COOKIE, httponly=True, samesite="Lax", secure=visitor.secure_cookies()
+    )
     _private(response)
     return response
 
@@ -248,7 +236,7 @@ def claim(token: str) -> Response | tuple[str, int, dict[str, str]]:
         expires=preview.expires_at,
         httponly=True,
         samesite="Lax",
-        secure=_secure_cookies(),
+        secure=visitor.secure_cookies(),
     )
     response.headers.update(headers)
     # The pass was created on some worker; make sure this one has it before the next request.

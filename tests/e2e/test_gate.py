@@ -52,7 +52,7 @@ def test_admin_opens_the_gate_and_the_stranger_sees_the_site(
 
         response = visitor.goto(f"{live_server.url}/")
         assert response is not None and response.status == 200
-        assert visitor.get_by_role("heading", name="Welcome").is_visible()
+        assert visitor.get_by_role("heading", name="Product updates").is_visible()
         shot(visitor, "stranger-sees-site")
     finally:
         stranger.close()
@@ -87,7 +87,7 @@ def test_preview_link_from_the_gate_page_shows_the_badge(
     try:
         visitor = guest.new_page()
         visitor.goto(link)
-        assert visitor.get_by_role("heading", name="Welcome").is_visible()
+        assert visitor.get_by_role("heading", name="Product updates").is_visible()
         badge = visitor.get_by_role("complementary", name="Preview")
         assert badge.is_visible()
         no_sideways_scroll(visitor)

@@ -89,11 +89,11 @@ def test_api_creates_lists_and_revokes_passes(app: Flask, api: Any) -> None:
     assert "secret" not in listed[0]
     visitor = app.test_client()
     visitor.get(f"/gate/preview/{body['secret']}")
-    assert visitor.get("/").status_code == 200
+    assert visitor.get("/changelog").status_code == 200
     revoked = api("delete", f"/api/gate/passes/{body['pass']['id']}")
     assert revoked.status_code == 200
     assert revoked.get_json()["state"] == "revoked"
-    assert visitor.get("/").status_code == 503
+    assert visitor.get("/changelog").status_code == 503
     assert api("delete", "/api/gate/passes/999").status_code == 404
 
 
@@ -144,12 +144,12 @@ def test_cli_pass_create_prints_the_link_alone_on_its_last_line(
     assert "shown once" in result.stderr
     visitor = app.test_client()
     visitor.get(link.removeprefix("http://127.0.0.1:8000"))
-    assert visitor.get("/").status_code == 200
+    assert visitor.get("/changelog").status_code == 200
     listed = runner.invoke(args=["gate", "pass", "list"])
     assert "QA\tused up\tuses 1/1" in listed.output
     revoked = runner.invoke(args=["gate", "pass", "revoke", "1"])
     assert revoked.output.strip() == "Revoked preview pass 1 “QA”."
-    assert visitor.get("/").status_code == 503
+    assert visitor.get("/changelog").status_code == 503
     with app.app_context():
         actions = [e.action for e in db.session().query(Event).filter(Event.actor == "cli")]
     assert actions == ["pass.created", "pass.revoked"]

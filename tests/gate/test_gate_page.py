@@ -89,7 +89,7 @@ def test_create_a_preview_link_and_see_it_once(
     assert match.group(1) not in text(admin_client.get("/gate"))  # shown once only
     visitor = app.test_client()
     visitor.get(match.group(1).removeprefix("http://localhost"))
-    assert visitor.get("/").status_code == 200
+    assert visitor.get("/changelog").status_code == 200
 
 
 def test_preview_link_uses_the_configured_base_url(database: Any, tmp_path: Any) -> None:
@@ -142,13 +142,13 @@ def test_revoke_a_pass_from_the_page(admin_client: FlaskClient, gate: Any, app: 
     issued = gate.create_pass("Investor demo")
     holder = app.test_client()
     holder.get(f"/gate/preview/{issued.secret}")
-    assert holder.get("/").status_code == 200
+    assert holder.get("/changelog").status_code == 200
     response = post_form(admin_client, f"/gate/passes/{issued.preview_pass.id}/revoke")
     assert response.status_code == 302
     html = text(admin_client.get("/gate"))
     assert "Preview pass “Investor demo” is revoked." in html
     assert "Revoked preview pass “Investor demo”" in html
-    assert holder.get("/").status_code == 503
+    assert holder.get("/changelog").status_code == 503
     assert post_form(admin_client, "/gate/passes/999/revoke").status_code == 404
 
 

@@ -35,7 +35,7 @@ def test_claiming_a_preview_link_lets_the_holder_in_with_a_badge(
     secret_key = str(client.application.secret_key)
     assert service.read_preview(stored.value, secret_key) == issued.preview_pass.id  # signed
     assert service.read_preview(stored.value, "another key") is None
-    page = client.get("/")
+    page = client.get("/changelog")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'class="preview-badge"' in html
@@ -43,7 +43,7 @@ def test_claiming_a_preview_link_lets_the_holder_in_with_a_badge(
     assert page.headers["Cache-Control"] == "private, no-store"
     # A stranger still sees the closed page.
     other = client.application.test_client()
-    assert other.get("/").status_code == 503
+    assert other.get("/changelog").status_code == 503
 
 
 def test_preview_cookie_lives_exactly_as_long_as_the_pass(
@@ -71,17 +71,17 @@ def test_badge_is_absent_for_team_and_for_an_open_site(
 ) -> None:
     gate.open()
     stranger = client.application.test_client()
-    assert 'class="preview-badge"' not in stranger.get("/").get_data(as_text=True)
+    assert 'class="preview-badge"' not in stranger.get("/changelog").get_data(as_text=True)
     assert 'class="preview-badge"' not in admin_client.get("/gate").get_data(as_text=True)
 
 
 def test_exit_preview_forgets_the_pass(client: FlaskClient, gate: Any, claim: Any) -> None:
     claim(gate.create_pass().secret)
-    assert client.get("/").status_code == 200
+    assert client.get("/changelog").status_code == 200
     response = client.get("/gate/preview/exit")
     assert response.status_code == 302
     assert cookie(client, PREVIEW_COOKIE) is None
-    assert client.get("/").status_code == 503
+    assert client.get("/changelog").status_code == 503
 
 
 def test_expired_pass_stops_working_and_its_link_says_so(
@@ -89,11 +89,11 @@ def test_expired_pass_stops_working_and_its_link_says_so(
 ) -> None:
     issued = gate.create_pass(expires="1h")
     claim(issued.secret)
-    assert client.get("/").status_code == 200
+    assert client.get("/changelog").status_code == 200
     later = clock.now() + timedelta(hours=1, seconds=1)
     monkeypatch.setattr(clock, "now", lambda: later)
     # The browser would drop the cookie itself; the server refuses it anyway.
-    blocked = client.get("/")
+    blocked = client.get("/changelog")
     assert blocked.status_code == 503
     assert cookie(client, PREVIEW_COOKIE) is None  # the dead cookie is removed
     page = claim(issued.secret)
@@ -107,9 +107,9 @@ def test_revoked_pass_is_refused_on_the_very_next_request(
 ) -> None:
     issued = gate.create_pass()
     claim(issued.secret)
-    assert client.get("/").status_code == 200
+    assert client.get("/changelog").status_code == 200
     gate.revoke(issued.preview_pass.id)
-    assert client.get("/").status_code == 503
+    assert client.get("/changelog").status_code == 503
     page = claim(issued.secret)
     assert page.status_code == 410
     assert "withdrawn" in page.get_data(as_text=True)
@@ -120,13 +120,13 @@ def test_revocation_holds_on_this_worker_even_before_its_snapshot_refreshes(
 ) -> None:
     issued = gate.create_pass()
     claim(issued.secret)
-    assert client.get("/").status_code == 200
+    assert client.get("/changelog").status_code == 200
     cache = app.extensions["snapshot"]
     cache._refresh = 3600.0  # the snapshot will not be rebuilt in this test
     with app.app_context():
         service.revoke_pass(db.session(), ADMIN, issued.preview_pass.id)
     cache._due = float("inf")  # and the revision is not even checked
-    assert client.get("/").status_code == 503
+    assert client.get("/changelog").status_code == 503
 
 
 def test_usage_limit_counts_claims_not_page_views(
@@ -136,13 +136,13 @@ def test_usage_limit_counts_claims_not_page_views(
     first, second, third = (app.test_client() for _ in range(3))
     assert claim(issued.secret, first).status_code == 302
     for _ in range(5):
-        assert first.get("/").status_code == 200  # page views do not use up the pass
+        assert first.get("/changelog").status_code == 200  # page views do not use up the pass
     assert claim(issued.secret, second).status_code == 302
     refused = claim(issued.secret, third)
     assert refused.status_code == 410
     assert "used as many times as it allows" in refused.get_data(as_text=True)
-    assert third.get("/").status_code == 503
-    assert first.get("/").status_code == 200  # holders keep their access until expiry
+    assert third.get("/changelog").status_code == 503
+    assert first.get("/changelog").status_code == 200  # holders keep their access until expiry
     with app.app_context():
         p = db.session().get(PreviewPass, issued.preview_pass.id)
         assert p is not None and p.uses == 2
@@ -182,11 +182,11 @@ def test_tampered_or_malformed_preview_cookie_means_closed(
     gate.open()  # even an open site refuses a forged pass cookie once
     client = app.test_client()
     client.set_cookie(PREVIEW_COOKIE, value)
-    response = client.get("/")
+    response = client.get("/changelog")
     if value:
         assert response.status_code == 503
         assert client.get_cookie(PREVIEW_COOKIE) is None  # cleared: the next request is judged
-        assert client.get("/").status_code == 200
+        assert client.get("/changelog").status_code == 200
     else:
         assert response.status_code == 200
 
@@ -196,16 +196,16 @@ def test_preview_cookie_signed_with_another_key_is_refused(app: Flask, gate: Any
     client = app.test_client()
     forged = service.sign_preview(issued.preview_pass.id, "some-other-secret-key")
     client.set_cookie(PREVIEW_COOKIE, forged)
-    assert client.get("/").status_code == 503
+    assert client.get("/changelog").status_code == 503
     real = service.sign_preview(issued.preview_pass.id, str(app.secret_key))
     client.set_cookie(PREVIEW_COOKIE, real)
-    assert client.get("/").status_code == 200
+    assert client.get("/changelog").status_code == 200
 
 
 def test_preview_cookie_for_a_pass_that_never_existed_is_refused(app: Flask) -> None:
     client = app.test_client()
     client.set_cookie(PREVIEW_COOKIE, service.sign_preview(999, str(app.secret_key)))
-    assert client.get("/").status_code == 503
+    assert client.get("/changelog").status_code == 503
 
 
 def test_passes_are_audited(app: Flask, gate: Any, claim: Any) -> None:

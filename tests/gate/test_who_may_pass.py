@@ -250,16 +250,16 @@ def test_soft_launch_answer_is_sticky_per_visitor(app: Flask, gate: Any) -> None
     for i in range(20):
         client = app.test_client()
         client.set_cookie(VISITOR_COOKIE, signed_visitor(app, f"visitor{i:010d}"))
-        first = client.get("/", environ_base=STRANGER).status_code
+        first = client.get("/changelog", environ_base=STRANGER).status_code
         for _ in range(4):
-            assert client.get("/", environ_base=STRANGER).status_code == first
+            assert client.get("/changelog", environ_base=STRANGER).status_code == first
         answers.append(first)
     assert set(answers) == {200, 503}  # both answers occur, each stays put
     newcomer = app.test_client()
-    first = newcomer.get("/", environ_base=STRANGER).status_code
+    first = newcomer.get("/changelog", environ_base=STRANGER).status_code
     assert newcomer.get_cookie(VISITOR_COOKIE) is not None  # remembered, so reloading
     for _ in range(4):  # is no way in
-        assert newcomer.get("/", environ_base=STRANGER).status_code == first
+        assert newcomer.get("/changelog", environ_base=STRANGER).status_code == first
 
 
 def test_soft_launch_lets_in_close_to_the_chosen_share(app: Flask, gate: Any) -> None:
@@ -303,15 +303,15 @@ def test_tampered_visitor_cookie_is_closed_and_replaced(app: Flask, gate: Any) -
     gate.open()
     client = app.test_client()
     client.set_cookie(VISITOR_COOKIE, "visitor0000000001.forged")
-    assert client.get("/", environ_base=STRANGER).status_code == 503
+    assert client.get("/changelog", environ_base=STRANGER).status_code == 503
     fresh = client.get_cookie(VISITOR_COOKIE)
     assert fresh is not None and fresh.value != "visitor0000000001.forged"
-    assert client.get("/", environ_base=STRANGER).status_code == 200
+    assert client.get("/changelog", environ_base=STRANGER).status_code == 200
 
 
 def test_closed_site_sets_no_cookie_on_strangers(client: FlaskClient, gate: Any) -> None:
     gate.audience(percent=50)
-    response = client.get("/")
+    response = client.get("/changelog")
     assert response.status_code == 503
     assert "Set-Cookie" not in response.headers
 
@@ -323,8 +323,8 @@ def test_office_network_passes_without_a_proxy(app: Flask, gate: Any) -> None:
     gate.audience(networks=["10.0.0.0/8"])
     gate.open()
     client = app.test_client()
-    assert client.get("/", environ_base={"REMOTE_ADDR": "10.20.30.40"}).status_code == 200
-    assert client.get("/", environ_base=STRANGER).status_code == 503
+    assert client.get("/changelog", environ_base={"REMOTE_ADDR": "10.20.30.40"}).status_code == 200
+    assert client.get("/changelog", environ_base=STRANGER).status_code == 503
 
 
 def test_spoofed_forwarded_for_from_an_untrusted_address_is_ignored(app: Flask, gate: Any) -> None:
@@ -346,7 +346,7 @@ def test_office_network_behind_a_trusted_proxy(app: Flask, gate: Any, app_config
     local = {"REMOTE_ADDR": "127.0.0.1"}
 
     def status(**headers: str) -> int:
-        return client.get("/", environ_base=local, headers=headers).status_code
+        return client.get("/changelog", environ_base=local, headers=headers).status_code
 
     assert status(**{"X-Forwarded-For": "10.1.1.1"}) == 200
     assert status(**{"X-Forwarded-For": "203.0.113.5"}) == 503
@@ -354,7 +354,9 @@ def test_office_network_behind_a_trusted_proxy(app: Flask, gate: Any, app_config
     assert status(**{"X-Forwarded-For": "10.1.1.1, 203.0.113.5"}) == 503
     assert status(**{"X-Real-IP": "10.1.1.1"}) == 200
     # From an address that is not a trusted proxy, the header is not believed.
-    spoofed = client.get("/", environ_base=STRANGER, headers={"X-Forwarded-For": "10.1.1.1"})
+    spoofed = client.get(
+        "/changelog", environ_base=STRANGER, headers={"X-Forwarded-For": "10.1.1.1"}
+    )
     assert spoofed.status_code == 503
 
 
@@ -372,9 +374,9 @@ def test_malformed_forwarded_address_from_the_proxy_means_closed(
 ) -> None:
     gate.open()  # open to everyone, and still closed for a request it cannot place
     client = app.test_client()
-    response = client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}, headers=headers)
+    response = client.get("/changelog", environ_base={"REMOTE_ADDR": "127.0.0.1"}, headers=headers)
     assert response.status_code == 503
-    assert client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    assert client.get("/changelog", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
 
 
 @pytest.mark.parametrize("app_config", [PROXY], ids=["trusted-proxy"])
@@ -384,8 +386,11 @@ def test_user_ids_come_from_the_trusted_proxy_only(app: Flask, gate: Any, app_co
     client = app.test_client()
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
     alice = {"X-Forwarded-User": "alice@example.com"}
-    assert client.get("/", environ_base=proxy, headers=alice).status_code == 200
+    assert client.get("/changelog", environ_base=proxy, headers=alice).status_code == 200
     assert (
-        client.get("/", environ_base=proxy, headers={"X-Forwarded-User": "eve"}).status_code == 503
+        client.get(
+            "/changelog", environ_base=proxy, headers={"X-Forwarded-User": "eve"}
+        ).status_code
+        == 503
     )
-    assert client.get("/", environ_base=STRANGER, headers=alice).status_code == 503
+    assert client.get("/changelog", environ_base=STRANGER, headers=alice).status_code == 503

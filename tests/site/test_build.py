@@ -76,7 +76,9 @@ def test_public_only_leaves_team_reports_out(
     output = build(runner, out, "--public-only")
     assert "Leaving out team-only sections: Deploy reports" in output
     assert not (out / "deploys").exists()
-    assert "Nothing public to publish yet." in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "Deploy reports" not in index
+    assert 'href="changelog/index.html"' in index  # the public changelog is a public section
     assert broken_links(out) == []
 
 

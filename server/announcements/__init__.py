@@ -1,0 +1,58 @@
+"""Announcements and the customer changelog: editor, flag-linked reveal, feeds, widget, export."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from server.access import Permission
+from server.announcements.service import ChangelogView, read_settings
+from server.web import add_nav
+
+# Paths the public changelog answers on (the gate may exempt them when the changelog is public).
+PUBLIC_PATHS = ("/changelog", "/changelog/", "/changelog.atom", "/changelog.json", "/widget.js")
+
+
+def changelog_is_public() -> bool:
+    """True when an admin made the changelog public on its own (read from the snapshot)."""
+    from server.announcements.public import settings
+
+    return settings().public
+
+
+def is_changelog_path(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith("/changelog/")
+
+
+def open_on_its_own(path: str) -> bool:
+    """For the gate: this is a changelog page and an admin made the changelog public."""
+    return is_changelog_path(path) and changelog_is_public()
+
+
+def init_app(app: Flask) -> None:
+    from server.announcements import api, public, views
+    from server.announcements.demo import seed_announcements
+    from server.announcements.site import write_changelog_site
+    from server.cli import add_demo_seeder
+    from server.site.builder import register_section
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(public.bp)
+
+    def build(session: Session) -> ChangelogView:
+        return read_settings(session)
+
+    app.extensions["snapshot"].register("changelog", build)
+    app.extensions.setdefault("gate.open_paths", []).append(open_on_its_own)
+    add_nav(app, "Announcements", "announcements.index", Permission.READ, order=50)
+    add_demo_seeder(app, "announcements", seed_announcements)
+    register_section(
+        app,
+        "changelog",
+        public=True,
+        writer=write_changelog_site,
+        title="Changelog",
+        index="changelog/index.html",
+        description="New features, improvements and fixes, as customers read them.",
+    )
