@@ -1,6 +1,6 @@
 """announcements, their old slugs, changelog settings
 
-Revision ID: 0004_announcements
+Revision ID: 0007_announcements
 Revises: 0006_protocols
 Create Date: 2026-11-26 14:47:57.158455
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import server.db
 
-revision: str = "0004_announcements"
+revision: str = "0007_announcements"
 down_revision: str | None = "0006_protocols"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
