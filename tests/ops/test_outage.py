@@ -144,3 +144,83 @@ def test_server_rides_out_a_database_outage(
         server.stop()
         if private_postgres.process is None or private_postgres.process.poll() is not None:
             private_postgres.start()
+
+
+def test_sdk_and_gate_endpoints_answer_from_the_last_snapshot_during_an_outage(
+    private_postgres: PrivatePostgres, outage_app: Flask
+) -> None:
+    from server.flags import service as flags
+    from server.flags.schemas import FlagCreate, StrategyIn
+    from server.gate import service as gate
+
+    envs = outage_app.config["ENVIRONMENTS"]
+    with outage_app.app_context():
+        s = db.session()
+        flags.create_flag(
+            s,
+            Actor.cli(),
+            FlagCreate(name="beta"),
+            envs,
+            strategies={"production": [StrategyIn(name="default")]},
+        )
+        flags.set_enabled(s, Actor.cli(), "beta", "production", True)
+        gate.open_gate(s, Actor.cli(), envs, "production")
+        client = auth.create_token(s, Actor.cli(), "client", "sdk", "production", envs).secret
+        frontend = auth.create_token(s, Actor.cli(), "frontend", "web", "production", envs).secret
+        admin = auth.create_token(s, Actor.cli(), "admin", "ops", None, envs).secret
+    server = start_live_server(outage_app)
+    features = f"{server.url}/api/client/features"
+    ofrep = f"{server.url}/ofrep/v1/evaluate/flags/beta"
+    toggle = f"{server.url}/api/admin/projects/default/features/beta/environments/production/off"
+
+    def answers_from_snapshot(etag: str) -> None:
+        full = requests.get(features, headers={"Authorization": client}, timeout=10)
+        assert full.status_code == 200 and full.headers["ETag"] == etag
+        assert [f["name"] for f in full.json()["features"] if f["enabled"]] == ["beta", "site.open"]
+        cached = requests.get(
+            features, headers={"Authorization": client, "If-None-Match": etag}, timeout=10
+        )
+        assert cached.status_code == 304
+        front = requests.get(
+            f"{server.url}/api/frontend?userId=u1", headers={"Authorization": frontend}, timeout=10
+        )
+        assert front.status_code == 200
+        assert "beta" in [t["name"] for t in front.json()["toggles"]]
+        evaluated = requests.post(
+            ofrep,
+            json={"context": {"targetingKey": "u1"}},
+            headers={"Authorization": f"Bearer {client}"},
+            timeout=10,
+        )
+        assert evaluated.status_code == 200 and evaluated.json()["value"] is True
+        passed = requests.get(
+            f"{server.url}/gate/auth", headers={"X-Original-URI": "/"}, timeout=10
+        )
+        assert passed.status_code == 204  # the open gate stays open: no query needed
+
+    try:
+        etag = requests.get(features, headers={"Authorization": client}, timeout=10).headers["ETag"]
+        answers_from_snapshot(etag)
+
+        private_postgres.stop()
+        wait_for_ready(server.url, 503, database_ok=False)
+
+        answers_from_snapshot(etag)
+        refused = requests.post(toggle, headers={"Authorization": admin}, timeout=10)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "database_unavailable"
+
+        private_postgres.start()
+        wait_for_ready(server.url, 200, database_ok=True)
+
+        answers_from_snapshot(etag)  # the refused toggle left nothing behind
+        with outage_app.app_context():
+            actions = db.session().scalars(select(Event.action).where(Event.target == "beta")).all()
+            assert "flag.disabled" not in actions
+        assert (
+            requests.post(toggle, headers={"Authorization": admin}, timeout=10).status_code == 200
+        )
+    finally:
+        server.stop()
+        if private_postgres.process is None or private_postgres.process.poll() is not None:
+            private_postgres.start()
