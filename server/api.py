@@ -209,7 +209,10 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             for m in _CONVERTER.finditer(rule_text)
         ]
         if doc.query is not None:
-            for name, info in doc.query.model_json_schema()["properties"].items():
+            # Same ref template as the components, whose $defs already hold the query models'
+            # own references (enums and nested models).
+            query_schema = doc.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, info in query_schema["properties"].items():
                 params.append({"name": name, "in": "query", "required": False, "schema": info})
         op: dict[str, Any] = {
             "summary": doc.summary,

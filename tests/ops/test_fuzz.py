@@ -34,6 +34,7 @@ def _seed(app: Flask) -> dict[str, str]:
     from server.auth import service as auth
     from server.flags import service as flags
     from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
+    from server.gate import service as gate
 
     actor = Actor("fuzz")
     envs = app.config["ENVIRONMENTS"]
@@ -53,6 +54,8 @@ def _seed(app: Flask) -> dict[str, str]:
                 constraints=[{"contextName": "plan", "operator": "IN", "values": ["pro"]}],
             ),
         )
+        # Open, so the public changelog and feeds answer for real instead of the closed page.
+        gate.open_gate(s, actor, envs, "production")
         flags.create_flag(
             s,
             actor,
@@ -89,7 +92,14 @@ def test_api_never_fails_and_keeps_its_documented_shapes(
     server, tokens = fuzz_server
     schema = schemathesis.openapi.from_url(f"{server.url}/api/openapi.json")
     checks = [not_a_server_error, response_schema_conformance, status_code_conformance]
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # Revoking tokens and disabling users can lock the fuzzer out: those run last.
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda op: (
+            op.method.upper() in ("DELETE", "PATCH")
+            and op.path.startswith(("/api/admin/tokens", "/api/admin/users"))
+        ),
+    )
     assert len(operations) >= 40, "every JSON endpoint should be documented"
     failures: list[str] = []
     sent = 0
