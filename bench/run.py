@@ -31,16 +31,18 @@ CONTEXT = {"targetingKey": "user-42", "country": "NO", "plan": "pro"}
 
 
 def server_env(db_url: str) -> dict[str, str]:
+    """The servers run as in production, access log included (it goes to the server's log file)."""
     return {
         "DATABASE_URL": db_url,
         "SECRET_KEY": SECRET,
         "DARKLAUNCH_ENV": "production",
-        "DARKLAUNCH_LOG_LEVEL": "WARNING",
+        "DARKLAUNCH_LOG_LEVEL": "INFO",
     }
 
 
 def make_app(db_url: str) -> Any:
-    os.environ.update(server_env(db_url))
+    """The app in this process, for seeding: quiet, so the table stays readable."""
+    os.environ.update({**server_env(db_url), "DARKLAUNCH_LOG_LEVEL": "WARNING"})
     from server import create_app, db
 
     db.upgrade(db_url)

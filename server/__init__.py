@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
 from server.config import INSTANCE, ROOT, Mode, parse
+
+
+class Darklaunch(Flask):
+    """Flask, with each view's and hook's async check made once instead of on every request.
+
+    Flask asks `inspect.iscoroutinefunction` of every hook on every request (a dozen per
+    request here); the answer never changes, so it is remembered per function.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            sync = self._sync[func] = super().ensure_sync(func)
+            return sync
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -20,7 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     `INSTANCE_PATH` to keep files such as the demo credentials out of the checkout.
     """
     values = parse(os.environ, test_config)
-    app = Flask(
+    app = Darklaunch(
         __name__,
         instance_path=str(values.pop("INSTANCE_PATH", None) or INSTANCE),
         template_folder=str(ROOT / "templates"),
@@ -53,6 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops,
         protocols,
         security,
+        sessions,
         site,
         snapshot,
         visitor,
@@ -61,6 +81,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from server.cli import register_cli
 
     db.init_app(app)
+    sessions.init_app(app)
     snapshot.init_app(app)
     errors.init_app(app)
     ops.init_app(app)

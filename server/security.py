@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 from werkzeug.wrappers import Response
 
 from server.config import Mode
@@ -15,16 +15,34 @@ CSP = (
 )
 
 
-def add_security_headers(response: Response) -> Response:
+_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def security_headers(mode: Mode) -> tuple[tuple[str, str], ...]:
+    """The headers every response gets unless its view set them; HSTS only in production."""
+    return (*_HEADERS, _HSTS) if mode is Mode.PRODUCTION else _HEADERS
+
+
+def add_defaults(response: Response, defaults: tuple[tuple[str, str], ...]) -> Response:
+    """Add each default header the response does not have yet (a view's own value wins)."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if current_app.config["MODE"] is Mode.PRODUCTION:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {name.lower() for name, _value in headers}
+    for name, value in defaults:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
 def init_app(app: Flask) -> None:
+    defaults = security_headers(app.config["MODE"])
+
+    def add_security_headers(response: Response) -> Response:
+        return add_defaults(response, defaults)
+
     app.after_request(add_security_headers)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.routing import IntegerConverter
+from werkzeug.wrappers import Response
 
 from server.access import Permission, current_principal
 from server.audit.service import Actor
@@ -76,6 +77,16 @@ def from_trusted_proxy() -> bool:
     return bool(trusted) and _in(request.remote_addr or "", trusted)
 
 
+def vary_on(response: Response, header: str) -> None:
+    """Add `header` to the response's Vary, once (cheaper than `response.vary`, which parses
+    the header into a set and renders it again on every change)."""
+    current = response.headers.get("Vary")
+    if not current:
+        response.headers["Vary"] = header
+    elif header.lower() not in {part.strip().lower() for part in current.split(",")}:
+        response.headers["Vary"] = f"{current}, {header}"
+
+
 def asset_url(filename: str) -> str:
     """The URL of a static file. Pages under /gate/ may be served on the public site's host
     through its proxy, where /static/ belongs to the site: they load from /gate/assets/."""
@@ -131,8 +142,14 @@ class BoundedIntConverter(IntegerConverter):
 
 def reject_unstorable_text() -> None:
     """Refuse NUL characters in the path, query string and form fields: no database stores them."""
-    pairs = list(request.args.items(multi=True))
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+    raw_query = request.environ.get("QUERY_STRING", "")
+    # A NUL reaches the parsed query only as `%00` or a raw NUL, so most requests (SDK polls,
+    # forward-auth) are settled without parsing anything.
+    pairs: list[tuple[str, str]] = []
+    if "%00" in raw_query or "\x00" in raw_query:
+        pairs += request.args.items(multi=True)
+    if form:
         pairs += request.form.items(multi=True)
     if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in pairs):
         raise Invalid("Text in the request may not contain NUL characters.")

@@ -31,7 +31,7 @@ from server.announcements.service import ChangelogView
 from server.api import api_doc
 from server.errors import Invalid, NotFound
 from server.visitor import visitor_id
-from server.web import client_address
+from server.web import client_address, vary_on
 
 bp = Blueprint("changelog", __name__)
 PAGE_SIZE = 10
@@ -127,7 +127,7 @@ def _personal(response: Response) -> Response:
     """A page that depends on this visitor's flags is theirs alone: never stored by caches."""
     if "visitor_id" in g:
         response.headers["Cache-Control"] = "private, no-store"
-        response.vary.add("Cookie")
+        vary_on(response, "Cookie")
     return response
 
 

@@ -39,6 +39,7 @@ from server.web import (
     client_address_problem,
     form_errors,
     from_trusted_proxy,
+    vary_on,
 )
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def apply_cookies(response: Response) -> Response:
         response.delete_cookie(PREVIEW_COOKIE, httponly=True, samesite="Lax", secure=secure)
     if decision.reason in (Reason.TEAM, Reason.PREVIEW):
         response.headers.setdefault("Cache-Control", "private, no-store")
-    response.vary.add("Cookie")
+    vary_on(response, "Cookie")
     return response
 
 

@@ -30,25 +30,44 @@ def current_request_id() -> str | None:
     return g.get("request_id")
 
 
+# One encoder for every line: json.dumps with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
+
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON object: time, level, logger, message, request id, extras."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._second = -1  # the whole second `_stamp` was rendered for
+        self._stamp = ""
+
+    def timestamp(self, created: float) -> str:
+        """ISO 8601 in UTC with milliseconds; the date and time part is rendered once a second."""
+        second = int(created)
+        if second != self._second:
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return f"{self._stamp}.{int((created - second) * 1000):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self.timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": current_request_id(),
+            # An access line brings its own id (see server.ops.access_log); others look it up.
+            "request_id": fields.get("request_id") or current_request_id(),
         }
-        for key, value in record.__dict__.items():
+        for key, value in fields.items():
             if key not in _RECORD_FIELDS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 class StderrHandler(logging.Handler):
@@ -70,6 +89,13 @@ def configure_logging(level: str) -> None:
     Idempotent: gunicorn may have installed the same handler already (gunicorn.conf.py), and
     tests build many apps in one process.
     """
+    # The JSON lines carry none of the caller's file, line, thread or process, so the logging
+    # module need not look them up for every record (the switches the logging HOWTO's
+    # "Optimization" section names).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = StderrHandler()

@@ -131,7 +131,10 @@ class Metrics:
             ["kind"],
             registry=reg,
         )
+        # labels() takes a lock and builds keys: each label combination is resolved once.
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._gate_children: dict[tuple[object, object], Any] = {}
+        self._evaluation_children: dict[tuple[str, bool], Any] = {}
         self.snapshot_collector = SnapshotCollector(cache)
         reg.register(self.snapshot_collector)
         self._process = ProcessCollector(registry=None)
@@ -159,7 +162,6 @@ class Metrics:
         key = (endpoint, method, status)
         children = self._request_children.get(key)
         if children is None:
-            # labels() takes a lock and builds keys: resolve each combination once.
             code = str(status)
             children = (
                 self.requests.labels(endpoint, method if method in METHODS else "other", code),
@@ -170,6 +172,21 @@ class Metrics:
         children[1].observe(seconds)
         if self.worker_memory is not None:
             self.update_worker_stats()
+
+    def count_gate_decision(self, outcome: object, reason: object) -> None:
+        key = (outcome, reason)
+        child = self._gate_children.get(key)
+        if child is None:
+            child = self._gate_children[key] = self.gate_decisions.labels(str(outcome), str(reason))
+        child.inc()
+
+    def count_evaluation(self, flag: str, enabled: bool) -> None:
+        key = (flag, enabled)
+        child = self._evaluation_children.get(key)
+        if child is None:
+            result = "true" if enabled else "false"
+            child = self._evaluation_children[key] = self.evaluations.labels(flag, result)
+        child.inc()
 
     def update_worker_stats(self, force: bool = False) -> None:
         """Refresh this worker's memory and CPU gauges (at most every few seconds)."""
@@ -201,16 +218,14 @@ def _metrics() -> Metrics:
 
 def count_evaluation(flag: str, enabled: bool, *, known: bool = True) -> None:
     """Count one flag evaluation; pass known=False when no flag has that name."""
-    _metrics().evaluations.labels(
-        flag if known else UNKNOWN_FLAG, "true" if enabled else "false"
-    ).inc()
+    _metrics().count_evaluation(flag if known else UNKNOWN_FLAG, enabled)
 
 
 def count_evaluations(results: Iterable[tuple[str, bool]]) -> None:
     """Count many evaluations of known flags at once (bulk endpoints): (flag, enabled) pairs."""
-    evaluations = _metrics().evaluations
+    count = _metrics().count_evaluation
     for flag, enabled in results:
-        evaluations.labels(flag, "true" if enabled else "false").inc()
+        count(flag, enabled)
 
 
 def _count_database_error(app: Flask, exc: BaseException, **_: Any) -> None:
@@ -228,8 +243,7 @@ def record_request(response: Response) -> Response:
         )
         decision = g.get("gate_decision")
         if decision is not None:
-            outcome, reason = decision
-            metrics.gate_decisions.labels(str(outcome), str(reason)).inc()
+            metrics.count_gate_decision(*decision)
     return response
 
 

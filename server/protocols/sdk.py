@@ -17,6 +17,7 @@ from server.access import current_principal
 from server.errors import Forbidden
 from server.flags import flags_snapshot
 from server.flags.compile import CompiledEnvironment
+from server.web import vary_on
 
 
 def token_environment() -> CompiledEnvironment:
@@ -85,7 +86,7 @@ def add_cors_headers(response: Response) -> Response:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = "ETag"
         if origin != "*":
-            response.vary.add("Origin")
+            vary_on(response, "Origin")
     return response
 
 
