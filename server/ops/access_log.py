@@ -50,14 +50,14 @@ def loggable_path(req: Request) -> str:
 
 def start_request(sender: Flask, **_: Any) -> None:
     """request_started: note the start time and settle the request id, before any other hook."""
-    ctx = g._get_current_object()  # type: ignore[attr-defined]
+    ctx = g._get_current_object()
     ctx.request_started = time.perf_counter()
     ctx.request_id = request_id_for(request.environ.get("HTTP_X_REQUEST_ID"))
 
 
 def finish_request(response: Response) -> Response:
     """after_request: return the request id and write the request's access line."""
-    ctx = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not ten
+    ctx = g._get_current_object()  # one proxy lookup, not ten
     request_id = ctx.get("request_id")
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
