@@ -126,8 +126,13 @@ csrf = CSRFProtect()
 
 
 def bearer_token() -> str | None:
-    """The token in the Authorization header: bare or after `Bearer `."""
-    header = request.headers.get("Authorization", "").strip()
+    """The token in the request's Authorization header: bare or after `Bearer `."""
+    return token_in(request.headers.get("Authorization", ""))
+
+
+def token_in(authorization: str) -> str | None:
+    """The token in an Authorization header value: bare or after `Bearer `."""
+    header = authorization.strip()
     if not header:
         return None
     scheme, _, rest = header.partition(" ")

@@ -40,7 +40,7 @@ def add_defaults(response: Response, defaults: tuple[tuple[str, str], ...]) -> R
 
 
 def init_app(app: Flask) -> None:
-    defaults = security_headers(app.config["MODE"])
+    defaults = app.extensions["security.headers"] = security_headers(app.config["MODE"])
 
     def add_security_headers(response: Response) -> Response:
         return add_defaults(response, defaults)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_wtf import FlaskForm
@@ -22,6 +24,8 @@ MAX_PAGE = 1_000_000
 
 log = logging.getLogger(__name__)
 
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
 
 def actor() -> Actor:
     """The audit actor for this request."""
@@ -34,22 +38,33 @@ def actor() -> Actor:
 def client_address() -> str:
     """The visitor's address: X-Forwarded-For is believed only from a trusted proxy.
 
-    Walks the X-Forwarded-For chain from the right, skipping trusted proxies, and returns the
-    first untrusted hop; a trusted proxy that sends no X-Forwarded-For may name the client in
-    X-Real-IP. A malformed entry stops the walk at the last good address and is noted in
-    `client_address_problem()`, so decisions that must fail closed (the gate) can refuse it.
+    See `address_of`. A malformed forwarded entry is noted in `client_address_problem()`, so
+    decisions that must fail closed (the gate) can refuse it.
     """
     if "client_address" in g:
         return g.client_address
-    remote = request.remote_addr or "0.0.0.0"  # noqa: S104 - a placeholder address, not a bind
-    trusted = current_app.config["TRUSTED_PROXIES"]
+    address, problem = address_of(request.environ, current_app.config["TRUSTED_PROXIES"])
+    g.client_address = address
+    g.client_address_problem = problem
+    return address
+
+
+def address_of(environ: Mapping[str, Any], trusted: Networks) -> tuple[str, str | None]:
+    """The client address of a WSGI request, and why it is inexact (None when it is exact).
+
+    Walks the X-Forwarded-For chain from the right, skipping trusted proxies, and returns the
+    first untrusted hop; a trusted proxy that sends no X-Forwarded-For may name the client in
+    X-Real-IP. A malformed entry stops the walk at the last good address.
+    """
+    remote = environ.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - a placeholder, not a bind
     address = remote
     problem: str | None = None
     if trusted and _in(remote, trusted):
-        forwarded = request.headers.get("X-Forwarded-For", "")
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+        real_ip = environ.get("HTTP_X_REAL_IP", "").strip()
         hops = [h.strip() for h in forwarded.split(",")]
-        if not forwarded.strip() and request.headers.get("X-Real-IP", "").strip():
-            hops = [request.headers["X-Real-IP"].strip()]
+        if not forwarded.strip() and real_ip:
+            hops = [real_ip]
         for hop in reversed([h for h in hops if h]):
             try:
                 ipaddress.ip_address(hop)
@@ -60,9 +75,7 @@ def client_address() -> str:
             address = hop
             if not _in(hop, trusted):
                 break
-    g.client_address = address
-    g.client_address_problem = problem
-    return address
+    return address, problem
 
 
 def client_address_problem() -> str | None:
@@ -99,7 +112,7 @@ def asset_url(filename: str) -> str:
     return url_for("static", filename=filename)
 
 
-def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+def _in(address: str, networks: Networks) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -142,8 +155,12 @@ class BoundedIntConverter(IntegerConverter):
 
 def reject_unstorable_text() -> None:
     """Refuse NUL characters in the path, query string and form fields: no database stores them."""
-    form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
-    raw_query = request.environ.get("QUERY_STRING", "")
+    environ = request.environ
+    form = bool(environ.get("CONTENT_TYPE")) and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    )
+    raw_query = environ.get("QUERY_STRING", "")
     # A NUL reaches the parsed query only as `%00` or a raw NUL, so most requests (SDK polls,
     # forward-auth) are settled without parsing anything.
     pairs: list[tuple[str, str]] = []

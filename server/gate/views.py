@@ -139,12 +139,13 @@ def _private(response: Response) -> None:
 
 def check_site_page() -> Response | None:
     """before_request: gate public site pages (after the access check has run)."""
+    path = request.path
+    if service.is_exempt(path) or not service.is_site_page(path):
+        return None  # settled by the path alone: SDK, API and probe requests stop here
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None or access_of(view) != PUBLIC:
         return None
-    if service.is_exempt(request.path) or not service.is_site_page(request.path):
-        return None
-    if any(opened(request.path) for opened in current_app.extensions.get("gate.open_paths", ())):
+    if any(opened(path) for opened in current_app.extensions.get("gate.open_paths", ())):
         return None  # a feature made these pages public on their own (the changelog can be)
     return guard()
 

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, Request, g, request
 from flask.signals import request_started
@@ -65,24 +65,50 @@ def finish_request(response: Response) -> Response:
     if started is not None and access_log.isEnabledFor(logging.INFO):
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
         principal = current_principal()
-        path = loggable_path(req)
-        access_log.info(
-            "%s %s %s",
-            req.method,
-            path,
-            response.status_code,
-            extra={
-                "request_id": request_id,
-                "method": req.method,
-                "path": path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "endpoint": req.endpoint,
-                "principal": principal.label if principal else None,
-                "remote_addr": client_address(),
-            },
+        write_access_line(
+            AccessLine(
+                request_id,
+                req.method,
+                loggable_path(req),
+                response.status_code,
+                time.perf_counter() - started,
+                req.endpoint,
+                principal.label if principal else None,
+                client_address(),
+            )
         )
     return response
+
+
+class AccessLine(NamedTuple):
+    request_id: str | None
+    method: str
+    path: str  # with secrets blanked (loggable_path)
+    status: int
+    seconds: float
+    endpoint: str | None
+    principal: str | None
+    remote_addr: str
+
+
+def write_access_line(line: AccessLine) -> None:
+    """Log one request's access line (INFO on `darklaunch.access`, fields as JSON keys)."""
+    access_log.info(
+        "%s %s %s",
+        line.method,
+        line.path,
+        line.status,
+        extra={
+            "request_id": line.request_id,
+            "method": line.method,
+            "path": line.path,
+            "status": line.status,
+            "duration_ms": round(line.seconds * 1000, 2),
+            "endpoint": line.endpoint,
+            "principal": line.principal,
+            "remote_addr": line.remote_addr,
+        },
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -10,17 +10,19 @@ import json
 from functools import lru_cache
 
 from flask import Blueprint, request
+from werkzeug.datastructures import ETags
 from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, current_principal, requires
 from server.api import api_doc, parse_body
-from server.flags.compile import PROJECT
+from server.flags.compile import PROJECT, CompiledEnvironment
 from server.protocols import service
 from server.protocols.schemas import ClientFeaturesOut, MetricsIn, RegisterIn
 from server.protocols.sdk import (
     accepts_gzip,
     body_etag,
+    etags_match,
     none_match,
     not_modified,
     token_environment,
@@ -77,10 +79,19 @@ def features() -> Response:
         if none_match(etag):
             return not_modified(etag)
         return Response(body, content_type="application/json", headers={"ETag": etag})
-    gzip = accepts_gzip()
+    return document_response(compiled, gzip=accepts_gzip(), if_none_match=request.if_none_match)
+
+
+def document_response(
+    compiled: CompiledEnvironment, *, gzip: bool, if_none_match: ETags
+) -> Response:
+    """The compiled document as it is sent: plain or gzip, or 304 when the caller has it.
+
+    Either copy's ETag counts for If-None-Match: both stand for the same document.
+    """
     etag = gzip_etag(compiled.etag) if gzip else compiled.etag
     vary = {"Vary": "Accept-Encoding"}
-    if none_match(compiled.etag, gzip_etag(compiled.etag)):
+    if etags_match(if_none_match, (compiled.etag, gzip_etag(compiled.etag))):
         return not_modified(etag, vary)
     response = Response(
         compiled.document_gzip if gzip else compiled.document,

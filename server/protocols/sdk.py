@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import current_app, request
+from werkzeug.datastructures import ETags
 from werkzeug.wrappers import Response
 
 from server.access import current_principal
@@ -42,7 +43,11 @@ def body_etag(body: bytes) -> str:
 
 def none_match(*etags: str) -> bool:
     """True when the request's If-None-Match names one of `etags` (or `*`); weak tags count."""
-    header = request.if_none_match
+    return etags_match(request.if_none_match, etags)
+
+
+def etags_match(header: ETags, etags: Iterable[str]) -> bool:
+    """True when a parsed If-None-Match names one of `etags` (or `*`); weak tags count."""
     if not header:
         return False
     return any(header.contains_weak(tag.strip('"')) for tag in etags)
