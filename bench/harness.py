@@ -172,21 +172,34 @@ def _ms(text: str) -> float:
 
 def _lua(req: Request, folder: Path) -> Path:
     def quote(s: str) -> str:
+        if "]==]" in s or "\n" in s:
+            raise ValueError(f"cannot quote {s!r} for wrk's Lua script")
         return "[==[" + s + "]==]"
 
     lines = [f"wrk.method = {quote(req.method)}"]
     for k, v in req.headers.items():
-        lines.append(f"wrk.headers[{quote(k)}] = {quote(v)}")
+        # The spaces matter: `t[[==[k]==]]` would read as a call with a long string, and wrk
+        # would send the request without the header.
+        lines.append(f"wrk.headers[ {quote(k)} ] = {quote(v)}")
     if req.body is not None:
         lines.append(f"wrk.body = {quote(req.body)}")
-    # Non-2xx/3xx answers count as errors in wrk's summary only via this hook.
-    path = folder / f"req-{abs(hash((req.method, req.path, req.body))) % 10**8}.lua"
+    key = (req.method, req.path, req.body, tuple(sorted(req.headers.items())))
+    path = folder / f"req-{abs(hash(key)) % 10**8}.lua"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def run_wrk(server: Server, req: Request, folder: Path) -> WrkResult:
-    """One wrk run of WRK_SECONDS against `server`."""
+class WrongAnswers(RuntimeError):
+    """wrk saw answers of another status class than the one the row claims to measure."""
+
+
+def run_wrk(server: Server, req: Request, folder: Path, expect: int = 200) -> WrkResult:
+    """One wrk run of WRK_SECONDS against `server`; every answer must be of `expect`'s class.
+
+    wrk counts answers outside 2xx/3xx; for an expected 2xx/3xx there must be none, for an
+    expected 4xx/5xx every answer must be one. Otherwise the row would time something else
+    (a 401 instead of the document, say) and the figure would be meaningless.
+    """
     script = _lua(req, folder)
     cpu_before, t0 = server.cpu_seconds(), time.monotonic()
     out = subprocess.run(
@@ -214,14 +227,22 @@ def run_wrk(server: Server, req: Request, folder: Path) -> WrkResult:
         r"timeout (\d+)",
         out,
     )
-    errors = int(non2xx.group(1)) if non2xx else 0
-    if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    failed = int(non2xx.group(1)) if non2xx else 0
+    unexpected = failed if expect < 400 else total - failed
+    if unexpected:
+        raise WrongAnswers(
+            f"{server.name} {req.method} {req.path}: {unexpected} of {total} answers were not "
+            f"of the expected status {expect}"
+        )
+    errors = sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
     return WrkResult(rps, p50, p99, errors, cpu)
 
 
-def median_of(server: Server, req: Request, folder: Path, repeats: int = REPEATS) -> WrkResult:
-    runs = [run_wrk(server, req, folder) for _ in range(repeats)]
+def median_of(
+    server: Server, req: Request, folder: Path, expect: int = 200, repeats: int = REPEATS
+) -> WrkResult:
+    runs = [run_wrk(server, req, folder, expect) for _ in range(repeats)]
     runs.sort(key=lambda r: r.rps)
     mid = runs[len(runs) // 2]
     return WrkResult(

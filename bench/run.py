@@ -94,6 +94,12 @@ def issue_token(app: Any, kind: str, env: str | None) -> str:
     return issued.secret
 
 
+def expect_status(label: str, status: int, expected: int) -> None:
+    """Refuse to measure a scenario that does not answer what it claims to measure."""
+    if status != expected:
+        raise RuntimeError(f"{label}: expected HTTP {expected}, the server answered {status}")
+
+
 def ceiling_server(folder: Path, bodies: dict[str, tuple[bytes, str]]) -> Server:
     cdir = folder / "ceiling"
     cdir.mkdir(exist_ok=True)
@@ -152,6 +158,7 @@ def client_features(
                         Request("/doc-gzip", headers={"Accept-Encoding": "gzip"}),
                     ),
                 ):
+                    expect_status(label, st, 304 if "304" in label else 200)
                     log(f"measuring {label} at {count:,} flags")
                     target = 0.8 if count == 1000 and "gzip" not in label else None
                     rows.append(
@@ -159,9 +166,9 @@ def client_features(
                             label,
                             f"{count:,}",
                             st,
-                            harness.median_of(server, req, folder),
+                            harness.median_of(server, req, folder, st),
                             size,
-                            harness.median_of(ceiling, creq, folder),
+                            harness.median_of(ceiling, creq, folder, st),
                             target,
                         )
                     )
@@ -183,6 +190,7 @@ def gate_and_ofrep(folder: Path, log: Callable[[str], None]) -> list[Row]:
     log("seeding 1,000 flags for OFREP and the gate")
     seed_flags(app, 1000, log)
     token = issue_token(app, "client", "production")
+    close_gate(app)
     cookies = visitor_cookies(app)
     server = harness.start_gunicorn(
         "darklaunch-gate", "server:create_app()", server_env(db_url), folder, "/-/health"
@@ -204,13 +212,25 @@ def gate_and_ofrep(folder: Path, log: Callable[[str], None]) -> list[Row]:
         )
         s_status, s_body, _ = harness.fetch(server, single)
         b_status, b_body, _ = harness.fetch(server, bulk)
+        expect_status("OFREP evaluate 1 flag", s_status, 200)
+        expect_status("OFREP bulk evaluate", b_status, 200)
         gate_requests = {
-            "gate auth: stranger": Request("/gate/auth", headers={"X-Original-URI": "/"}),
-            "gate auth: preview pass": Request(
-                "/gate/auth", headers={"X-Original-URI": "/", "Cookie": cookies["preview"]}
+            "gate auth: stranger": (
+                Request("/gate/auth", headers={"X-Original-URI": "/"}),
+                401,
+                "closed",
             ),
-            "gate auth: team member": Request(
-                "/gate/auth", headers={"X-Original-URI": "/", "Cookie": cookies["team"]}
+            "gate auth: preview pass": (
+                Request(
+                    "/gate/auth", headers={"X-Original-URI": "/", "Cookie": cookies["preview"]}
+                ),
+                204,
+                "preview",
+            ),
+            "gate auth: team member": (
+                Request("/gate/auth", headers={"X-Original-URI": "/", "Cookie": cookies["team"]}),
+                204,
+                "team",
             ),
         }
         ceiling = ceiling_server(
@@ -222,12 +242,14 @@ def gate_and_ofrep(folder: Path, log: Callable[[str], None]) -> list[Row]:
         )
         try:
             empty = harness.median_of(ceiling, Request("/empty"), folder)
-            for label, req in gate_requests.items():
-                status, _, _ = harness.fetch(server, req)
+            for label, (req, expected, reason) in gate_requests.items():
+                status, _, headers = harness.fetch(server, req)
+                expect_status(label, status, expected)
+                if headers.get("X-Darklaunch-Gate") != reason:
+                    raise RuntimeError(f"{label}: the gate answered {headers!r}")
                 log(f"measuring {label}")
-                rows.append(
-                    Row(label, "1", status, harness.median_of(server, req, folder), 0, empty, 0.7)
-                )
+                result = harness.median_of(server, req, folder, status)
+                rows.append(Row(label, "1", status, result, 0, empty, 0.7))
             log("measuring OFREP single evaluation")
             rows.append(
                 Row(
@@ -258,6 +280,16 @@ def gate_and_ofrep(folder: Path, log: Callable[[str], None]) -> list[Row]:
     finally:
         server.stop()
     return rows
+
+
+def close_gate(app: Any) -> None:
+    """The gate as a fresh install has it: the site.open flag exists and is off."""
+    from server import db
+    from server.audit.service import Actor
+    from server.gate import service as gate
+
+    with app.app_context():
+        gate.ensure_flag(db.session(), Actor("bench"), app.config["ENVIRONMENTS"])
 
 
 def visitor_cookies(app: Any) -> dict[str, str]:
