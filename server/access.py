@@ -95,6 +95,7 @@ class Principal:
 
 
 ACCESS_ATTR = "_darklaunch_access"
+NOT_A_WRITE_ATTR = "_darklaunch_not_a_write"
 PUBLIC = "public"
 
 
@@ -112,6 +113,13 @@ def requires(permission: Permission) -> Callable[[F], F]:
         return view
 
     return mark
+
+
+def not_a_write(view: F) -> F:
+    """Mark a view whose HTTP method says nothing about Darklaunch's own state, so a signed-in
+    caller needs no CSRF token for it: forward-auth answers with the proxied request's method."""
+    setattr(view, NOT_A_WRITE_ATTR, True)
+    return view
 
 
 def access_of(view: Callable[..., Any]) -> str | Permission | None:
@@ -182,7 +190,8 @@ def check_access() -> Response | None:
         # A public page still knows who is signed in (e.g. the gate lets the team through).
         if request.headers.get("Authorization") is None and session.get("user_id") is not None:
             g.principal = _resolve_principal()
-            _protect_session_write(g.principal)  # e.g. signing out needs the form's token
+            if not getattr(view, NOT_A_WRITE_ATTR, False):
+                _protect_session_write(g.principal)  # e.g. signing out needs the form's token
         return None
     principal = _resolve_principal()
     g.principal = principal

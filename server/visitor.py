@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import Flask, current_app, g, request
 from itsdangerous import BadSignature, Signer
@@ -24,16 +25,21 @@ SALT = "darklaunch.visitor"
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
+@lru_cache(maxsize=8)
+def _signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt=SALT)
+
+
 def new_visitor(secret_key: str) -> tuple[str, str]:
     """A new random visitor id and its signed cookie value."""
     visitor_id = secrets.token_urlsafe(18)
-    return visitor_id, Signer(secret_key, salt=SALT).sign(visitor_id).decode()
+    return visitor_id, _signer(secret_key).sign(visitor_id).decode()
 
 
 def read_visitor(value: str, secret_key: str) -> str | None:
     """The visitor id in a visitor cookie, or None when it is malformed or tampered with."""
     try:
-        visitor_id = Signer(secret_key, salt=SALT).unsign(value).decode()
+        visitor_id = _signer(secret_key).unsign(value).decode()
     except (BadSignature, ValueError, UnicodeError):
         return None
     return visitor_id if ID_RE.match(visitor_id) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ MAX_PAGE = 1_000_000
 log = logging.getLogger(__name__)
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def actor() -> Actor:
@@ -86,8 +87,12 @@ def client_address_problem() -> str | None:
 
 def from_trusted_proxy() -> bool:
     """True when the request comes straight from a proxy in DARKLAUNCH_TRUSTED_PROXIES."""
-    trusted = current_app.config["TRUSTED_PROXIES"]
-    return bool(trusted) and _in(request.remote_addr or "", trusted)
+    return peer_is_trusted(request.environ, current_app.config["TRUSTED_PROXIES"])
+
+
+def peer_is_trusted(environ: Mapping[str, Any], trusted: Networks) -> bool:
+    """True when a WSGI request comes straight from one of the `trusted` proxies."""
+    return bool(trusted) and _in(environ.get("REMOTE_ADDR") or "", trusted)
 
 
 def vary_on(response: Response, header: str) -> None:

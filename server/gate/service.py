@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -153,14 +154,20 @@ def _locally_revoked() -> set[int]:
     return revoked
 
 
+@lru_cache(maxsize=8)
+def _preview_serializer(secret_key: str) -> URLSafeSerializer:
+    # Made once per key: building one encodes a sample payload to learn its serializer's type.
+    return URLSafeSerializer(secret_key, salt=PREVIEW_SALT)
+
+
 def sign_preview(pass_id: int, secret_key: str) -> str:
-    return URLSafeSerializer(secret_key, salt=PREVIEW_SALT).dumps({"p": pass_id})
+    return _preview_serializer(secret_key).dumps({"p": pass_id})
 
 
 def read_preview(value: str, secret_key: str) -> int | None:
     """The pass id in a preview cookie, or None when it is malformed or tampered with."""
     try:
-        data = URLSafeSerializer(secret_key, salt=PREVIEW_SALT).loads(value)
+        data = _preview_serializer(secret_key).loads(value)
     except (BadSignature, ValueError, TypeError):
         return None
     pass_id = data.get("p") if isinstance(data, dict) else None

@@ -24,10 +24,19 @@ from flask import (
     session,
     url_for,
 )
-from werkzeug.wrappers import Response
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request, Response
 
 from server import clock, db, snapshot, visitor
-from server.access import PUBLIC, Permission, access_of, current_principal, public, requires
+from server.access import (
+    PUBLIC,
+    Permission,
+    access_of,
+    current_principal,
+    not_a_write,
+    public,
+    requires,
+)
 from server.auth.views import _safe_next
 from server.errors import DomainError, wants_json
 from server.gate import service
@@ -67,18 +76,42 @@ def _team_member() -> bool:
 
 def visit_from_request(path: str | None = None, *, forwarded: bool = False) -> Visit:
     """What the gate needs from the current request (cookies, team session, client address)."""
-    trusted = from_trusted_proxy()
-    user = request.headers.get("X-Forwarded-User", "").strip() if trusted else ""
-    return Visit(
-        path=path if path is not None else request.path,
+    return visit_of(
+        request._get_current_object(),  # type: ignore[attr-defined]
+        path if path is not None else request.path,
         team=_team_member(),
-        preview_cookie=request.cookies.get(PREVIEW_COOKIE) or None,
-        visitor_cookie=request.cookies.get(VISITOR_COOKIE) or None,
-        address=client_address(),
-        address_problem=client_address_problem(),
+        address=(client_address(), client_address_problem()),
+        trusted_peer=from_trusted_proxy(),
+        forwarded=forwarded,
+    )
+
+
+def visit_of(
+    req: Request,
+    path: str,
+    *,
+    team: bool,
+    address: tuple[str, str | None],
+    trusted_peer: bool,
+    forwarded: bool,
+) -> Visit:
+    """A Visit from a request: its gate cookies, and the user id a trusted proxy asserts."""
+    user = req.headers.get("X-Forwarded-User", "").strip() if trusted_peer else ""
+    return Visit(
+        path=path,
+        team=team,
+        preview_cookie=req.cookies.get(PREVIEW_COOKIE) or None,
+        visitor_cookie=req.cookies.get(VISITOR_COOKIE) or None,
+        address=address[0],
+        address_problem=address[1],
         user_id=user[:200] or None,
         forwarded=forwarded,
     )
+
+
+def quiet(decision: Decision) -> bool:
+    """An ordinary decision; the others (errors, bad cookies or addresses) are logged."""
+    return decision.reason in _QUIET
 
 
 def decide_request(path: str | None = None, *, forwarded: bool = False) -> Decision:
@@ -87,7 +120,7 @@ def decide_request(path: str | None = None, *, forwarded: bool = False) -> Decis
         decision = service.decide(visit_from_request(path, forwarded=forwarded))
     except Exception as exc:  # reading the request itself failed: closed
         decision = Decision(False, Reason.ERROR, f"{exc.__class__.__name__} reading the request")
-    if decision.reason not in _QUIET:
+    if not quiet(decision):
         where = request.path
         if forwarded:  # the proxied request, as the proxy names it
             where = request.headers.get("X-Forwarded-Host", "") + (path or "/")
@@ -179,14 +212,22 @@ def gate_context() -> dict[str, object]:
 
 @bp.route("/gate/auth", methods=ALL_METHODS, provide_automatic_options=False)
 @public
+@not_a_write
 def forward_auth() -> Response:
     """Forward-auth for any app behind a proxy: 204 lets the visitor through, 401 does not."""
-    original = (
-        request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or "/"
-    )
-    path = urlsplit(original).path or "/"
     g.gate_one_cookie = True
-    decision = decide_request(path if path.startswith("/") else "/" + path, forwarded=True)
+    return forward_auth_response(decide_request(original_path(request.headers), forwarded=True))
+
+
+def original_path(headers: Headers) -> str:
+    """The path of the proxied request, as the proxy names it (nginx or Traefik style)."""
+    original = headers.get("X-Original-URI") or headers.get("X-Forwarded-Uri") or "/"
+    path = urlsplit(original).path or "/"
+    return path if path.startswith("/") else "/" + path
+
+
+def forward_auth_response(decision: Decision) -> Response:
+    """204 lets the visitor through, 401 does not; the reason is named for the proxy's logs."""
     response = Response(status=204 if decision.passed else 401)
     response.headers["X-Darklaunch-Gate"] = decision.reason.value
     response.headers["Cache-Control"] = "no-store"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -33,12 +33,10 @@ from server.ops.access_log import (
 )
 from server.protocols.client_api import document_response
 from server.security import add_defaults
-from server.web import address_of
+from server.web import WsgiApp, address_of
 
 PATH = "/api/client/features"
 ENDPOINT = "client_api.features"  # the Flask view's endpoint: one name in logs and metrics
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class ClientPollFastPath:

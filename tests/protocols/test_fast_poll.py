@@ -37,8 +37,9 @@ class Counting:
 
 @pytest.fixture
 def below(app: Flask) -> Iterator[Counting]:
-    fast = app.wsgi_app
-    assert isinstance(fast, ClientPollFastPath)
+    fast: Any = app.wsgi_app
+    while not isinstance(fast, ClientPollFastPath):  # other layers may sit in front of it
+        fast = fast.wsgi_app
     counting = Counting(fast.wsgi_app)
     fast.wsgi_app = counting
     yield counting
@@ -151,8 +152,11 @@ def test_token_for_an_environment_this_server_does_not_serve_is_left_to_flask(
     token = make_token("client", "development")
     # The same database served by an install that dropped the development environment.
     narrowed = make_app(app.config["DATABASE_URL"], ENVIRONMENTS=("production",))
-    counting = Counting(narrowed.wsgi_app.wsgi_app)  # type: ignore[attr-defined]
-    narrowed.wsgi_app.wsgi_app = counting  # type: ignore[attr-defined]
+    fast: Any = narrowed.wsgi_app
+    while not isinstance(fast, ClientPollFastPath):
+        fast = fast.wsgi_app
+    counting = Counting(fast.wsgi_app)
+    fast.wsgi_app = counting
     try:
         response = narrowed.test_client().get(PATH, headers={"Authorization": token})
         assert counting.calls == 1
