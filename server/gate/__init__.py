@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
     from server.auth.views import login
     from server.cli import add_demo_seeder
     from server.gate import api, cli, service, views
-    from server.gate.fast_auth import ForwardAuthFastPath
+    from server.gate.hot import ForwardAuth
     from server.web import add_nav
 
     app.register_blueprint(views.bp)
@@ -55,7 +55,7 @@ def init_app(app: Flask) -> None:
     app.extensions.setdefault("gate.revoked", set())
     app.before_request(views.check_site_page)  # runs after the access check
     app.after_request(views.apply_cookies)
-    app.wsgi_app = ForwardAuthFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ForwardAuth(app, app.wsgi_app)  # type: ignore[method-assign]
     app.context_processor(views.gate_context)
     app.cli.add_command(cli.gate)
     add_nav(app, "Gate", "gate.index", Permission.READ, order=30)

@@ -26,14 +26,15 @@ def init_app(app: Flask) -> None:
     from server.cli import add_demo_seeder
     from server.protocols import client_api, frontend_api, ofrep, service, views
     from server.protocols.charts import usage_charts
-    from server.protocols.fast_poll import ClientPollFastPath
+    from server.protocols.hot import ClientPoll, OfrepFlag
     from server.protocols.sdk import ApiKeyHeader
     from server.web import add_nav
 
     for blueprint in (client_api.bp, frontend_api.bp, ofrep.bp, views.bp):
         app.register_blueprint(blueprint)
     app.extensions.setdefault("errors.by_prefix", {})["/ofrep/"] = ofrep.ofrep_error
-    app.wsgi_app = ClientPollFastPath(app, ApiKeyHeader(app.wsgi_app))  # type: ignore[method-assign]
+    # The hot paths answer the busiest SDK requests before Flask (server.hot_paths).
+    app.wsgi_app = OfrepFlag(app, ClientPoll(app, ApiKeyHeader(app.wsgi_app)))  # type: ignore[method-assign]
     app.extensions["flags.last_seen"] = service.last_seen
     app.extensions["flags.usage"] = service.flag_usage
     app.add_template_global(usage_charts, "flag_usage_charts")

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from server.access import Permission, public, requires
 from server.api import api_doc
 from server.errors import DomainError, Invalid
+from server.flags.compile import CompiledEnvironment
 from server.protocols.results import FlagNotFound, context_from_ofrep, ofrep_bulk, ofrep_result
 from server.protocols.schemas import ContextBody, OfrepBulkOut, OfrepError, OfrepSuccess
 from server.protocols.sdk import (
@@ -79,7 +80,11 @@ bp.register_error_handler(Exception, ofrep_error)
 
 def _context() -> dict[str, Any]:
     """The request's evaluation context, checked; the token's environment fills `environment`."""
-    raw = request.get_data(cache=True)
+    return context_of(request.get_data(cache=True), token_environment().name)
+
+
+def context_of(raw: bytes, environment: str) -> dict[str, Any]:
+    """The evaluation context in an OFREP request body, checked (ParseError, InvalidContext)."""
     data: Any = {}
     if raw.strip():
         try:
@@ -95,7 +100,7 @@ def _context() -> dict[str, Any]:
             'The body holds only "context", and the context must be an object.'
         ) from None
     try:
-        return context_from_ofrep(body.context, environment=token_environment().name)
+        return context_from_ofrep(body.context, environment=environment)
     except Invalid as exc:
         raise InvalidContext(exc.message) from None
 
@@ -120,9 +125,12 @@ OFREP_ERRORS: dict[int, type[OfrepError] | None] = {
 )
 def evaluate_flag(key: str) -> Response:
     """Evaluate one flag: key, typed value, reason, variant, metadata."""
-    context = _context()
-    result = ofrep_result(token_environment(), key, context)
-    return _json(200, result)
+    return evaluation_response(token_environment(), key, request.get_data(cache=True))
+
+
+def evaluation_response(compiled: CompiledEnvironment, key: str, body: bytes) -> Response:
+    """One flag evaluated for the context in an OFREP request body (raises OFREP's errors)."""
+    return _json(200, ofrep_result(compiled, key, context_of(body, compiled.name)))
 
 
 @bp.post("/ofrep/v1/evaluate/flags", provide_automatic_options=False)

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import Client, TestResponse
 
-from server.gate.fast_auth import ForwardAuthFastPath
+from server.gate.hot import ForwardAuth
 from server.gate.views import PREVIEW_COOKIE
 from tests.conftest import sign_in
 from tests.ops.test_metrics import scrape, value
@@ -41,7 +41,7 @@ class Counting:
 @pytest.fixture
 def below(app: Flask) -> Iterator[Counting]:
     fast = app.wsgi_app
-    assert isinstance(fast, ForwardAuthFastPath)
+    assert isinstance(fast, ForwardAuth)
     counting = Counting(fast.wsgi_app)
     fast.wsgi_app = counting
     yield counting

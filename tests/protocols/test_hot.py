@@ -1,4 +1,4 @@
-"""The client poll answered in front of Flask: the same answers as the Flask view, or Flask's.
+"""SDK requests answered in front of Flask: the same answers as the Flask views, or Flask's.
 
 Each case sends the same request twice: through the whole app (where the fast path answers) and
 straight to Flask (the layer below it). Status, body and every header must agree; only the
@@ -8,7 +8,7 @@ request id differs when the caller sent none.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import Client, TestResponse
 
-from server.protocols.fast_poll import ClientPollFastPath
+from server.hot_paths import HotPath
+from server.protocols.hot import ClientPoll, OfrepFlag
 from tests.ops.test_metrics import scrape, value
 from tests.protocols.conftest import Flags
 
@@ -35,15 +36,19 @@ class Counting:
         return self.wsgi_app(environ, start_response)
 
 
+def count_below(app: Flask, kind: type[HotPath]) -> Counting:
+    """Count the requests that pass the `kind` hot path of `app` (other layers sit around it)."""
+    layer: Any = app.wsgi_app
+    while not isinstance(layer, kind):
+        layer = layer.wsgi_app
+    counting = Counting(layer.wsgi_app)
+    layer.wsgi_app = counting
+    return counting
+
+
 @pytest.fixture
-def below(app: Flask) -> Iterator[Counting]:
-    fast: Any = app.wsgi_app
-    while not isinstance(fast, ClientPollFastPath):  # other layers may sit in front of it
-        fast = fast.wsgi_app
-    counting = Counting(fast.wsgi_app)
-    fast.wsgi_app = counting
-    yield counting
-    fast.wsgi_app = counting.wsgi_app
+def below(app: Flask) -> Counting:
+    return count_below(app, ClientPoll)
 
 
 @pytest.fixture
@@ -152,11 +157,7 @@ def test_token_for_an_environment_this_server_does_not_serve_is_left_to_flask(
     token = make_token("client", "development")
     # The same database served by an install that dropped the development environment.
     narrowed = make_app(app.config["DATABASE_URL"], ENVIRONMENTS=("production",))
-    fast: Any = narrowed.wsgi_app
-    while not isinstance(fast, ClientPollFastPath):
-        fast = fast.wsgi_app
-    counting = Counting(fast.wsgi_app)
-    fast.wsgi_app = counting
+    counting = count_below(narrowed, ClientPoll)
     try:
         response = narrowed.test_client().get(PATH, headers={"Authorization": token})
         assert counting.calls == 1
@@ -198,3 +199,110 @@ def test_fast_answers_are_logged_and_counted_like_any_request(
             before, name, **labels, status=status
         )
         assert grown == 1
+
+
+# ---- OFREP: one flag ---------------------------------------------------------------------------
+
+OFREP = "/ofrep/v1/evaluate/flags/"
+
+
+@pytest.fixture
+def ofrep_below(app: Flask) -> Counting:
+    return count_below(app, OfrepFlag)
+
+
+@pytest.fixture
+def ofrep_flags(make_flags: Flags) -> None:
+    make_flags.create("static-on")
+    make_flags.create("off", enabled=False)
+    make_flags.create(
+        "by-country",
+        strategies=[
+            {
+                "name": "flexibleRollout",
+                "parameters": {"rollout": "50", "stickiness": "userId"},
+                "constraints": [{"contextName": "country", "operator": "IN", "values": ["NO"]}],
+            }
+        ],
+    )
+    make_flags.create(
+        "settings",
+        variants=[
+            {
+                "name": "cfg",
+                "weightType": "fix",
+                "weight": 1000,
+                "payload": {"type": "json", "value": '{"limit": 5.0}'},
+            }
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "auth"),
+    [
+        ("static-on", {"context": {}}, "bearer"),
+        ("off", {}, "bearer"),
+        ("by-country", {"context": {"targetingKey": "u1", "country": "NO"}}, "bare"),
+        ("by-country", {"context": {"targetingKey": "u2", "country": "NO"}}, "x-api-key"),
+        ("by-country", {"context": {"targetingKey": "u1", "country": "DK"}}, "bearer"),
+        ("settings", {"context": {"plan": 3, "beta": True}}, "frontend"),
+    ],
+)
+def test_ofrep_fast_path_answers_exactly_as_the_flask_view(
+    app: Flask,
+    ofrep_below: Counting,
+    make_token: Callable[..., str],
+    ofrep_flags: None,
+    key: str,
+    body: dict[str, Any],
+    auth: str,
+) -> None:
+    token = make_token("frontend" if auth == "frontend" else "client", "production")
+    headers = {
+        "bearer": {"Authorization": f"Bearer {token}"},
+        "bare": {"Authorization": token},
+        "x-api-key": {"X-API-Key": token},
+        "frontend": {"Authorization": f"Bearer {token}"},
+    }[auth]
+    ofrep_below.calls = 0
+    fast = app.test_client().post(OFREP + key, json=body, headers=headers)
+    assert ofrep_below.calls == 0, "the fast path answered"
+    assert fast.status_code == 200 and json.loads(fast.data)["key"] == key
+    same_answer(fast, Client(ofrep_below.wsgi_app).post(OFREP + key, json=body, headers=headers))
+
+
+@pytest.mark.parametrize(
+    ("label", "key", "body", "headers", "status"),
+    [
+        ("unknown flag", "nope", b'{"context": {}}', {}, 404),
+        ("body not JSON", "static-on", b"{", {}, 400),
+        ("context not an object", "static-on", b'{"context": 5}', {}, 400),
+        ("browser origin (CORS)", "static-on", b"{}", {"Origin": "https://shop.example"}, 200),
+        ("no token", "static-on", b"{}", {"Authorization": ""}, 401),
+        ("unknown token", "static-on", b"{}", {"Authorization": "Bearer nope"}, 401),
+        ("too large a body", "static-on", b" " * 2_000_000, {}, 413),
+    ],
+)
+def test_ofrep_errors_and_browsers_are_left_to_flask(
+    client: FlaskClient,
+    ofrep_below: Counting,
+    client_token: str,
+    ofrep_flags: None,
+    label: str,
+    key: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    sent = {"Authorization": f"Bearer {client_token}", "Content-Type": "application/json"}
+    ofrep_below.calls = 0
+    response = client.post(OFREP + key, data=body, headers={**sent, **headers})
+    assert ofrep_below.calls == 1, label
+    assert response.status_code == status, label
+    if status in (400, 404):
+        assert json.loads(response.data)["errorCode"] in (
+            "FLAG_NOT_FOUND",
+            "PARSE_ERROR",
+            "INVALID_CONTEXT",
+        )
