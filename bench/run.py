@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import sys
@@ -298,12 +299,24 @@ def visitor_cookies(app: Any) -> dict[str, str]:
     from server.audit.service import Actor
     from server.auth import service as auth
 
+    password = secrets.token_urlsafe(16)
     with app.app_context():
-        user = auth.create_user(
-            db.session(), Actor("bench"), "bench@example.com", "viewer", secrets.token_urlsafe(16)
-        )
-        serializer = app.session_interface.get_signing_serializer(app)
-        team = f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps({'user_id': user.id})}"
+        auth.create_user(db.session(), Actor("bench"), "bench@example.com", "viewer", password)
+    # Signed in through the sign-in form, so the session is what a member's browser holds
+    # (permanent, refreshed on each request). https: production cookies are Secure.
+    member = app.test_client()
+    form = member.get("/login", base_url="https://localhost").get_data(as_text=True)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    if found is None:
+        raise RuntimeError("the sign-in page has no CSRF token")
+    signed_in = member.post(
+        "/login",
+        base_url="https://localhost",
+        data={"email": "bench@example.com", "password": password, "csrf_token": found.group(1)},
+    )
+    if signed_in.status_code != 302:
+        raise RuntimeError(f"signing in answered {signed_in.status_code}")
+    team = signed_in.headers["Set-Cookie"].split(";", 1)[0]
     client = app.test_client()
     with app.app_context():
         from server.gate import service as gate

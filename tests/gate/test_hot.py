@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import Client, TestResponse
 
+from server import sessions
 from server.gate.hot import ForwardAuth
 from server.gate.views import PREVIEW_COOKIE
 from tests.conftest import sign_in
@@ -110,15 +112,26 @@ def test_open_gate_and_exempt_paths_pass_the_same(
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+@pytest.mark.parametrize("hours", [0, 2])
 def test_team_members_pass_the_same_with_their_session_refreshed(
-    app: Flask, below: Counting, admin: Any, gate: Any, method: str
+    app: Flask,
+    below: Counting,
+    admin: Any,
+    gate: Any,
+    method: str,
+    hours: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gate.close()
     team = app.test_client()
     sign_in(team, admin.email)
+    now = time.time()
+    monkeypatch.setattr(sessions.time, "time", lambda: now + hours * 3600)
     fast, flask = both(team, below, method)
     assert (fast.status_code, fast.headers["X-Darklaunch-Gate"]) == (204, "team")
-    assert fast.headers["Set-Cookie"].startswith("darklaunch_session=")  # permanent: refreshed
+    # A permanent session's cookie is re-issued once it is an hour old, by both paths alike.
+    refreshed = fast.headers.get("Set-Cookie", "").startswith("darklaunch_session=")
+    assert refreshed == (hours > 0)
     same_answer(fast, flask)
 
 
