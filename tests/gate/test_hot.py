@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,32 +21,16 @@ from server import sessions
 from server.gate.hot import ForwardAuth
 from server.gate.views import PREVIEW_COOKIE
 from tests.conftest import sign_in
+from tests.hot import Counting, count_below
 from tests.ops.test_metrics import scrape, value
 
 NGINX = {"REMOTE_ADDR": "127.0.0.1"}
 PROXY = {"TRUSTED_PROXIES": (ipaddress.ip_network("127.0.0.0/8"),)}
 
 
-class Counting:
-    """The WSGI app below the fast path, counting the requests that reach it."""
-
-    def __init__(self, wsgi_app: Any) -> None:
-        self.wsgi_app = wsgi_app
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        self.calls += 1
-        return self.wsgi_app(environ, start_response)
-
-
 @pytest.fixture
-def below(app: Flask) -> Iterator[Counting]:
-    fast = app.wsgi_app
-    assert isinstance(fast, ForwardAuth)
-    counting = Counting(fast.wsgi_app)
-    fast.wsgi_app = counting
-    yield counting
-    fast.wsgi_app = counting.wsgi_app
+def below(app: Flask) -> Counting:
+    return count_below(app, ForwardAuth)
 
 
 def ask(client: Any, method: str = "GET", uri: str = "/", **headers: str) -> TestResponse:

@@ -16,34 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import Client, TestResponse
 
-from server.hot_paths import HotPath
 from server.protocols.hot import ClientPoll, OfrepFlag
+from tests.hot import Counting, count_below
 from tests.ops.test_metrics import scrape, value
 from tests.protocols.conftest import Flags
 
 PATH = "/api/client/features"
-
-
-class Counting:
-    """The WSGI app below the fast path, counting the requests that reach it."""
-
-    def __init__(self, wsgi_app: Any) -> None:
-        self.wsgi_app = wsgi_app
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        self.calls += 1
-        return self.wsgi_app(environ, start_response)
-
-
-def count_below(app: Flask, kind: type[HotPath]) -> Counting:
-    """Count the requests that pass the `kind` hot path of `app` (other layers sit around it)."""
-    layer: Any = app.wsgi_app
-    while not isinstance(layer, kind):
-        layer = layer.wsgi_app
-    counting = Counting(layer.wsgi_app)
-    layer.wsgi_app = counting
-    return counting
 
 
 @pytest.fixture
