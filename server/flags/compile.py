@@ -10,19 +10,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, selectinload
 from yggdrasil_engine.engine import UnleashEngine
 
 from server.flags.evaluation import document_for, load_engine
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 PROJECT = "default"
+BATCH = 500  # flags loaded per round trip while compiling
 
 
 def strategy_document(strategy: Strategy, flag_name: str) -> dict[str, Any]:
@@ -68,11 +69,13 @@ def segment_document(segment: Segment) -> dict[str, Any]:
     return {"id": segment.id, "name": segment.name, "constraints": segment.constraints}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlagInfo:
-    """What endpoints need to know about a flag beyond on/off (OFREP metadata, reasons)."""
+    """What endpoints need to know about a flag beyond on/off (OFREP metadata, reasons).
 
-    name: str
+    Thousands of flags share a handful of distinct values, so equal infos are one object.
+    """
+
     type: str
     enabled: bool  # on in this environment at all
     has_variants: bool
@@ -102,31 +105,43 @@ def _targeted(doc: dict[str, Any]) -> bool:
     return False
 
 
+def _flag_info(feature: dict[str, Any]) -> FlagInfo:
+    return FlagInfo(
+        type=feature["type"],
+        enabled=feature["enabled"],
+        has_variants=bool(feature["variants"]) or any(s["variants"] for s in feature["strategies"]),
+        targeted=_targeted(feature),
+        impression_data=feature["impressionData"],
+    )
+
+
 def compile_environment(
-    environment: str, features: list[dict[str, Any]], segments: list[dict[str, Any]]
+    environment: str, features: Iterable[dict[str, Any]], segments: list[dict[str, Any]]
 ) -> CompiledEnvironment:
-    """Compile one environment; raises Invalid if the engine would not load it."""
-    text = document_for(features, segments)
+    """Compile one environment; raises Invalid if the engine would not load it.
+
+    `features` may be a stream: each is read once, summarised and encoded, then let go.
+    """
+    flags: dict[str, FlagInfo] = {}
+    shared: dict[FlagInfo, FlagInfo] = {}
+
+    def summarised(features: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for feature in features:
+            info = _flag_info(feature)
+            flags[feature["name"]] = shared.setdefault(info, info)
+            yield feature
+
+    text = document_for(summarised(features), segments)
     # The query block tells SDKs the environment and that segments come separately.
-    body = (
+    text = (
         text[:-1]
         + ',"query":{"environment":'
         + _json_str(environment)
         + ',"inlineSegmentConstraints":false}}'
     )
-    data = body.encode()
-    engine = load_engine(data, {f["name"] for f in features})
-    flags = {
-        f["name"]: FlagInfo(
-            name=f["name"],
-            type=f["type"],
-            enabled=f["enabled"],
-            has_variants=bool(f["variants"]) or any(s["variants"] for s in f["strategies"]),
-            targeted=_targeted(f),
-            impression_data=f["impressionData"],
-        )
-        for f in features
-    }
+    engine = load_engine(text, set(flags))
+    data = text.encode()
+    del text
     return CompiledEnvironment(
         name=environment,
         document=data,
@@ -161,15 +176,30 @@ def active_flags(session: Session) -> list[Flag]:
     )
 
 
+def environment_features(session: Session, environment: str) -> Iterator[dict[str, Any]]:
+    """Each live flag's feature document in one environment, by name.
+
+    Rows are loaded a batch at a time: at 10,000 flags, holding every flag, environment and
+    strategy as ORM objects at once costs tens of megabytes that a worker never gives back.
+    """
+    rows = session.scalars(
+        select(FlagEnvironment)
+        .join(FlagEnvironment.flag)
+        .where(FlagEnvironment.environment == environment, Flag.archived_at.is_(None))
+        .order_by(Flag.name)
+        .options(contains_eager(FlagEnvironment.flag), selectinload(FlagEnvironment.strategies))
+        .execution_options(yield_per=BATCH)
+    )
+    for env in rows:
+        yield feature_document(env.flag, env)
+
+
 def build_flags_snapshot(session: Session, environments: tuple[str, ...]) -> FlagsSnapshot:
-    flags = active_flags(session)
     segments = [segment_document(s) for s in session.scalars(select(Segment).order_by(Segment.id))]
-    compiled = {}
-    for environment in environments:
-        features = []
-        for flag in flags:
-            env = next((e for e in flag.environments if e.environment == environment), None)
-            if env is not None:
-                features.append(feature_document(flag, env))
-        compiled[environment] = compile_environment(environment, features, segments)
+    compiled = {
+        environment: compile_environment(
+            environment, environment_features(session, environment), segments
+        )
+        for environment in environments
+    }
     return FlagsSnapshot(MappingProxyType(compiled))

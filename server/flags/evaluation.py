@@ -7,7 +7,7 @@ here equals the answer an SDK gives for the same context.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,15 +77,14 @@ def evaluate(engine: UnleashEngine, name: str, context: dict[str, Any]) -> Evalu
     return Evaluation(found, enabled, variant)
 
 
-def load_engine(document: bytes | str, expected: set[str]) -> UnleashEngine:
+def load_engine(document: str, expected: set[str]) -> UnleashEngine:
     """Load a client document into a new engine; refuse it if the engine drops any flag.
 
     The engine swallows parse errors and keeps its previous (here: empty) state, so a rejected
     document shows up as missing flags.
     """
     engine = UnleashEngine()
-    text = document.decode() if isinstance(document, bytes) else document
-    engine.take_state(text)
+    engine.take_state(document)
     known = {definition.name for definition in engine.list_known_toggles()}
     missing = expected - known
     if missing:
@@ -97,11 +96,17 @@ def load_engine(document: bytes | str, expected: set[str]) -> UnleashEngine:
     return engine
 
 
-def document_for(features: list[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
-    # Sorted keys: JSONB hands keys back in its own order, and the ETag must depend only on
-    # content, not on the backend or on whether the data came from an import.
-    return json.dumps(
-        {"version": 2, "features": features, "segments": segments},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
+def document_for(features: Iterable[dict[str, Any]], segments: list[dict[str, Any]]) -> str:
+    """The client document's JSON text: `{"features": [...], "segments": [...], "version": 2}`.
+
+    Features are encoded one at a time, so a caller can stream them from the database without
+    holding them all; the text equals one `json.dumps` of the whole document. Keys are sorted:
+    JSONB hands keys back in its own order, and the ETag must depend only on content, not on the
+    backend or on whether the data came from an import.
+    """
+    encoded = ",".join(_encode(feature) for feature in features)
+    return '{"features":[' + encoded + '],"segments":' + _encode(segments) + ',"version":2}'
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
