@@ -62,18 +62,21 @@ class Evaluation:
 
 
 def evaluate(engine: UnleashEngine, name: str, context: dict[str, Any]) -> Evaluation:
-    """Evaluate one flag without counting it in the engine's own metrics."""
-    toggle = engine.check_enabled(name, context)
-    found = toggle is not None and bool(toggle.is_found)
-    enabled = toggle is not None and bool(toggle.is_enabled)
+    """Evaluate one flag without counting it in the engine's own metrics.
+
+    One variant query answers both questions: the engine resolves whether the flag is on before
+    it picks a variant, and reports that as `feature_enabled`. (Asking `check_enabled` first
+    doubled the calls into the engine, which OFREP bulk makes once per flag.)
+    """
+    result = engine.check_variant(name, context)
+    found = bool(result.is_found)
+    v = result.variant
+    enabled = found and v is not None and bool(v.feature_enabled)
     variant: dict[str, Any] = {"name": "disabled", "enabled": False, "feature_enabled": enabled}
-    if found and enabled:
-        result = engine.check_variant(name, context)
-        if result is not None and result.variant is not None:
-            v = result.variant
-            variant = {"name": v.name, "enabled": bool(v.enabled), "feature_enabled": enabled}
-            if v.payload:
-                variant["payload"] = dict(v.payload)
+    if enabled:
+        variant = {"name": v.name, "enabled": bool(v.enabled), "feature_enabled": True}
+        if v.payload:
+            variant["payload"] = dict(v.payload)
     return Evaluation(found, enabled, variant)
 
 
