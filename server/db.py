@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g
 from sqlalchemy import (
     JSON,
@@ -30,6 +28,9 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from server import clock
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -173,6 +174,8 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["url"] = url
@@ -181,13 +184,51 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (head by default)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
+@dataclass(frozen=True)
+class MigrationFiles:
+    revisions: frozenset[str]  # every revision this version defines
+    heads: frozenset[str]  # the ones no other revision builds on
+
+
+def migration_files(versions: Path = MIGRATIONS / "versions") -> MigrationFiles:
+    """The revision graph, read from the migration files' `revision`/`down_revision` lines.
+
+    Serving workers only need these ids (readiness, export); reading them through alembic would
+    import alembic, Mako and Pygments into every worker, about 12 MB each. Alembic itself runs
+    in `darklaunch db upgrade`, a process of its own. A test checks this against alembic.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted(versions.glob("*.py")):
+        values = _module_constants(path, ("revision", "down_revision"))
+        revisions.add(values["revision"])
+        down = values.get("down_revision")
+        parents.update([down] if isinstance(down, str) else down or ())
+    return MigrationFiles(frozenset(revisions), frozenset(revisions - parents))
+
+
+def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in names:
+                    values[target.id] = ast.literal_eval(node.value)
+    return values
+
+
 def migration_heads() -> set[str]:
-    return set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    return set(migration_files().heads)
 
 
 def current_migrations(bind: Engine) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
     with bind.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())

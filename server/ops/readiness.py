@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, String, column, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.db import MIGRATIONS, migration_heads
+from server.db import MigrationFiles, migration_files
 from server.errors import Unavailable
 from server.snapshot import SnapshotCache
 
@@ -69,13 +69,6 @@ def _due(last: float | None, every: float) -> bool:
     return last is None or time.monotonic() - last >= every
 
 
-def known_migrations() -> set[str]:
-    """Every revision this version's migrations define."""
-    from alembic.script import ScriptDirectory
-
-    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
-
-
 def snapshot_age_limit(refresh_seconds: float) -> float:
     """A snapshot older than this is stale: ten refresh periods, and never under 5 s."""
     return max(MIN_SNAPSHOT_AGE_LIMIT, 10 * refresh_seconds)
@@ -93,8 +86,7 @@ class Readiness:
         self._database = Check(False, "not checked yet")
         self._migrations = Check(False, "not checked yet")
         self._migrations_ok_at: float | None = None
-        self._heads: set[str] | None = None
-        self._known: set[str] = set()
+        self._migration_files: MigrationFiles | None = None
 
     def report(self) -> Report:
         """Run (or reuse) the checks and say whether this worker should receive traffic."""
@@ -132,24 +124,24 @@ class Readiness:
             self._migrations_ok_at = time.monotonic()
 
     def _check_migrations(self) -> Check:
-        if self._heads is None:
-            self._heads = migration_heads()
-            self._known = known_migrations()
+        if self._migration_files is None:
+            self._migration_files = migration_files()
+        files = self._migration_files
         try:
             with self._engine.connect() as conn:
                 current = database_migrations(conn)
         except SQLAlchemyError as exc:
             log.warning("readiness: cannot read the migration version: %s", exc)
             return Check(False, f"cannot read the migration version ({type(exc).__name__})")
-        if current and not current & self._known:
+        if current and not current & files.revisions:
             # A newer release migrated the database (rolling deploy): this instance keeps
             # serving until it is replaced, as migrations only add to what it relies on.
             return Check(True, None, {"note": "the database is ahead of this version"})
-        if current != self._heads:
+        if current != files.heads:
             return Check(
                 False,
                 f"the database is at {', '.join(sorted(current)) or 'no migration'}; this "
-                f"version needs {', '.join(sorted(self._heads))}: run `darklaunch db upgrade`",
+                f"version needs {', '.join(sorted(files.heads))}: run `darklaunch db upgrade`",
             )
         return Check(True)
 
