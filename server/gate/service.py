@@ -164,8 +164,14 @@ def sign_preview(pass_id: int, secret_key: str) -> str:
     return _preview_serializer(secret_key).dumps({"p": pass_id})
 
 
+@lru_cache(maxsize=1024)
 def read_preview(value: str, secret_key: str) -> int | None:
-    """The pass id in a preview cookie, or None when it is malformed or tampered with."""
+    """The pass id in a preview cookie, or None when it is malformed or tampered with.
+
+    Remembered per worker (bounded): the answer depends on nothing but the cookie and the key,
+    and checking the signature again on every request through the gate was most of its cost.
+    Expiry and revocation are judged afresh on each request, from the snapshot.
+    """
     try:
         data = _preview_serializer(secret_key).loads(value)
     except (BadSignature, ValueError, TypeError):
