@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from flask import Flask
+from werkzeug.http import remove_entity_headers
 from werkzeug.wrappers import Response
 
 from server.ops.access_log import (
@@ -30,13 +31,16 @@ from server.ops.access_log import (
     request_id_for,
     write_access_line,
 )
-from server.security import add_defaults
+from server.security import missing_defaults
 from server.web import WsgiApp, address_of
 
 
 def wsgi_path(environ: dict[str, Any]) -> str:
     """The request path as Flask reads it: WSGI hands it over as latin-1, Flask decodes UTF-8."""
     return str(environ.get("PATH_INFO", "")).encode("latin-1").decode(errors="replace")
+
+
+Sent = tuple[str, list[tuple[str, str]], list[bytes]]  # status line, headers, body
 
 
 class Answer(NamedTuple):
@@ -70,20 +74,23 @@ class HotPath:
                 answer = self.answer(environ)
             except Exception:  # Flask meets it again, then logs it and answers in its shape
                 answer = None
-            response = None if answer is None else self.finish(environ, answer, started)
-        if response is None:
+            sent = None if answer is None else self.finish(environ, answer, started)
+        if sent is None:
             return self.wsgi_app(environ, start_response)
-        return response(environ, start_response)
+        status, headers, body = sent
+        start_response(status, headers)
+        return body
 
-    def finish(self, environ: dict[str, Any], answer: Answer, started: float) -> Response:
+    def finish(self, environ: dict[str, Any], answer: Answer, started: float) -> Sent:
         """What the app's hooks do for every Flask response: id, headers, metrics, access line."""
         app, response = self.app, answer.response
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
-        response.headers[REQUEST_ID_HEADER] = request_id
-        add_defaults(response, app.extensions["security.headers"])
+        status, headers, body = wsgi_parts(response, environ)
+        headers += missing_defaults(headers, app.extensions["security.headers"])
+        headers.append((REQUEST_ID_HEADER, request_id))
         seconds = time.perf_counter() - started
-        method, status = environ["REQUEST_METHOD"], response.status_code
-        app.extensions["ops.metrics"].observe_request(self.endpoint, method, status, seconds)
+        method, code = environ["REQUEST_METHOD"], response.status_code
+        app.extensions["ops.metrics"].observe_request(self.endpoint, method, code, seconds)
         if access_log.isEnabledFor(logging.INFO):
             address, _ = address_of(environ, app.config["TRUSTED_PROXIES"])
             path = wsgi_path(environ)
@@ -92,11 +99,33 @@ class HotPath:
                     request_id,
                     method,
                     path,
-                    status,
+                    code,
                     seconds,
                     self.endpoint,
                     answer.principal,
                     address,
                 )
             )
-        return response
+        return status, headers, body
+
+
+def wsgi_parts(response: Response, environ: dict[str, Any]) -> Sent:
+    """Status line, header list and body, as werkzeug's `Response.__call__` sends them.
+
+    Hot paths answer with a bytes body (or none) and no Location, so only werkzeug's length
+    rules apply: none on a 204, no entity headers on a 304, the body's length otherwise (and no
+    body for HEAD). Building the list directly skips werkzeug's general header pass, about a tenth of a
+    fast answer's cost (docs/benchmarks.md). The hot-path tests compare the result with Flask's.
+    """
+    code = response.status_code
+    headers = response.headers.to_wsgi_list()
+    if code == 204:
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    elif code == 304:
+        remove_entity_headers(headers)
+    if code in (204, 304):
+        return response.status, headers, []
+    body = response.get_data()
+    if not any(name.lower() == "content-length" for name, _value in headers):
+        headers.append(("Content-Length", str(len(body))))
+    return response.status, headers, [] if environ["REQUEST_METHOD"] == "HEAD" else [body]

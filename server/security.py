@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask
 from werkzeug.wrappers import Response
 
@@ -29,13 +31,17 @@ def security_headers(mode: Mode) -> tuple[tuple[str, str], ...]:
     return (*_HEADERS, _HSTS) if mode is Mode.PRODUCTION else _HEADERS
 
 
-def add_defaults(response: Response, defaults: tuple[tuple[str, str], ...]) -> Response:
-    """Add each default header the response does not have yet (a view's own value wins)."""
-    headers = response.headers
+def missing_defaults(
+    headers: Iterable[tuple[str, str]], defaults: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    """The default headers that `headers` lack (a view's own value wins)."""
     present = {name.lower() for name, _value in headers}
-    for name, value in defaults:
-        if name.lower() not in present:
-            headers.add(name, value)
+    return [(name, value) for name, value in defaults if name.lower() not in present]
+
+
+def add_defaults(response: Response, defaults: tuple[tuple[str, str], ...]) -> Response:
+    """Add each default header the response does not have yet."""
+    response.headers.extend(missing_defaults(response.headers, defaults))
     return response
 
 
