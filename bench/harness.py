@@ -239,11 +239,31 @@ def run_wrk(server: Server, req: Request, folder: Path, expect: int = 200) -> Wr
     return WrkResult(rps, p50, p99, errors, cpu)
 
 
-def median_of(
-    server: Server, req: Request, folder: Path, expect: int = 200, repeats: int = REPEATS
-) -> WrkResult:
-    runs = [run_wrk(server, req, folder, expect) for _ in range(repeats)]
-    runs.sort(key=lambda r: r.rps)
+def paired(
+    server: Server,
+    req: Request,
+    ceiling: Server,
+    ceiling_req: Request,
+    folder: Path,
+    expect: int = 200,
+    ceiling_expect: int | None = None,
+    repeats: int = REPEATS,
+) -> tuple[WrkResult, WrkResult]:
+    """Darklaunch and its ceiling measured in turns (A B A B A B), the median of each.
+
+    Taking turns puts both under the same drift of a shared machine, which measuring one after
+    the other does not: a slow minute would land on one side of the ratio only.
+    """
+    ours: list[WrkResult] = []
+    theirs: list[WrkResult] = []
+    for _ in range(repeats):
+        ours.append(run_wrk(server, req, folder, expect))
+        theirs.append(run_wrk(ceiling, ceiling_req, folder, ceiling_expect or expect))
+    return _median(ours), _median(theirs)
+
+
+def _median(runs: list[WrkResult]) -> WrkResult:
+    runs = sorted(runs, key=lambda r: r.rps)
     mid = runs[len(runs) // 2]
     return WrkResult(
         statistics.median(r.rps for r in runs),

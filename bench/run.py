@@ -162,17 +162,8 @@ def client_features(
                     expect_status(label, st, 304 if "304" in label else 200)
                     log(f"measuring {label} at {count:,} flags")
                     target = 0.8 if count == 1000 and "gzip" not in label else None
-                    rows.append(
-                        Row(
-                            label,
-                            f"{count:,}",
-                            st,
-                            harness.median_of(server, req, folder, st),
-                            size,
-                            harness.median_of(ceiling, creq, folder, st),
-                            target,
-                        )
-                    )
+                    ours, theirs = harness.paired(server, req, ceiling, creq, folder, st)
+                    rows.append(Row(label, f"{count:,}", st, ours, size, theirs, target))
                 if gz_headers.get("Content-Encoding") != "gzip":
                     log("  note: the gzip response was not gzip-encoded")
             finally:
@@ -242,40 +233,26 @@ def gate_and_ofrep(folder: Path, log: Callable[[str], None]) -> list[Row]:
             },
         )
         try:
-            empty = harness.median_of(ceiling, Request("/empty"), folder)
             for label, (req, expected, reason) in gate_requests.items():
                 status, _, headers = harness.fetch(server, req)
                 expect_status(label, status, expected)
                 if headers.get("X-Darklaunch-Gate") != reason:
                     raise RuntimeError(f"{label}: the gate answered {headers!r}")
                 log(f"measuring {label}")
-                result = harness.median_of(server, req, folder, status)
-                rows.append(Row(label, "1", status, result, 0, empty, 0.7))
-            log("measuring OFREP single evaluation")
-            rows.append(
-                Row(
-                    "OFREP evaluate 1 flag",
-                    "1,000",
-                    s_status,
-                    harness.median_of(server, single, folder),
-                    len(s_body),
-                    harness.median_of(ceiling, Request("/ofrep", "POST", body=single_body), folder),
-                    0.5,
+                ours, theirs = harness.paired(
+                    server, req, ceiling, Request("/empty"), folder, status, ceiling_expect=200
                 )
+                rows.append(Row(label, "1", status, ours, 0, theirs, 0.7))
+            log("measuring OFREP single evaluation")
+            ceiling_single = Request("/ofrep", "POST", body=single_body)
+            ours, theirs = harness.paired(server, single, ceiling, ceiling_single, folder)
+            rows.append(
+                Row("OFREP evaluate 1 flag", "1,000", s_status, ours, len(s_body), theirs, 0.5)
             )
             log("measuring OFREP bulk evaluation")
-            rows.append(
-                Row(
-                    "OFREP bulk evaluate",
-                    "1,000",
-                    b_status,
-                    harness.median_of(server, bulk, folder),
-                    len(b_body),
-                    harness.median_of(
-                        ceiling, Request("/ofrep-bulk", "POST", body=single_body), folder
-                    ),
-                )
-            )
+            ceiling_bulk = Request("/ofrep-bulk", "POST", body=single_body)
+            ours, theirs = harness.paired(server, bulk, ceiling, ceiling_bulk, folder)
+            rows.append(Row("OFREP bulk evaluate", "1,000", b_status, ours, len(b_body), theirs))
         finally:
             ceiling.stop()
     finally:
