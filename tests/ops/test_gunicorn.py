@@ -62,3 +62,14 @@ def test_gunicorn_and_app_write_the_same_json_lines_once(two_workers: ServerProc
     access = [e for e in entries if e.get("request_id") == "gunicorn-1"]
     assert [e["logger"] for e in access] == ["darklaunch.access"]
     assert not any(e["logger"].startswith("alembic.runtime.plugins") for e in entries)
+
+
+def test_each_worker_makes_its_own_request_ids(two_workers: ServerProcess) -> None:
+    # Ids come from each process's own generator: a worker forked without reseeding it would
+    # repeat its sibling's ids one for one.
+    ids = [
+        requests.get(f"{two_workers.url}/-/health", timeout=5).headers["X-Request-ID"]
+        for _ in range(40)
+    ]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
