@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
@@ -22,6 +23,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 REMEMBERED = 1024  # verified cookies kept per worker (a few hundred bytes each)
 REFRESH_AFTER = 3600  # seconds before an unchanged permanent session's cookie is re-issued
+_IMMUTABLE = (str, int, float, bool, type(None))
+Kept = tuple[tuple[str, Any], ...] | str  # a checked session's items, or its payload
 
 
 class SignedSession(SecureCookieSession):
@@ -35,8 +38,8 @@ class ReusedSerializerSessionInterface(SecureCookieSessionInterface):
 
     def __init__(self) -> None:
         self._serializer: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
-        # cookie value -> (its payload re-encoded, the second it was signed)
-        self._verified: dict[str, tuple[str, int]] = {}
+        # cookie value -> (its data, the second it was signed); see _kept
+        self._verified: dict[str, tuple[Kept, int]] = {}
         self._lock = threading.Lock()
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
@@ -65,13 +68,14 @@ class ReusedSerializerSessionInterface(SecureCookieSessionInterface):
             except BadSignature:
                 return self.session_class()
             signed_at = int(signed.timestamp())
-            self._remember(value, self.serializer.dumps(data), signed_at)
+            self._remember(value, self._kept(data), signed_at)
         else:
-            payload, signed_at = known
+            kept, signed_at = known
             # The same age rule as itsdangerous: not older than max_age, not from the future.
             if not 0 <= int(time.time()) - signed_at <= max_age:
                 return self.session_class()
-            data = self.serializer.loads(payload)  # a copy to change freely
+            # Each request gets its own copy to change freely.
+            data = kept if isinstance(kept, tuple) else self.serializer.loads(kept)
         session = self.session_class(data)
         session.signed_at = signed_at
         return session
@@ -84,11 +88,19 @@ class ReusedSerializerSessionInterface(SecureCookieSessionInterface):
         signed_at = getattr(session, "signed_at", None)
         return signed_at is None or time.time() - signed_at >= REFRESH_AFTER
 
-    def _remember(self, value: str, payload: str, signed_at: int) -> None:
+    def _kept(self, data: dict[str, Any]) -> Kept:
+        """How a checked session is remembered: its items when every value is immutable (a
+        team member's usual session: ids, flags, the CSRF token), so a new dict of them is a
+        full copy; otherwise (flashed messages are a list) the payload, decoded afresh."""
+        if all(isinstance(v, _IMMUTABLE) for v in data.values()):
+            return tuple(data.items())
+        return self.serializer.dumps(data)
+
+    def _remember(self, value: str, kept: Kept, signed_at: int) -> None:
         with self._lock:
             if len(self._verified) >= REMEMBERED:
                 self._verified.pop(next(iter(self._verified)))  # the oldest entry
-            self._verified[value] = (payload, signed_at)
+            self._verified[value] = (kept, signed_at)
 
 
 def init_app(app: Flask) -> None:

@@ -38,6 +38,18 @@ def test_a_remembered_cookie_reads_the_same_and_copies_are_independent(app: Flas
     assert second == {"user_id": 7, "_flashes": [("info", "hi")]}
 
 
+def test_remembered_plain_sessions_are_copies_too(app: Flask) -> None:
+    cookie = signed(app, {"user_id": 7, "csrf_token": "abc", "_permanent": True})
+    first = session_of(app, cookie)
+    first["user_id"] = 8
+    first["new"] = "value"
+    second = session_of(app, cookie)
+    assert second == {"user_id": 7, "csrf_token": "abc", "_permanent": True}
+    assert not second.modified
+    second.pop("csrf_token")
+    assert session_of(app, cookie)["csrf_token"] == "abc"
+
+
 @pytest.mark.parametrize("when", ["first", "remembered"])
 def test_tampered_cookies_give_an_empty_session(app: Flask, when: str) -> None:
     cookie = signed(app, {"user_id": 7})
