@@ -5,6 +5,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
 # Metrics from several workers are added up through files in one folder. It must be known
 # before any worker imports prometheus_client, so it is settled here, in the master, first.
 # An operator-chosen folder is kept (only its metric files are cleared at start); a folder
@@ -22,6 +24,21 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = None  # Darklaunch writes its own JSON access lines, one per request
+
+
+class QuietAccessLogger(Logger):
+    """gunicorn's logger without gunicorn's access lines.
+
+    gunicorn turns its access log on whenever a logging config is given (logconfig_dict below),
+    and then builds every request's access fields only for the line to be dropped: its logger
+    has no handler. Darklaunch writes one JSON access line per request itself.
+    """
+
+    def access(self, resp, req, environ, request_time):
+        return None
+
+
+logger_class = QuietAccessLogger
 errorlog = "-"
 # gunicorn 25+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl), so two servers
 # on one machine would take it from each other; nothing here uses gunicornc. Older versions
