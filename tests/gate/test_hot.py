@@ -118,11 +118,17 @@ def test_team_members_pass_the_same_with_their_session_refreshed(
     same_answer(fast, flask)
 
 
+def hold_a_pass(client: FlaskClient, gate: Any) -> Any:
+    """Claim a new preview pass through its link, as its holder's browser does."""
+    issued = gate.create_pass()
+    client.get(f"/gate/preview/{issued.secret}")
+    return issued
+
+
 def test_preview_pass_holders_pass_the_same(
     client: FlaskClient, below: Counting, gate: Any
 ) -> None:
-    issued = gate.create_pass()
-    client.get(f"/gate/preview/{issued.secret}")
+    hold_a_pass(client, gate)
     fast, flask = both(client, below)
     assert (fast.status_code, fast.headers["X-Darklaunch-Gate"]) == (204, "preview")
     same_answer(fast, flask)
@@ -150,8 +156,7 @@ def test_allowlists_read_the_trusted_proxys_headers_the_same(
 def test_cookie_work_warnings_and_tokens_are_left_to_flask(
     client: FlaskClient, below: Counting, gate: Any
 ) -> None:
-    issued = gate.create_pass()
-    client.get(f"/gate/preview/{issued.secret}")
+    issued = hold_a_pass(client, gate)
     dead = client.get_cookie(PREVIEW_COOKIE)
     assert dead is not None
     gate.revoke(issued.preview_pass.id)
