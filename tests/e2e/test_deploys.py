@@ -19,9 +19,11 @@ __all__ = ["record"]  # the factory fixture, shared with the deploys tests
 
 @pytest.fixture
 def history(record: Callable[..., int]) -> dict[str, int]:
-    """Two production deploys a few days apart and a failed development deploy."""
+    """Two production deploys a week apart and a failed development deploy."""
     now = clock.now().replace(microsecond=0)
-    v1_start = now - timedelta(days=4)
+    # Seven days apart, so the two always fall in different weeks of the deploys-per-week chart
+    # (two days apart, as it was, put both in one week from Wednesday to Friday).
+    v1_start = now - timedelta(days=9)
     v2_start = now - timedelta(days=2)
     return {
         "v1": record(
