@@ -1,0 +1,141 @@
+"""Real reverse proxies for tests: nginx and Caddy run from configurations kept in docs/.
+
+A test reads a fenced block out of a document (`fenced_block`), swaps the documented addresses for
+the test's own ports (`substitute`), and runs the real proxy with it (`run_nginx`, `run_caddy`), so
+the tested and the documented configuration cannot drift apart. A missing binary skips the test,
+unless the matching DARKLAUNCH_REQUIRE_* variable is 1 (CI), where it fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+
+def proxy_binary(name: str, path: str, require_env: str) -> str:
+    """The proxy's binary; skip (or, where `require_env` is 1, fail) when it is not installed."""
+    found = path if Path(path).exists() else shutil.which(name)
+    if found is None:
+        message = f"no {name} binary at {path} or on PATH (apt-get install {name})"
+        if os.environ.get(require_env) == "1":
+            pytest.fail(f"{message}; {require_env}=1 demands it")
+        pytest.skip(message)
+    return found
+
+
+def fenced_blocks(doc: str, lang: str) -> list[str]:
+    """Every ```lang block of docs/`doc`, in order."""
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    return re.findall(rf"```{re.escape(lang)}\n(.*?)```", text, re.S)
+
+
+def fenced_block(doc: str, lang: str, index: int = 0) -> str:
+    """The `index`th ```lang block of docs/`doc`."""
+    blocks = fenced_blocks(doc, lang)
+    assert len(blocks) > index, f"docs/{doc} has no ```{lang} block number {index + 1}"
+    return blocks[index]
+
+
+def substitute(config: str, replacements: dict[str, str]) -> str:
+    """Replace each documented value, which must appear exactly once, with the test's own."""
+    for old, new in replacements.items():
+        assert config.count(old) == 1, f"the documented config should contain {old!r} once"
+        config = config.replace(old, new)
+    return config
+
+
+def wait_until_answers(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    """Wait (10 s at most) until `url` answers anything; fail with the process output if not."""
+    deadline = time.monotonic() + 10
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            pytest.fail(f"{what} did not start: {output}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not answer within 10 s")
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
+@contextmanager
+def run_nginx(http_block: str, prefix: Path, probe_url: str) -> Iterator[Path]:
+    """Run nginx with `http_block` inside `http {}` (all state under `prefix`) until the block ends.
+
+    `probe_url` is requested until it answers, so the proxy is listening when the body runs.
+    Yields the prefix, whose access.log and error.log a test may read.
+    """
+    binary = proxy_binary("nginx", "/usr/sbin/nginx", "DARKLAUNCH_REQUIRE_NGINX")
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    temp = "".join(
+        f"    {kind}_temp_path {prefix}/tmp/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(
+        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log info;\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{\n    access_log {prefix}/access.log;\n{temp}{http_block}}}\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_answers(probe_url, process, "nginx")
+        yield prefix
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def run_caddy(caddyfile: str, folder: Path, probe_url: str) -> Iterator[Path]:
+    """Run Caddy with `caddyfile` (its state kept under `folder`) until the block ends."""
+    binary = proxy_binary("caddy", "/usr/bin/caddy", "DARKLAUNCH_REQUIRE_CADDY")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "Caddyfile"
+    config.write_text(caddyfile, encoding="utf-8")
+    env = {
+        **os.environ,
+        "HOME": str(folder),
+        "XDG_DATA_HOME": str(folder / "data"),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+    }
+    process = subprocess.Popen(
+        [binary, "run", "--config", str(config), "--adapter", "caddyfile"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        wait_until_answers(probe_url, process, "caddy")
+        yield folder
+    finally:
+        _stop(process)
