@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,3 +177,23 @@ def test_caddy_config_overwrites_forwarded_headers_and_hides_metrics(
         caddy_config(web, port), tmp_path / "caddy", f"http://127.0.0.1:{port}/-/health"
     ):
         assert_proxy_speaks_for_the_visitor(web, port)
+
+
+def status_for_head(web: Web, fields: int, line: int = 0) -> int:
+    """Send /-/health with `fields` header fields (Host included) and a path padded to `line`."""
+    path = "/-/health"
+    if line:
+        path += "?" + "a" * (line - len(f"GET {path}? HTTP/1.1"))
+    head = f"GET {path} HTTP/1.1\r\nHost: darklaunch\r\n"
+    head += "".join(f"X-Field-{i}: {i}\r\n" for i in range(fields - 1))
+    with socket.create_connection(("127.0.0.1", web.server.port), timeout=HANG) as sock:
+        sock.sendall(head.encode() + b"Connection: close\r\n\r\n")
+        return int(sock.recv(64).split()[1])
+
+
+def test_gunicorn_refuses_request_heads_past_its_bounds(web: Web) -> None:
+    # Connection: close is one more field, so 49 + 1 is the most gunicorn.conf.py allows.
+    assert status_for_head(web, 49) == 200
+    assert status_for_head(web, 50) == 431
+    assert status_for_head(web, 2, line=4094) == 200
+    assert status_for_head(web, 2, line=4095) == 414
