@@ -28,8 +28,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 # Idle kept-alive connections close after 5 s (the documented proxies close theirs after 4 s, so
-# they never reuse a connection gunicorn is closing); a connection that sends nothing at all is
-# handed back from its thread after 5 s and closed this long after that.
+# they never reuse a connection gunicorn is closing); gunicorn 27 hands a connection that sends
+# nothing at all back from its thread after 5 s, and closes it this long after that.
 keepalive = 5
 # Bounds on one request's head, so a client cannot make a worker hold megabytes of headers.
 # Longest request line (a longer one gets 414; Darklaunch's paths and queries are far shorter).

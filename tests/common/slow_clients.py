@@ -1,10 +1,12 @@
 """Slow HTTP clients (slowloris): sockets that start a request and never finish it.
 
-Half of them send part of a request line and then nothing; the other half send a request line
-and headers one byte at a time, every `interval` seconds, never reaching the blank line that ends
-the headers. A server that gives each connection a thread at its first byte (gunicorn's gthread)
-runs out of threads; a buffering proxy holds them itself and times them out.
-Used by tests/ops/test_slow_clients.py and bench/slow_clients.py; only loopback addresses.
+Each socket sends an opening at once and then one more byte every `interval` seconds, never
+completing its request. The kinds: part of a request line and then nothing (`LINE`); headers one
+byte at a time, never reaching the blank line that ends them (`HEADERS`); complete headers of an
+SDK metrics upload whose body arrives a byte at a time (`body(token)`). A server that gives each
+connection a thread at its first byte (gunicorn's gthread) runs out of threads; a buffering proxy
+holds the sockets itself and times them out. Used by tests/ops/test_slow_clients.py and
+bench/slow_clients.py; only loopback addresses.
 """
 
 from __future__ import annotations
@@ -14,25 +16,51 @@ import threading
 from dataclasses import dataclass, field
 from types import TracebackType
 
-PARTIAL_LINE = b"GET /api/client/features HTT"
-# The header value never ends, so the request never completes (nor does it reach gunicorn's
-# 8,190-byte header field limit in any run shorter than an hour).
-TRICKLE = b"GET /api/client/features HTTP/1.1\r\nHost: darklaunch\r\nX-Slow: " + b"a" * 8000
+
+@dataclass(frozen=True)
+class Kind:
+    """How a slow socket behaves: `opening` at once, then `trickle` one byte per interval."""
+
+    name: str
+    opening: bytes
+    trickle: bytes
+
+
+LINE = Kind("partial request line", b"GET /api/client/features HTT", b"")
+# Host 127.0.0.1 is one the test proxies route (a Caddy site matches on it). The header value
+# never ends, so the request never completes (nor reaches gunicorn's 8,190-byte header field
+# limit in any run shorter than an hour).
+HEADERS = Kind(
+    "headers byte by byte",
+    b"G",
+    b"ET /api/client/features HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 8000,
+)
+
+
+def body(token: str, size: int = 8000) -> Kind:
+    """A metrics upload with a valid client token (so the server reads its body) sent slowly."""
+    head = (
+        "POST /api/client/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    )
+    return Kind("body byte by byte", head.encode(), b" " * size)
 
 
 @dataclass
 class _Slow:
     sock: socket.socket
-    trickle: bool
+    kind: Kind
     sent: int = 0
 
 
 @dataclass
 class SlowClients:
-    """`count` slow sockets to 127.0.0.1:`port`, kept going by one thread until closed."""
+    """`count` slow sockets to 127.0.0.1:`port`, kinds taken in turn, kept going by one thread."""
 
     port: int
     count: int = 50
+    kinds: tuple[Kind, ...] = (LINE, HEADERS)
     interval: float = 0.5
     reopen: bool = False  # replace sockets the server closes (keeps `count` open in a long run)
     closed_by_server: int = 0
@@ -40,19 +68,14 @@ class SlowClients:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def _open(self, trickle: bool) -> _Slow:
+    def _open(self, kind: Kind) -> _Slow:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        slow = _Slow(sock, trickle)
-        if trickle:
-            sock.sendall(TRICKLE[:1])
-            slow.sent = 1
-        else:
-            sock.sendall(PARTIAL_LINE)
+        sock.sendall(kind.opening)
         sock.setblocking(False)
-        return slow
+        return _Slow(sock, kind)
 
     def start(self) -> SlowClients:
-        self._sockets = [self._open(trickle=i % 2 == 1) for i in range(self.count)]
+        self._sockets = [self._open(self.kinds[i % len(self.kinds)]) for i in range(self.count)]
         self._thread = threading.Thread(target=self._run, name="slow-clients", daemon=True)
         self._thread.start()
         return self
@@ -64,11 +87,12 @@ class SlowClients:
                     self.closed_by_server += 1
                     slow.sock.close()
                     if self.reopen and not self._stop.is_set():
-                        self._sockets[i] = self._open(slow.trickle)
+                        self._sockets[i] = self._open(slow.kind)
                     continue
-                if slow.trickle and slow.sent < len(TRICKLE):
+                # Never the last byte: the request must stay unfinished.
+                if slow.sent < len(slow.kind.trickle) - 1:
                     try:
-                        slow.sock.send(TRICKLE[slow.sent : slow.sent + 1])
+                        slow.sock.send(slow.kind.trickle[slow.sent : slow.sent + 1])
                         slow.sent += 1
                     except OSError:
                         pass  # seen as closed on the next round

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from server.audit.service import Actor
 from server.flags import service as flags
 from server.flags.schemas import FlagCreate, StrategyIn
 from tests.common.proxies import fenced_block, run_caddy, run_nginx, substitute
-from tests.common.slow_clients import SlowClients
+from tests.common.slow_clients import HEADERS, LINE, SlowClients, body
 from tests.conftest import free_port, make_app
 from tests.ops.helpers import ServerProcess
 
@@ -35,6 +36,7 @@ POLLS = 20
 HANG = 5.0  # seconds: a poll slower than this counts as a hang, not as slowness
 VISITOR = "127.0.0.2"  # a loopback address that is not the trusted proxy
 SPOOFED = "203.0.113.9"
+HEADER_TIMEOUT = 10.0  # the documented client_header_timeout (nginx) and read_header (Caddy)
 
 
 @dataclass
@@ -103,39 +105,56 @@ def poll(url: str, token: str) -> requests.Response:
     )
 
 
-def assert_polls_answer_while_slow_clients_hang(url: str, port: int, token: str) -> None:
-    with SlowClients(port, count=SLOW_SOCKETS) as slow:
-        for _ in range(POLLS):
-            try:
-                response = poll(url, token)
-            except requests.Timeout:
-                pytest.fail(
-                    f"an SDK poll hung for {HANG} s while {SLOW_SOCKETS} slow sockets were open"
-                )
-            assert response.status_code == 200
-            assert [f["name"] for f in response.json()["features"]] == ["new-checkout"]
-        # The polls ran while every slow socket was still open and unanswered: none was dropped
-        # early, which would let the polls through for the wrong reason.
-        assert slow.still_open() == SLOW_SOCKETS
-        assert slow.closed_by_server == 0
-
-
-def test_sdk_polls_answer_through_nginx_while_50_slow_clients_hang(
-    web: Web, tmp_path: Path
-) -> None:
+@pytest.fixture(params=["nginx", "caddy"])
+def proxy(request: pytest.FixtureRequest, web: Web, tmp_path: Path) -> Iterator[int]:
+    """The proxy from docs/deployment.md in front of `web`; yields the port it listens on."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with run_nginx(nginx_config(web, port), tmp_path / "nginx", f"{url}/-/health"):
-        assert_polls_answer_while_slow_clients_hang(url, port, web.token)
+    probe = f"http://127.0.0.1:{port}/-/health"
+    if request.param == "nginx":
+        with run_nginx(nginx_config(web, port), tmp_path / "nginx", probe):
+            yield port
+    else:
+        with run_caddy(caddy_config(web, port), tmp_path / "caddy", probe):
+            yield port
 
 
-def test_sdk_polls_answer_through_caddy_while_50_slow_clients_hang(
-    web: Web, tmp_path: Path
-) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with run_caddy(caddy_config(web, port), tmp_path / "caddy", f"{url}/-/health"):
-        assert_polls_answer_while_slow_clients_hang(url, port, web.token)
+def assert_polls_answer_while(slow: SlowClients, url: str, token: str) -> None:
+    """POLLS SDK polls, each answered within HANG, while every one of `slow`'s sockets hangs."""
+    for _ in range(POLLS):
+        try:
+            response = poll(url, token)
+        except requests.Timeout:
+            pytest.fail(f"an SDK poll hung for {HANG} s while {slow.count} slow sockets were open")
+        assert response.status_code == 200
+        assert [f["name"] for f in response.json()["features"]] == ["new-checkout"]
+    # The polls ran while every slow socket was still open and unanswered: none was dropped
+    # early, which would let the polls through for the wrong reason.
+    assert slow.still_open() == slow.count
+    assert slow.closed_by_server == 0
+
+
+def test_sdk_polls_answer_while_50_slow_clients_hang(web: Web, proxy: int) -> None:
+    # Half stop inside the request line, half send headers a byte at a time.
+    with SlowClients(proxy, count=SLOW_SOCKETS, kinds=(LINE, HEADERS)) as slow:
+        assert_polls_answer_while(slow, f"http://127.0.0.1:{proxy}", web.token)
+
+
+def test_sdk_polls_answer_while_50_uploads_trickle(web: Web, proxy: int) -> None:
+    # Complete headers with a valid token, so an unbuffered request would reach the view, which
+    # would then wait for the body in one of gunicorn's threads.
+    with SlowClients(proxy, count=SLOW_SOCKETS, kinds=(body(web.token),)) as slow:
+        assert_polls_answer_while(slow, f"http://127.0.0.1:{proxy}", web.token)
+
+
+def test_proxy_closes_requests_whose_head_stays_incomplete(web: Web, proxy: int) -> None:
+    # The proxy holds slow clients, but not forever: their connections end at the header
+    # deadline, so they cannot pile up on the proxy either.
+    started = time.monotonic()
+    with SlowClients(proxy, count=4, kinds=(LINE, HEADERS)) as slow:
+        while slow.still_open() and time.monotonic() - started < HEADER_TIMEOUT + HANG:
+            time.sleep(0.2)
+        assert slow.still_open() == 0
+    assert time.monotonic() - started > HEADER_TIMEOUT - 1  # not refused outright
 
 
 def request_from_visitor(port: int, path: str, headers: dict[str, str]) -> int:
@@ -148,35 +167,15 @@ def request_from_visitor(port: int, path: str, headers: dict[str, str]) -> int:
         conn.close()
 
 
-def assert_proxy_speaks_for_the_visitor(web: Web, port: int) -> None:
-    """Darklaunch sees the visitor's real address, not the one it claims; /metrics is refused."""
+def test_proxy_overwrites_forwarded_headers_and_hides_metrics(web: Web, proxy: int) -> None:
     request_id = uuid.uuid4().hex
     spoof = {"X-Forwarded-For": SPOOFED, "X-Real-IP": SPOOFED, "X-Request-ID": request_id}
-    assert request_from_visitor(port, "/-/health", spoof) == 200
+    assert request_from_visitor(proxy, "/-/health", spoof) == 200
     lines = [json.loads(line) for line in web.server.log(tail=None).splitlines() if line.strip()]
     access = [e for e in lines if e.get("request_id") == request_id]
+    # Darklaunch saw the visitor's real address, not the one it claimed.
     assert [e["remote_addr"] for e in access] == [VISITOR]
-    assert request_from_visitor(port, "/metrics", {}) == 404
-
-
-def test_nginx_config_overwrites_forwarded_headers_and_hides_metrics(
-    web: Web, tmp_path: Path
-) -> None:
-    port = free_port()
-    with run_nginx(
-        nginx_config(web, port), tmp_path / "nginx", f"http://127.0.0.1:{port}/-/health"
-    ):
-        assert_proxy_speaks_for_the_visitor(web, port)
-
-
-def test_caddy_config_overwrites_forwarded_headers_and_hides_metrics(
-    web: Web, tmp_path: Path
-) -> None:
-    port = free_port()
-    with run_caddy(
-        caddy_config(web, port), tmp_path / "caddy", f"http://127.0.0.1:{port}/-/health"
-    ):
-        assert_proxy_speaks_for_the_visitor(web, port)
+    assert request_from_visitor(proxy, "/metrics", {}) == 404
 
 
 def status_for_head(web: Web, fields: int, line: int = 0) -> int:
