@@ -8,7 +8,11 @@ SDK polls (`GET /api/client/features`, a new connection each, 5 s client timeout
 another until `--polls` are done or `--budget` seconds have passed, and prints p50/p99 latency and
 how many polls hung. This is the motivation for docs/deployment.md, not a test.
 
-Usage: python bench/slow_clients.py [--slow 0,8,50] [--polls 200] [--budget 15] [--flags 100]
+A last row per path has `--uploads` sockets that send complete headers of an SDK metrics upload
+(with a valid token) and then the body a byte at a time.
+
+Usage: python bench/slow_clients.py [--slow 0,8,50] [--uploads 50] [--polls 200] [--budget 15]
+       [--flags 100]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -28,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness, run
 from tests.common.proxies import fenced_block, run_nginx, substitute
-from tests.common.slow_clients import SlowClients
+from tests.common.slow_clients import HEADERS, LINE, Kind, SlowClients, body
 
 HANG = 5.0  # seconds: the client gives up on a poll after this long
 
@@ -36,7 +41,7 @@ HANG = 5.0  # seconds: the client gives up on a poll after this long
 @dataclass
 class Result:
     path: str
-    slow: int
+    slow: str  # how many slow sockets, and of which kind
     latencies: list[float]  # seconds; math.inf for a poll that hung
     closed_by_server: int
 
@@ -70,14 +75,15 @@ def polls(url: str, token: str, count: int, budget: float) -> list[float]:
 
 
 def measure(
-    path: str, url: str, port: int, token: str, slow: int, args: argparse.Namespace
+    path: str, url: str, port: int, token: str, slow: int, kinds: tuple[Kind, ...], args: Any
 ) -> Result:
-    clients = SlowClients(port, count=slow, reopen=True) if slow else None
+    clients = SlowClients(port, count=slow, kinds=kinds, reopen=True) if slow else None
     with clients or contextlib.nullcontext():
         if clients:
             time.sleep(1.0)  # every socket has started its request and the trickle is under way
         latencies = polls(url, token, args.polls, args.budget)
-    return Result(path, slow, latencies, clients.closed_by_server if clients else 0)
+    label = f"{slow} uploads" if kinds[0].name.startswith("body") else str(slow)
+    return Result(path, label, latencies, clients.closed_by_server if clients else 0)
 
 
 def table(results: list[Result]) -> str:
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", default="0,8,50", help="numbers of slow sockets, comma-separated")
     parser.add_argument("--polls", type=int, default=200, help="polls per row at most")
     parser.add_argument("--budget", type=float, default=15.0, help="seconds per row at most")
+    parser.add_argument("--uploads", type=int, default=50, help="slow uploads in the last row")
     parser.add_argument("--flags", type=int, default=100, help="flags in the polled document")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.slow.split(",")]
@@ -118,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         app = run.make_app(db_url)
         run.seed_flags(app, args.flags, print)
         token = run.issue_token(app, "client", "production")
+        heads, bodies = (LINE, HEADERS), (body(token),)
         env = {**run.server_env(db_url), "DARKLAUNCH_TRUSTED_PROXIES": "127.0.0.1"}
         web = harness.start_gunicorn("darklaunch", "server:create_app()", env, folder, "/-/health")
         try:
@@ -131,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             proxy = f"http://127.0.0.1:{port}"
             with run_nginx(config, folder / "nginx", f"{proxy}/-/health"):
-                results = [measure("nginx", proxy, port, token, n, args) for n in counts]
+                results = [measure("nginx", proxy, port, token, n, heads, args) for n in counts]
+                results.append(measure("nginx", proxy, port, token, args.uploads, bodies, args))
             # Direct last: slow sockets leave gunicorn's threads stuck until they close.
-            results += [measure("direct", web.url, web.port, token, n, args) for n in counts]
+            results += [measure("direct", web.url, web.port, token, n, heads, args) for n in counts]
+            results.append(measure("direct", web.url, web.port, token, args.uploads, bodies, args))
             after = polls(web.url, token, 1, HANG)
         finally:
             web.stop()

@@ -3,8 +3,10 @@
 A real gunicorn (gunicorn.conf.py, 2 workers × 4 threads, as production runs) sits behind real
 nginx and real Caddy, each run with the configuration read out of docs/deployment.md. Fifty
 sockets start requests and never finish them (half stop inside the request line, half send
-headers a byte at a time); SDK polls must still be answered, each within a 5 s hang detector.
-Without the proxy the same sockets stall gunicorn: `bench/slow_clients.py` shows it.
+headers a byte at a time; or all upload a body a byte at a time); SDK polls must still be
+answered, each within a 5 s hang detector. The proxies also end incomplete heads at their
+deadline, speak for the visitor's address, and refuse /metrics; gunicorn bounds request heads.
+Without a proxy the same sockets stall gunicorn: `bench/slow_clients.py` shows it.
 """
 
 from __future__ import annotations
