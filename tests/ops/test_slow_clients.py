@@ -14,10 +14,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,7 @@ POLLS = 20
 HANG = 5.0  # seconds: a poll slower than this counts as a hang, not as slowness
 VISITOR = "127.0.0.2"  # a loopback address that is not the trusted proxy
 SPOOFED = "203.0.113.9"
+PROXIES = ["nginx", "caddy"]
 HEADER_TIMEOUT = 10.0  # the documented client_header_timeout (nginx) and read_header (Caddy)
 
 
@@ -77,25 +81,38 @@ def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         yield Web(server, token)
 
 
-def nginx_config(web: Web, port: int) -> str:
+def nginx_config(upstream: int, port: int) -> str:
     return substitute(
         fenced_block("deployment.md", "nginx"),
         {
-            "server 127.0.0.1:8000;": f"server 127.0.0.1:{web.server.port};",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream};",
             "listen 80;": f"listen 127.0.0.1:{port};",
         },
     )
 
 
-def caddy_config(web: Web, port: int) -> str:
+def caddy_config(upstream: int, port: int) -> str:
     return substitute(
         fenced_block("deployment.md", "caddy"),
         {
             "admin localhost:2019": f"admin 127.0.0.1:{free_port()}",
             "darklaunch.example.com {": f"http://127.0.0.1:{port} {{",
-            "reverse_proxy 127.0.0.1:8000 {": f"reverse_proxy 127.0.0.1:{web.server.port} {{",
+            "reverse_proxy 127.0.0.1:8000 {": f"reverse_proxy 127.0.0.1:{upstream} {{",
         },
     )
+
+
+@contextmanager
+def documented_proxy(kind: str, upstream: int, folder: Path) -> Iterator[int]:
+    """nginx or Caddy as docs/deployment.md configures it, in front of `upstream`; its port."""
+    port = free_port()
+    probe = f"http://127.0.0.1:{port}/-/health"
+    if kind == "nginx":
+        with run_nginx(nginx_config(upstream, port), folder / "nginx", probe):
+            yield port
+    else:
+        with run_caddy(caddy_config(upstream, port), folder / "caddy", probe):
+            yield port
 
 
 def poll(url: str, token: str) -> requests.Response:
@@ -107,17 +124,11 @@ def poll(url: str, token: str) -> requests.Response:
     )
 
 
-@pytest.fixture(params=["nginx", "caddy"])
+@pytest.fixture(params=PROXIES)
 def proxy(request: pytest.FixtureRequest, web: Web, tmp_path: Path) -> Iterator[int]:
     """The proxy from docs/deployment.md in front of `web`; yields the port it listens on."""
-    port = free_port()
-    probe = f"http://127.0.0.1:{port}/-/health"
-    if request.param == "nginx":
-        with run_nginx(nginx_config(web, port), tmp_path / "nginx", probe):
-            yield port
-    else:
-        with run_caddy(caddy_config(web, port), tmp_path / "caddy", probe):
-            yield port
+    with documented_proxy(request.param, web.server.port, tmp_path) as port:
+        yield port
 
 
 def assert_polls_answer_while(slow: SlowClients, url: str, token: str) -> None:
@@ -178,6 +189,54 @@ def test_proxy_overwrites_forwarded_headers_and_hides_metrics(web: Web, proxy: i
     # Darklaunch saw the visitor's real address, not the one it claimed.
     assert [e["remote_addr"] for e in access] == [VISITOR]
     assert request_from_visitor(proxy, "/metrics", {}) == 404
+
+
+class Echo(BaseHTTPRequestHandler):
+    """An upstream that keeps the headers of every request it gets (all values of each)."""
+
+    seen: list[dict[str, list[str]]] = []
+
+    def do_GET(self) -> None:
+        Echo.seen.append({k.lower(): self.headers.get_all(k, []) for k in self.headers})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("kind", PROXIES)
+def test_proxy_passes_no_client_claims_upstream(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    if request.config.getoption("--backend") != "sqlite":
+        pytest.skip("independent of the backend: runs in the SQLite pass")
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    claims = {
+        "X-Forwarded-For": SPOOFED,
+        "X-Real-IP": SPOOFED,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
+        "X-Original-URI": "/gate/x",
+        "X-Forwarded-Uri": "/gate/x",
+        "X-Forwarded-User": "alice@corp.example",
+    }
+    try:
+        with documented_proxy(kind, upstream.server_port, tmp_path) as port:
+            Echo.seen.clear()
+            assert request_from_visitor(port, "/flags", claims) == 200
+            [seen] = Echo.seen
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert seen["x-forwarded-for"] == [VISITOR]
+    assert seen["x-real-ip"] == [VISITOR]
+    assert seen["x-forwarded-proto"] == ["http"]
+    assert [host.split(":")[0] for host in seen["x-forwarded-host"]] == ["127.0.0.1"]
+    for identity in ("x-original-uri", "x-forwarded-uri", "x-forwarded-user"):
+        assert identity not in seen
 
 
 def status_for_head(web: Web, fields: int, line: int = 0) -> int:
