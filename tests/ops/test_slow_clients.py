@@ -189,6 +189,10 @@ def test_proxy_overwrites_forwarded_headers_and_hides_metrics(web: Web, proxy: i
     # Darklaunch saw the visitor's real address, not the one it claimed.
     assert [e["remote_addr"] for e in access] == [VISITOR]
     assert request_from_visitor(proxy, "/metrics", {}) == 404
+    # Spellings that reach /metrics in Darklaunch get no metrics either (404, or a redirect to
+    # /metrics, which the proxy refuses).
+    for path in ("/metrics?format=text", "//metrics", "/%6detrics", "/./metrics"):
+        assert request_from_visitor(proxy, path, {}) != 200, path
 
 
 class Echo(BaseHTTPRequestHandler):
