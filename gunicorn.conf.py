@@ -20,9 +20,26 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# What these can and cannot do against slow clients is in docs/deployment.md ("gunicorn
+# settings"): none of them frees a gthread thread from a client that sent its first byte and
+# then trickles, so production runs behind a buffering proxy (nginx or Caddy, same page).
+# A worker whose main loop stops checking in for this long is replaced; gthread's main loop keeps
+# checking in while its threads wait on clients, so this catches stuck workers, not slow clients.
 timeout = 30
 graceful_timeout = 20
+# Idle kept-alive connections close after 5 s (the documented proxies close theirs after 4 s, so
+# they never reuse a connection gunicorn is closing); gunicorn 27 hands a connection that sends
+# nothing at all back from its thread after 5 s, and closes it this long after that.
 keepalive = 5
+# Bounds on one request's head, so a client cannot make a worker hold megabytes of headers.
+# Longest request line (a longer one gets 414; Darklaunch's paths and queries are far shorter).
+limit_request_line = 4094
+# Header fields per request (a longer list gets 431); browsers send ~20 and proxies add a few.
+limit_request_fields = 50
+# Longest header line, cookies included; nginx's default limit is 8 KiB too.
+limit_request_field_size = 8190
+# Open connections per worker; beyond this a worker stops accepting until some close.
+worker_connections = 1000
 accesslog = None  # Darklaunch writes its own JSON access lines, one per request
 
 
