@@ -15,10 +15,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
+
+from tests.common.bypass import Site, careless_site
+from tests.conftest import LiveServer, free_port, start_live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -139,3 +144,63 @@ def run_caddy(caddyfile: str, folder: Path, probe_url: str) -> Iterator[Path]:
         yield folder
     finally:
         _stop(process)
+
+
+def substitute_every(config: str, replacements: dict[str, str]) -> str:
+    """Replace every occurrence of each documented value (which must appear) with the test's."""
+    for old, new in replacements.items():
+        assert old in config, f"the documented config should contain {old!r}"
+        config = config.replace(old, new)
+    return config
+
+
+# ---- the gate in front of a careless application -----------------------------------------------
+
+
+@dataclass
+class GateStack:
+    """A proxy from the docs, Darklaunch behind it, and the careless application it protects."""
+
+    url: str
+    port: int
+    darklaunch: LiveServer
+    site: Site
+
+
+@contextmanager
+def gate_stack(app: Flask, folder: Path, proxy: str) -> Iterator[GateStack]:
+    """Run Darklaunch, the careless site and `proxy` ("nginx" or "caddy") as documented."""
+    with careless_site(folder / "site") as site:
+        darklaunch = start_live_server(app)
+        port = free_port()
+        probe = f"http://127.0.0.1:{port}/gate/assets/img/logo.svg"
+        upstream = f"127.0.0.1:{darklaunch.server.server_port}"
+        try:
+            if proxy == "nginx":
+                block = substitute(
+                    fenced_block("gate-nginx.md", "nginx"),
+                    {
+                        "server 127.0.0.1:8000;": f"server {upstream};",
+                        "server 127.0.0.1:3000;": f"server 127.0.0.1:{site.port};",
+                        "listen 80;": f"listen 127.0.0.1:{port};",
+                    },
+                )
+                running = run_nginx(block, folder / "nginx", probe)
+            else:
+                caddyfile = substitute_every(
+                    fenced_block("gate-caddy.md", "caddyfile"),
+                    {
+                        "127.0.0.1:8000": upstream,
+                        "127.0.0.1:3000": f"127.0.0.1:{site.port}",
+                        "www.example.com": f"http://127.0.0.1:{port}",
+                    },
+                )
+                running = run_caddy(GLOBAL_CADDY + caddyfile, folder / "caddy", probe)
+            with running:
+                yield GateStack(f"http://127.0.0.1:{port}", port, darklaunch, site)
+        finally:
+            darklaunch.stop()
+
+
+# Tests only: no admin endpoint, no certificates, no update checks, quiet logs.
+GLOBAL_CADDY = "{\n\tadmin off\n\tauto_https off\n}\n\n"
