@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -76,7 +77,8 @@ def is_exempt(path: str) -> bool:
 
 
 def _has_dot_segment_or_empty(path: str) -> bool:
-    return any(part in (".", "..") for part in path.split("/")) or "//" in path
+    # Segments of dots and spaces only (`...`, `.. `): some servers (Windows) trim them to `..`.
+    return "//" in path or any(part and not part.strip(". ") for part in path.split("/"))
 
 
 # Hex escapes that decode to a separator: the proxy routes on one reading, the app on another.
@@ -93,7 +95,8 @@ def forwarded_path(original_uri: str) -> str | None:
     two readers could resolve differently is refused outright instead of guessed at:
     dot-segments (plain, `%2e`, `%252e`), encoded or literal backslashes and encoded slashes,
     empty segments (`//`), `;` parameters, control characters, invalid or overlong UTF-8
-    (`%c0%ae`), double encoding, fragments, and anything that is not an absolute path.
+    (`%c0%ae`), Unicode look-alikes that fold to any of these, double encoding, fragments, and
+    anything that is not an absolute path.
     """
     if not _PRINTABLE_ASCII.fullmatch(original_uri) or "\\" in original_uri:
         return None
@@ -110,6 +113,10 @@ def forwarded_path(original_uri: str) -> str | None:
         return None  # double encoding, parameters, backslashes, control characters
     if _has_dot_segment_or_empty(path):
         return None
+    if not path.isascii():  # fullwidth dots and slashes become `..` and `/` where apps fold them
+        folded = unicodedata.normalize("NFKC", path)
+        if "\\" in folded or ";" in folded or _has_dot_segment_or_empty(folded):
+            return None
     return path
 
 

@@ -147,6 +147,8 @@ def _hostile_headers() -> list[Attempt]:
     return attempts
 
 
+# Request targets that try to climb out of /gate/ (every one is ambiguous: refused outright).
+TRAVERSALS: tuple[str, ...] = tuple(dict.fromkeys(_traversals()))
 CORPUS: tuple[Attempt, ...] = tuple(
     dict.fromkeys(
         [Attempt(t) for t in _traversals()] + [Attempt(t) for t in _plain()] + _hostile_headers()
