@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from flask import Flask
+from requests.adapters import HTTPAdapter
 
 from tests.common.bypass import Site, careless_site
 from tests.conftest import LiveServer, free_port, start_live_server
@@ -204,3 +206,22 @@ def gate_stack(app: Flask, folder: Path, proxy: str) -> Iterator[GateStack]:
 
 # Tests only: no admin endpoint, no certificates, no update checks, quiet logs.
 GLOBAL_CADDY = "{\n\tadmin off\n\tauto_https off\n}\n\n"
+
+
+class FromAddress(HTTPAdapter):
+    """Connect from a chosen loopback address, so the proxy sees distinct visitors."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def visitor(address: str = "127.0.0.2") -> requests.Session:
+    """A browser-like client (keeps cookies) connecting from `address`."""
+    session = requests.Session()
+    session.mount("http://", FromAddress(address))
+    return session
