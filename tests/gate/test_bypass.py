@@ -1,8 +1,9 @@
-"""Gate bypasses through the documented nginx and Caddy configurations, tried for real.
+"""Gate bypasses through the documented nginx, Caddy and Traefik configurations, for real.
 
 Each proxy runs with the configuration read out of its document (docs/gate-nginx.md,
-docs/gate-caddy.md) in front of a careless static file server holding a secret.txt that it
-would serve to any traversal. Requests go over raw sockets, so the path arrives byte for byte.
+docs/gate-caddy.md, docs/gate-traefik.md) in front of a careless static file server holding a
+secret.txt that it would serve to any traversal. Requests go over raw sockets, so the path
+arrives byte for byte.
 The operator here trusts X-Forwarded-User (the riskier setting): the proxy must overwrite it.
 """
 
@@ -16,29 +17,43 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.common.bypass import CLAIMED_USER, CORPUS, SECRET, looks_closed, raw_request
+from tests.common.bypass import (
+    CLAIMED_USER,
+    CORPUS,
+    SECRET,
+    careless_site,
+    looks_closed,
+    raw_request,
+)
 from tests.common.proxies import GateStack, gate_stack
 
-TRUSTED = {
-    "TRUSTED_PROXIES": (ipaddress.ip_network("127.0.0.1/32"),),
-    "GATE_USER_HEADER": "X-Forwarded-User",
-}
-pytestmark = pytest.mark.parametrize("app_config", [TRUSTED], ids=["trusted-proxy"])
+# The header each documented proxy names the original URI in.
+URI_HEADER = {"nginx": "X-Original-URI", "caddy": "X-Original-URI", "traefik": "X-Forwarded-Uri"}
 
 
-@pytest.fixture(params=["nginx", "caddy"])
-def stack(request: pytest.FixtureRequest, app: Flask, tmp_path: Path) -> Iterator[GateStack]:
-    with gate_stack(app, tmp_path, request.param) as running:
+@pytest.fixture(params=list(URI_HEADER))
+def proxy(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def app_config(proxy: str) -> dict[str, Any]:
+    return {
+        "TRUSTED_PROXIES": (ipaddress.ip_network("127.0.0.1/32"),),
+        "GATE_URI_HEADER": URI_HEADER[proxy],
+        "GATE_USER_HEADER": "X-Forwarded-User",
+    }
+
+
+@pytest.fixture
+def stack(proxy: str, app: Flask, tmp_path: Path) -> Iterator[GateStack]:
+    with gate_stack(app, tmp_path, proxy) as running:
         yield running
 
 
-def test_the_corpus_is_large_and_the_careless_site_falls_for_it(
-    tmp_path: Path, app_config: Any
-) -> None:
+def test_the_corpus_is_large_and_the_careless_site_falls_for_it(tmp_path: Path) -> None:
     # Straight to the application (no proxy, no gate), the attempts really get the secret:
     # the corpus tests something.
-    from tests.common.bypass import careless_site
-
     assert len(CORPUS) >= 100
     with careless_site(tmp_path / "site") as site:
         leaked = [a for a in CORPUS if SECRET in raw_request(site.port, a.target, a.headers).text]
