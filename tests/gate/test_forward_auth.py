@@ -94,6 +94,31 @@ def test_ambiguous_original_uris_are_refused_even_for_team_and_open_gate(
         assert response.headers["X-Darklaunch-Gate"] == "bad_path"
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/caf%C3%A9",
+        "/a%20b/c",
+        "/docs/v1.2/x..y",
+        "/.well-known/security.txt",
+        "/search?q=../x&next=%2Fy%2f..%5c",
+        "/shop/cart?x=1",
+    ],
+)
+def test_ordinary_uris_are_judged_by_the_gate_not_refused(
+    client: FlaskClient, gate: Any, uri: str
+) -> None:
+    # Only the path is held to the strict reading; a query may carry anything.
+    assert auth(client, uri).headers["X-Darklaunch-Gate"] == "no_flag"
+    gate.open()
+    assert auth(client, uri).status_code == 204
+
+
+def test_gate_pages_with_a_query_are_still_exempt(client: FlaskClient) -> None:
+    response = auth(client, "/gate/preview/abc?next=%2F..%2Fproducts")
+    assert (response.status_code, response.headers["X-Darklaunch-Gate"]) == (204, "exempt")
+
+
 @pytest.mark.parametrize("uri", ["/GATE/closed", "/Gate/assets/x.css", "/%67ate/x", "/gate"])
 def test_only_the_exact_gate_prefix_is_exempt(client: FlaskClient, uri: str) -> None:
     response = auth(client, uri)
