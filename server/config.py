@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,23 @@ def parse_optional_name(raw: str) -> str:
     return names[0]
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def parse_optional_header(raw: str) -> str:
+    name = raw.strip()
+    if name and not _HEADER_NAME.fullmatch(name):
+        raise ValueError("expected an HTTP header name (letters, digits and -)")
+    return name
+
+
+def parse_header(raw: str) -> str:
+    name = parse_optional_header(raw)
+    if not name:
+        raise ValueError("expected an HTTP header name")
+    return name
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its key in app.config, parser, default and meaning."""
@@ -256,6 +274,24 @@ SETTINGS: tuple[Setting, ...] = (
         "*",
         "Web origins whose browsers may call the frontend API and OFREP (CORS), "
         "comma-separated; `*` for any, empty for none.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_URI_HEADER",
+        "GATE_URI_HEADER",
+        parse_header,
+        "X-Original-URI",
+        "The one request header forward-auth reads the original URI from; your proxy must "
+        "always set it itself (`X-Original-URI` for nginx and Caddy, `X-Forwarded-Uri` for "
+        "Traefik). No other header is consulted.",
+    ),
+    Setting(
+        "DARKLAUNCH_GATE_USER_HEADER",
+        "GATE_USER_HEADER",
+        parse_optional_header,
+        "",
+        "Header carrying the signed-in user id that a trusted proxy sets for gate audiences "
+        "of named users, e.g. `X-Forwarded-User`; empty ignores every identity header. Name "
+        "it only if the proxy always overwrites it.",
     ),
     Setting(
         "DARKLAUNCH_GATE_ENV",

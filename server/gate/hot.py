@@ -46,7 +46,7 @@ class ForwardAuth(HotPath):
         trusted = app.config["TRUSTED_PROXIES"]
         visit = views.visit_of(
             req,
-            views.original_path(req.headers),
+            views.original_uri(req.headers),
             team=principal is not None and principal.kind == "user",
             address=address_of(environ, trusted),
             trusted_peer=peer_is_trusted(environ, trusted),

@@ -16,12 +16,14 @@ import ipaddress
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -69,7 +71,58 @@ VISITOR_SALT = visitor.SALT  # the visitor cookie is server.visitor's, shared wi
 
 def is_exempt(path: str) -> bool:
     """True for the short list of paths that are always through."""
+    if _has_dot_segment_or_empty(path):  # never exempt a path a later hop may resolve elsewhere
+        return False
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+
+def _has_dot_segment_or_empty(path: str) -> bool:
+    # Segments of dots and spaces only (`...`, `.. `): some servers (Windows) trim them to `..`.
+    return "//" in path or any(part and not part.strip(". ") for part in path.split("/"))
+
+
+# Hex escapes that decode to a separator: the proxy routes on one reading, the app on another.
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
+_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]*")
+
+
+def forwarded_path(original_uri: str) -> str | None:
+    """The path of a proxied request's original URI, percent-decoded; None when it is ambiguous.
+
+    Proxies and applications read unusual paths differently (nginx and Caddy normalise
+    `/gate/..%2fsecret` to `/secret`, an application may serve the raw form), so anything that
+    two readers could resolve differently is refused outright instead of guessed at:
+    dot-segments (plain, `%2e`, `%252e`), encoded or literal backslashes and encoded slashes,
+    empty segments (`//`), `;` parameters, control characters, invalid or overlong UTF-8
+    (`%c0%ae`), Unicode look-alikes that fold to any of these, double encoding, fragments, and
+    anything that is not an absolute path.
+    """
+    if not _PRINTABLE_ASCII.fullmatch(original_uri) or "\\" in original_uri:
+        return None
+    raw = original_uri.split("?", 1)[0]
+    if not raw.startswith("/") or "#" in raw or ";" in raw:
+        return None
+    if _ESCAPE.search(raw) or _ENCODED_SEPARATOR.search(raw):
+        return None
+    try:
+        path = unquote_to_bytes(raw).decode("utf-8", errors="strict")
+    except UnicodeDecodeError:  # overlong forms such as %c0%ae are invalid UTF-8
+        return None
+    if "%" in path or ";" in path or "\\" in path or not path.isprintable():
+        return None  # double encoding, parameters, backslashes, control characters
+    if _has_dot_segment_or_empty(path):
+        return None
+    if not path.isascii():  # fullwidth dots and slashes become `..` and `/` where apps fold them
+        folded = unicodedata.normalize("NFKC", path)
+        if "\\" in folded or ";" in folded or _has_dot_segment_or_empty(folded):
+            return None
+    return path
+
+
+def is_forward_auth_exempt(path: str) -> bool:
+    """True for the gate's own pages in a normalised original path (case-sensitive, ASCII)."""
+    return path.isascii() and path.startswith(FORWARD_AUTH_EXEMPT_PREFIXES)
 
 
 def is_site_page(path: str) -> bool:
@@ -91,6 +144,7 @@ class Reason(enum.StrEnum):
     NO_FLAG = "no_flag"  # site.open or the gate environment is missing: closed
     BAD_COOKIE = "bad_cookie"  # a gate cookie failed its signature check: closed
     BAD_ADDRESS = "bad_address"  # a trusted proxy sent a malformed client address: closed
+    BAD_PATH = "bad_path"  # the original URI could be read two ways (dot-segments...): closed
     ERROR = "error"  # anything else that went wrong while deciding: closed
 
 
@@ -98,13 +152,13 @@ class Reason(enum.StrEnum):
 class Visit:
     """What the gate needs to know about one request (the HTTP layer fills it in)."""
 
-    path: str
+    path: str  # forwarded: the original URI exactly as the proxy sent it (query included)
     team: bool = False  # a signed-in team member (a user session, not an API token)
     preview_cookie: str | None = None
     visitor_cookie: str | None = None
     address: str | None = None  # the client address, from trusted proxies only
     address_problem: str | None = None  # set when a trusted proxy sent a malformed address
-    user_id: str | None = None  # asserted by a trusted proxy (X-Forwarded-User)
+    user_id: str | None = None  # asserted by a trusted proxy (DARKLAUNCH_GATE_USER_HEADER)
     forwarded: bool = False  # asked through forward-auth: the path is the original URI
 
 
@@ -203,11 +257,13 @@ def decide(
 
 
 def _decide(visit: Visit, environment: str, secret_key: str, now: datetime) -> Decision:
-    exempt = (
-        visit.path.startswith(FORWARD_AUTH_EXEMPT_PREFIXES)
-        if visit.forwarded
-        else is_exempt(visit.path)
-    )
+    if visit.forwarded:
+        path = forwarded_path(visit.path)
+        if path is None:  # refused outright: not even the team or a preview pass gets it
+            return Decision(False, Reason.BAD_PATH, "ambiguous original URI")
+        exempt = is_forward_auth_exempt(path)
+    else:
+        exempt = is_exempt(visit.path)
     if exempt:
         return Decision(True, Reason.EXEMPT)
     if visit.team:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -96,7 +95,10 @@ def visit_of(
     forwarded: bool,
 ) -> Visit:
     """A Visit from a request: its gate cookies, and the user id a trusted proxy asserts."""
-    user = req.headers.get("X-Forwarded-User", "").strip() if trusted_peer else ""
+    # Identity comes only from the header an operator named, and only from a trusted proxy:
+    # proxies such as Caddy pass a client's own X-Forwarded-User through unless told not to.
+    header = current_app.config["GATE_USER_HEADER"]
+    user = req.headers.get(header, "").strip() if header and trusted_peer else ""
     return Visit(
         path=path,
         team=team,
@@ -123,7 +125,7 @@ def decide_request(path: str | None = None, *, forwarded: bool = False) -> Decis
     if not quiet(decision):
         where = request.path
         if forwarded:  # the proxied request, as the proxy names it
-            where = request.headers.get("X-Forwarded-Host", "") + (path or "/")
+            where = request.headers.get("X-Forwarded-Host", "") + (path or "/")[:300]
         log.warning("gate closed for %s: %s (%s)", where, decision.reason.value, decision.detail)
     g.gate_result = decision
     g.gate_decision = (decision.outcome, decision.reason.value)
@@ -216,14 +218,16 @@ def gate_context() -> dict[str, object]:
 def forward_auth() -> Response:
     """Forward-auth for any app behind a proxy: 204 lets the visitor through, 401 does not."""
     g.gate_one_cookie = True
-    return forward_auth_response(decide_request(original_path(request.headers), forwarded=True))
+    return forward_auth_response(decide_request(original_uri(request.headers), forwarded=True))
 
 
-def original_path(headers: Headers) -> str:
-    """The path of the proxied request, as the proxy names it (nginx or Traefik style)."""
-    original = headers.get("X-Original-URI") or headers.get("X-Forwarded-Uri") or "/"
-    path = urlsplit(original).path or "/"
-    return path if path.startswith("/") else "/" + path
+def original_uri(headers: Headers) -> str:
+    """The proxied request's URI, raw, from the one header DARKLAUNCH_GATE_URI_HEADER names.
+
+    Only that header: a proxy overwrites the header it sets, but passes the client's others
+    through (Caddy and Traefik copy any X-Original-URI). service.decide judges the raw value.
+    """
+    return headers.get(current_app.config["GATE_URI_HEADER"]) or "/"
 
 
 def forward_auth_response(decision: Decision) -> Response:
@@ -238,7 +242,7 @@ def forward_auth_response(decision: Decision) -> Response:
 @public
 def closed() -> Response:
     """The closed page on its own (a proxy's `error_page 401` points here)."""
-    return closed_response(request.headers.get("X-Original-URI"))
+    return closed_response(request.headers.get(current_app.config["GATE_URI_HEADER"]))
 
 
 @bp.route("/gate/preview/exit")

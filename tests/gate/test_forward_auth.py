@@ -61,11 +61,120 @@ def test_the_applications_own_paths_are_not_exempt(client: FlaskClient, uri: str
     assert auth(client, uri).status_code == 401
 
 
-def test_forwarded_uri_is_read_when_there_is_no_original_uri(client: FlaskClient) -> None:
-    response = client.get(
-        "/gate/auth", environ_base=NGINX, headers={"X-Forwarded-Uri": "/gate/assets/x.css"}
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/gate/..%2fadmin",
+        "/gate/../x",
+        "/gate/%2e%2e/x",
+        "/gate/%252e%252e/x",
+        "/gate//../x",
+        "/gate/..%5cx",
+        "/gate/..\\x",
+        "/gate/%c0%ae%c0%ae/x",
+        "/gate;x/../y",
+        "/gate/x%00",
+        "/gate/x%0a",
+        "//gate/x",
+        "/gate/./x",
+        "gate/x",
+        "http://www.example.com/gate/x",
+    ],
+)
+def test_ambiguous_original_uris_are_refused_even_for_team_and_open_gate(
+    app: Flask, gate: Any, admin: Any, uri: str
+) -> None:
+    # The reported attack: X-Original-URI: /gate/..%2fadmin answered 204 exempt.
+    gate.open()
+    team = app.test_client()
+    sign_in(team, admin.email)
+    for client in (app.test_client(), team):
+        response = auth(client, uri)
+        assert response.status_code == 401
+        assert response.headers["X-Darklaunch-Gate"] == "bad_path"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/caf%C3%A9",
+        "/a%20b/c",
+        "/docs/v1.2/x..y",
+        "/.well-known/security.txt",
+        "/search?q=../x&next=%2Fy%2f..%5c",
+        "/shop/cart?x=1",
+    ],
+)
+def test_ordinary_uris_are_judged_by_the_gate_not_refused(
+    client: FlaskClient, gate: Any, uri: str
+) -> None:
+    # Only the path is held to the strict reading; a query may carry anything.
+    assert auth(client, uri).headers["X-Darklaunch-Gate"] == "no_flag"
+    gate.open()
+    assert auth(client, uri).status_code == 204
+
+
+def test_gate_pages_with_a_query_are_still_exempt(client: FlaskClient) -> None:
+    response = auth(client, "/gate/preview/abc?next=%2F..%2Fproducts")
+    assert (response.status_code, response.headers["X-Darklaunch-Gate"]) == (204, "exempt")
+
+
+@pytest.mark.parametrize("uri", ["/GATE/closed", "/Gate/assets/x.css", "/%67ate/x", "/gate"])
+def test_only_the_exact_gate_prefix_is_exempt(client: FlaskClient, uri: str) -> None:
+    response = auth(client, uri)
+    expected = (204, "exempt") if uri == "/%67ate/x" else (401, "no_flag")
+    assert (response.status_code, response.headers["X-Darklaunch-Gate"]) == expected
+
+
+def test_only_the_configured_header_names_the_original_uri(client: FlaskClient) -> None:
+    # Caddy and Traefik pass a visitor's own X-Original-URI or X-Forwarded-Uri through.
+    for name in ("X-Forwarded-Uri", "X-Original-URL", "X-Rewrite-URL"):
+        response = client.get("/gate/auth", environ_base=NGINX, headers={name: "/gate/x"})
+        assert response.status_code == 401, name
+    both = {"X-Original-URI": "/secret", "X-Forwarded-Uri": "/gate/x"}
+    assert client.get("/gate/auth", environ_base=NGINX, headers=both).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "app_config", [{**PROXY, "GATE_URI_HEADER": "X-Forwarded-Uri"}], ids=["traefik-style"]
+)
+def test_a_proxy_that_sets_x_forwarded_uri_is_named_in_the_setting(
+    client: FlaskClient, app_config: Any
+) -> None:
+    headers = {"X-Forwarded-Uri": "/gate/assets/x.css", "X-Original-URI": "/secret"}
+    assert client.get("/gate/auth", environ_base=NGINX, headers=headers).status_code == 204
+    spoofed = {"X-Forwarded-Uri": "/secret", "X-Original-URI": "/gate/x"}
+    assert client.get("/gate/auth", environ_base=NGINX, headers=spoofed).status_code == 401
+
+
+@pytest.mark.parametrize("app_config", [PROXY], ids=["trusted-proxy"])
+def test_identity_headers_are_ignored_unless_a_setting_names_them(
+    app: Flask, gate: Any, app_config: Any
+) -> None:
+    gate.audience(user_ids=["alice@corp"])
+    gate.open()
+    client = app.test_client()
+    for name in ("X-Forwarded-User", "X-Auth-Request-User", "Remote-User", "X-Remote-User"):
+        assert auth(client, **{name: "alice@corp"}).status_code == 401, name
+
+
+@pytest.mark.parametrize(
+    "app_config", [{**PROXY, "GATE_USER_HEADER": "X-Auth-Request-User"}], ids=["named"]
+)
+def test_the_named_identity_header_is_believed_from_a_trusted_proxy_only(
+    app: Flask, gate: Any, app_config: Any
+) -> None:
+    gate.audience(user_ids=["alice@corp"])
+    gate.open()
+    client = app.test_client()
+    assert auth(client, **{"X-Auth-Request-User": "alice@corp"}).status_code == 204
+    assert auth(client, **{"X-Forwarded-User": "alice@corp"}).status_code == 401
+    stranger = client.get(
+        "/gate/auth",
+        environ_base={"REMOTE_ADDR": "198.51.100.7"},
+        headers={"X-Original-URI": "/", "X-Auth-Request-User": "alice@corp"},
     )
-    assert response.status_code == 204
+    assert stranger.status_code == 401
 
 
 def test_preview_cookie_and_team_session_pass(

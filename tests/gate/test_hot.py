@@ -20,6 +20,7 @@ from werkzeug.test import Client, TestResponse
 from server import sessions
 from server.gate.hot import ForwardAuth
 from server.gate.views import PREVIEW_COOKIE
+from tests.common.bypass import TRAVERSALS
 from tests.conftest import sign_in
 from tests.hot import Counting, count_below
 from tests.ops.test_metrics import scrape, value
@@ -134,7 +135,9 @@ def test_preview_pass_holders_pass_the_same(
     same_answer(fast, flask)
 
 
-@pytest.mark.parametrize("app_config", [PROXY], ids=["trusted-proxy"])
+@pytest.mark.parametrize(
+    "app_config", [{**PROXY, "GATE_USER_HEADER": "X-Forwarded-User"}], ids=["trusted-proxy"]
+)
 def test_allowlists_read_the_trusted_proxys_headers_the_same(
     app: Flask, below: Counting, gate: Any, app_config: Any
 ) -> None:
@@ -226,3 +229,23 @@ def test_fast_answers_are_logged_and_counted_like_any_request(
     assert grew("darklaunch_gate_decisions_total", outcome="block", reason="closed") == 1
     assert grew("darklaunch_gate_decisions_total", outcome="pass", reason="team") == 1
     assert grew("darklaunch_http_requests_total", endpoint="gate.forward_auth", status="401") == 1
+
+
+def test_bypass_corpus_is_refused_by_the_fast_path_and_flask_alike(
+    app: Flask, below: Counting, gate: Any, admin: Any
+) -> None:
+    # Every attempt's request target as the original URI, straight to /gate/auth, with the gate
+    # open to one user only and a team member asking too: the one rule refuses it in both layers.
+    gate.audience(user_ids=["nobody@example.com"])
+    gate.open()
+    team = app.test_client()
+    sign_in(team, admin.email)
+    cookie = "; ".join(f"{c.key}={c.value}" for c in team._cookies.values())
+    assert len(TRAVERSALS) >= 100
+    for uri in TRAVERSALS:
+        for layer in (app, below.wsgi_app):
+            stranger = ask(Client(layer, use_cookies=False), uri=uri)
+            member = ask(Client(layer, use_cookies=False), uri=uri, Cookie=cookie)
+            assert (stranger.status_code, member.status_code) == (401, 401), uri
+            assert stranger.headers["X-Darklaunch-Gate"] == "bad_path", uri
+            assert member.headers["X-Darklaunch-Gate"] == "bad_path", uri

@@ -379,7 +379,9 @@ def test_malformed_forwarded_address_from_the_proxy_means_closed(
     assert client.get("/changelog", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
 
 
-@pytest.mark.parametrize("app_config", [PROXY], ids=["trusted-proxy"])
+@pytest.mark.parametrize(
+    "app_config", [{**PROXY, "GATE_USER_HEADER": "X-Forwarded-User"}], ids=["trusted-proxy"]
+)
 def test_user_ids_come_from_the_trusted_proxy_only(app: Flask, gate: Any, app_config: Any) -> None:
     gate.audience(user_ids=["alice@example.com"])
     gate.open()
