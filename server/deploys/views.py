@@ -27,6 +27,7 @@ from server.deploys.schemas import (
     SuiteOut,
 )
 from server.errors import Invalid
+from server.pagination import page_number
 from server.web import actor
 
 bp = Blueprint("deploys", __name__)
@@ -163,11 +164,6 @@ def api_patch(deploy_id: int) -> Response:
 # ---- pages ---------------------------------------------------------------------------------
 
 
-def _page_number() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(page, 1), 1_000_000)
-
-
 def history_context(
     session: Session,
     links: DeployLinks,
@@ -202,7 +198,7 @@ def history() -> str:
     status = request.args.get("status") or None
     if status is not None and status not in DeployStatus.__members__.values():
         raise Invalid(f"There is no deploy status named {status!r}.")
-    page = _page_number()
+    page = page_number()
     session = db.session()
     rows, total = service.list_deploys(
         session, service.DeployFilter(environment, status), page=page, per_page=PAGE_SIZE

@@ -45,6 +45,7 @@ from server.snapshot import SnapshotCache
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
 UNKNOWN_FLAG = "unknown"
+OTHER_METHOD = "other"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds. Flag reads answer in well under 5 ms; pages and writes in tens of milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -159,12 +160,15 @@ class Metrics:
             self.update_worker_stats(force=True)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, status)
+        # The cache is keyed by the label, not the raw method: a client inventing methods
+        # (`FOO1`, `FOO2`, ...) must not grow it.
+        label = method if method in METHODS else OTHER_METHOD
+        key = (endpoint, label, status)
         children = self._request_children.get(key)
         if children is None:
             code = str(status)
             children = (
-                self.requests.labels(endpoint, method if method in METHODS else "other", code),
+                self.requests.labels(endpoint, label, code),
                 self.latency.labels(endpoint, code),
             )
             self._request_children[key] = children
