@@ -225,9 +225,10 @@ def test_x_api_key_header_is_accepted(client: FlaskClient, flags: Flags, client_
 
 
 def test_bulk_evaluates_every_flag_with_etag(
-    client: FlaskClient, flags: Flags, frontend_token: str
+    client: FlaskClient, flags: Flags, client_token: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {frontend_token}"}
+    # A client token sees every flag, off ones too (frontend tokens: test_ofrep_bulk_filtering).
+    headers = {"Authorization": f"Bearer {client_token}"}
     response = client.post(
         "/ofrep/v1/evaluate/flags",
         json={"context": {"targetingKey": "u1", "country": "NO"}},
