@@ -40,6 +40,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from server import errors
+from server.config import Mode
 from server.snapshot import SnapshotCache
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -252,10 +253,11 @@ def record_request(response: Response) -> Response:
 
 
 def scrape_allowed() -> bool:
-    """True when no metrics token is configured, or the request carries it as a bearer token."""
+    """True when the request carries the metrics token as a bearer token; with no token
+    configured, true outside production only (flag and endpoint names are not for the public)."""
     token: str = current_app.config["METRICS_TOKEN"]
     if not token:
-        return True
+        return current_app.config["MODE"] is not Mode.PRODUCTION
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode(), token.encode()
