@@ -25,7 +25,9 @@ from server.access import (
     Permission,
     Role,
     TokenKind,
+    AccessRule,
     access_of,
+    allows,
     public,
 )
 from tests.conftest import sign_in
@@ -39,7 +41,7 @@ class Call:
     endpoint: str
     method: str
     path: str
-    access: str | Permission
+    access: AccessRule
 
     @property
     def is_api(self) -> bool:
@@ -120,7 +122,9 @@ def test_every_view_declares_public_or_a_permission(app: Flask) -> None:
     undeclared = [name for name, view in app.view_functions.items() if access_of(view) is None]
     assert undeclared == []
     for call in calls(app):
-        assert call.access == PUBLIC or isinstance(call.access, Permission), str(call)
+        rule = call.access
+        alternatives = rule if isinstance(rule, tuple) else (rule,)
+        assert rule == PUBLIC or all(isinstance(p, Permission) for p in alternatives), str(call)
 
 
 def test_the_walk_reaches_the_foundation_endpoints(app: Flask) -> None:
@@ -160,11 +164,11 @@ def test_tokens_of_the_wrong_kind_are_refused(
 ) -> None:
     env = app.config["ENVIRONMENTS"][0]
     tokens = {
-        kind: make_token(kind.value, None if kind is TokenKind.ADMIN else env) for kind in TokenKind
+        kind: make_token(kind.value, env if kind.needs_environment else None) for kind in TokenKind
     }
     checked = set()
     for call in closed_calls(app):
-        wrong = [k for k in TokenKind if call.access not in TOKEN_PERMISSIONS[k]]
+        wrong = [k for k in TokenKind if not allows(call.access, TOKEN_PERMISSIONS[k])]
         for kind in wrong:
             response = send(client, call, headers={"Authorization": f"Bearer {tokens[kind]}"})
             assert response.status_code == 403, f"{kind.value} token on {call}"
@@ -172,7 +176,36 @@ def test_tokens_of_the_wrong_kind_are_refused(
                 assert_refusal(call, response, 403, "forbidden")
             checked.add(kind)
     # Client tokens meet admin endpoints here already; SDK endpoints add the admin-token case.
-    assert TokenKind.CLIENT in checked and TokenKind.FRONTEND in checked
+    assert TokenKind.CLIENT in checked and TokenKind.FRONTEND in checked and TokenKind.CI in checked
+
+
+def test_a_ci_token_records_deploys_and_nothing_else(
+    app: Flask, client: FlaskClient, make_token: Callable[..., str]
+) -> None:
+    ci = {"Authorization": f"Bearer {make_token(TokenKind.CI.value, None)}"}
+    allowed = {
+        (c.method, c.endpoint)
+        for c in closed_calls(app)
+        if allows(c.access, TOKEN_PERMISSIONS[TokenKind.CI])
+    }
+    # Exactly the deploy calls `darklaunch deploy record` makes (it lists deploys to find the
+    # previous one's commit); any other endpoint granting the permission must be added here.
+    assert allowed == {
+        ("POST", "deploys.api_record"),
+        ("PATCH", "deploys.api_patch"),
+        ("GET", "deploys.api_list"),
+    }
+    environment = app.config["ENVIRONMENTS"][-1]
+    body = {"environment": environment, "version": "v1.0.0", "sha": "a" * 40, "status": "started"}
+    created = client.post("/api/deploys", json=body, headers=ci)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    deploy_id = created.get_json()["id"]
+    patched = client.patch(f"/api/deploys/{deploy_id}", json={"status": "succeeded"}, headers=ci)
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    assert client.get("/api/deploys", headers=ci).status_code == 200
+    # One deploy is not the list: only what `deploy record` needs is open.
+    assert client.get(f"/api/deploys/{deploy_id}", headers=ci).status_code == 403
+    assert client.get("/api/admin/projects/default/features", headers=ci).status_code == 403
 
 
 def test_roles_without_the_permission_are_refused(
@@ -185,7 +218,7 @@ def test_roles_without_the_permission_are_refused(
         sign_in(clients[role], member.email)
     for call in closed_calls(app):
         for role in Role:
-            if call.access in ROLE_PERMISSIONS[role]:
+            if allows(call.access, ROLE_PERMISSIONS[role]):
                 continue
             response = send(clients[role], call)
             assert response.status_code == 403, f"{role.value} on {call}"
@@ -210,7 +243,7 @@ def test_session_writes_without_csrf_token_are_refused(
     assert writes
     for call in writes:
         response = send(admin_client, call)
-        if call.access != PUBLIC and call.access not in ROLE_PERMISSIONS[Role.ADMIN]:
+        if not allows(call.access, ROLE_PERMISSIONS[Role.ADMIN]):
             assert response.status_code == 403, str(call)  # e.g. SDK endpoints: tokens only
             continue
         assert response.status_code == 400, str(call)

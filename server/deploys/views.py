@@ -98,7 +98,7 @@ def _environment(name: str | None) -> str | None:
 
 
 @bp.route("/api/deploys", methods=["POST"])
-@requires(Permission.DEPLOYS_WRITE)
+@requires(Permission.DELIVERY_RECORD)
 @api_doc(
     "Record a deploy; the same environment and version again updates it",
     request=DeployIn,
@@ -116,7 +116,8 @@ def api_record() -> tuple[Response, int]:
 
 
 @bp.route("/api/deploys")
-@requires(Permission.READ)
+# A ci token reads the list too: `deploy record` looks up the previous deploy's commit there.
+@requires(Permission.READ, Permission.DELIVERY_RECORD)
 @api_doc(
     "List deploys newest first, with tests, coverage and commits",
     query=DeploysQuery,
@@ -151,7 +152,7 @@ def api_get(deploy_id: int) -> Response:
 
 
 @bp.route("/api/deploys/<int:deploy_id>", methods=["PATCH"])
-@requires(Permission.DEPLOYS_WRITE)
+@requires(Permission.DELIVERY_RECORD)
 @api_doc("Change a deploy", request=DeployPatch, responses={200: DeployOut}, tag="deploys")
 def api_patch(deploy_id: int) -> Response:
     """Change a recorded deploy's status, times, figures, commits or link."""
