@@ -193,6 +193,9 @@ _ERRORS = {
     413: "Body too large",
     503: "Unavailable",
 }
+# Declared per endpoint where it applies (e.g. `responses={202: None, **RATE_LIMITED}`).
+RATE_LIMITED: dict[int, type[BaseModel] | None] = {429: ErrorBody}
+_DESCRIPTIONS = {**_ERRORS, 429: "Too many requests; see Retry-After"}
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
@@ -281,7 +284,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 op["responses"][str(status)] = {"description": "Success"}
             else:
                 op["responses"][str(status)] = {
-                    "description": "Success",
+                    "description": _DESCRIPTIONS.get(status, "Success"),
                     "content": {doc.content_type: {"schema": ref(model)}},
                 }
         error_ref = {"application/json": {"schema": ref(ErrorBody)}}

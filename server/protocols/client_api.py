@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, current_principal, requires
-from server.api import api_doc
+from server.api import RATE_LIMITED, api_doc
 from server.flags.compile import PROJECT, CompiledEnvironment
 from server.protocols import intake, service
 from server.protocols.schemas import ClientFeaturesOut, MetricsIn, RegisterIn
@@ -108,7 +108,7 @@ def document_response(
 @api_doc(
     "Unleash client API: an SDK instance announces itself",
     request=RegisterIn,
-    responses={202: None},
+    responses={202: None, **RATE_LIMITED},
     tag="sdk",
 )
 def register() -> Response:
@@ -121,7 +121,7 @@ def register() -> Response:
 @api_doc(
     "Unleash client API: an SDK's evaluation counts since its last report",
     request=MetricsIn,
-    responses={202: None},
+    responses={202: None, **RATE_LIMITED},
     tag="sdk",
 )
 def metrics() -> Response:

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, public, requires
-from server.api import api_doc, parse_body
+from server.api import RATE_LIMITED, api_doc, parse_body
 from server.protocols import intake
 from server.protocols.client_api import identity
 from server.protocols.results import context_from_body, context_from_query, frontend_toggles
@@ -89,7 +89,7 @@ def toggles_post() -> Response:
 @api_doc(
     "Unleash frontend API: a browser or mobile SDK announces itself",
     request=RegisterIn,
-    responses={200: None},
+    responses={200: None, **RATE_LIMITED},
     tag="sdk",
 )
 def register() -> Response:
@@ -102,7 +102,7 @@ def register() -> Response:
 @api_doc(
     "Unleash frontend API: a browser or mobile SDK's evaluation counts",
     request=MetricsIn,
-    responses={200: None},
+    responses={200: None, **RATE_LIMITED},
     tag="sdk",
 )
 def metrics() -> Response:
