@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import current_app
@@ -108,26 +107,22 @@ class Ignored:
         return text + (", instance=ignored" if self.instance else "")
 
 
-def known_variants(compiled: CompiledEnvironment) -> Mapping[str, frozenset[str]]:
-    """Each flag the environment serves, with the variant names SDKs may report for it."""
-    found = profiles(compiled)
-    return {
-        name: (found[name].variants if name in found else frozenset()) | {DISABLED_VARIANT}
-        for name in compiled.flags
-    }
-
-
 def keep_known(data: MetricsIn, compiled: CompiledEnvironment) -> tuple[MetricsIn, Ignored]:
-    """The report with only known flags and variants, and how much was left out."""
-    known = known_variants(compiled)
+    """The report with only known flags and variants, and how much was left out.
+
+    Known variants are the flag's and its strategies' variants (parsed once per document
+    version), plus `disabled`; only the reported names are looked up.
+    """
+    found = profiles(compiled)
     toggles: dict[str, ToggleCounts] = {}
     flags = variants = 0
     for name, counts in data.bucket.toggles.items():
-        allowed = known.get(name)
-        if allowed is None:
+        if name not in compiled.flags:
             flags += 1
             continue
-        kept = {v: n for v, n in counts.variants.items() if v in allowed}
+        profile = found.get(name)
+        allowed = profile.variants if profile is not None else frozenset()
+        kept = {v: n for v, n in counts.variants.items() if v in allowed or v == DISABLED_VARIANT}
         variants += len(counts.variants) - len(kept)
         toggles[name] = counts.model_copy(update={"variants": kept})
     bucket = data.bucket.model_copy(update={"toggles": toggles})
