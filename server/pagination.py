@@ -1,18 +1,19 @@
 """The one page-number parser for every paginated page and API (`?page=`, `?history=`).
 
-A page number is never an error and never a 500: anything that is not a positive whole number
-(missing, `abc`, `-3`, `0`, a superscript digit) means page 1, and a number above `MAX_PAGE`
-(`?page=` followed by 30 nines) means `MAX_PAGE`, a page past the end, which each list shows
-as it shows any page past its end (flags and audit: the last page; deploys and changelog: an
-empty page that links back). The offsets it leads to always fit a 64-bit integer.
+On pages a page number is never an error and never a 500: anything that is not a positive whole
+number (missing, `abc`, `-3`, `0`, a superscript digit) means page 1, and a number above
+`MAX_PAGE` (`?page=` followed by 30 nines) means `MAX_PAGE`, a page past the end, which each
+list shows as it shows any page past its end (flags and audit: the last page; deploys and
+changelog: an empty page that links back). JSON APIs declare `PageNumber` and answer 400 for
+the same inputs. Either way the offsets fit a 64-bit integer.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from flask import request
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 MAX_PAGE = 1_000_000
 
@@ -27,12 +28,10 @@ def parse_page(raw: str | None) -> int:
     return max(1, min(number, MAX_PAGE))
 
 
-def _page_value(value: Any) -> int:
-    return parse_page(value if isinstance(value, str) else str(value))
-
-
-# A `page` field of an API's query model: the same parser, so the API and the pages agree.
-PageNumber = Annotated[int, BeforeValidator(_page_value), Field(ge=1, le=MAX_PAGE)]
+# A `page` field of an API's query model. APIs are strict where pages forgive: anything but a
+# whole number from 1 to MAX_PAGE is a 400 naming the field (a program should learn its
+# mistake), never a 500.
+PageNumber = Annotated[int, Field(ge=1, le=MAX_PAGE)]
 
 
 def page_number(name: str = "page") -> int:

@@ -89,6 +89,9 @@ def test_the_known_500s_answer_now(app: Flask, admin_client: FlaskClient, conten
     # A page past the end of the flag list shows its last page; the deploys API gets the rule too.
     flags_page = admin_client.get(f"/flags?page={HUGE}")
     assert flags_page.status_code == 200 and "paged" in flags_page.get_data(as_text=True)
-    listed = admin_client.get(f"/api/deploys?page={HUGE}")
-    assert listed.status_code == 200 and listed.get_json()["page"] == MAX_PAGE
-    assert admin_client.get("/api/deploys?page=abc").get_json()["page"] == 1
+    # APIs are strict: a 400 naming the field, never a 500.
+    for raw in (HUGE, "abc", "0"):
+        listed = admin_client.get(f"/api/deploys?page={raw}")
+        assert listed.status_code == 400
+        assert "page" in listed.get_json()["error"]["details"]["fields"]
+    assert admin_client.get(f"/api/deploys?page={MAX_PAGE}").get_json()["page"] == MAX_PAGE
