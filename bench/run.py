@@ -37,6 +37,7 @@ def server_env(db_url: str) -> dict[str, str]:
         "DATABASE_URL": db_url,
         "SECRET_KEY": SECRET,
         "DARKLAUNCH_ENV": "production",
+        "DARKLAUNCH_BASE_URL": "http://127.0.0.1",  # production requires the public address
         "DARKLAUNCH_LOG_LEVEL": "INFO",
     }
 

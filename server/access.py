@@ -25,6 +25,9 @@ class Permission(enum.StrEnum):
     READ = "read"  # team pages: flags, deploys, audit, in read-only form
     FLAGS_WRITE = "flags.write"
     DEPLOYS_WRITE = "deploys.write"
+    # What CI reports about delivery: deploys (`POST`/`PATCH /api/deploys`), and the incidents
+    # to come. The one permission of a ci token.
+    DELIVERY_RECORD = "delivery.record"
     ANNOUNCEMENTS_WRITE = "announcements.write"
     GATE_ADMIN = "gate.admin"
     USERS_ADMIN = "users.admin"
@@ -45,10 +48,11 @@ class TokenKind(enum.StrEnum):
     CLIENT = "client"
     FRONTEND = "frontend"
     ADMIN = "admin"
+    CI = "ci"  # records deploys from a CI pipeline, and nothing else
 
     @property
     def needs_environment(self) -> bool:
-        return self is not TokenKind.ADMIN
+        return self in (TokenKind.CLIENT, TokenKind.FRONTEND)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -57,6 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ,
             Permission.FLAGS_WRITE,
             Permission.DEPLOYS_WRITE,
+            Permission.DELIVERY_RECORD,
             Permission.ANNOUNCEMENTS_WRITE,
             Permission.GATE_ADMIN,
             Permission.USERS_ADMIN,
@@ -64,7 +69,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.DEVELOPER: frozenset(
-        {Permission.READ, Permission.FLAGS_WRITE, Permission.DEPLOYS_WRITE, Permission.METRICS_READ}
+        {
+            Permission.READ,
+            Permission.FLAGS_WRITE,
+            Permission.DEPLOYS_WRITE,
+            Permission.DELIVERY_RECORD,
+            Permission.METRICS_READ,
+        }
     ),
     Role.EDITOR: frozenset({Permission.READ, Permission.ANNOUNCEMENTS_WRITE}),
     Role.VIEWER: frozenset({Permission.READ}),
@@ -75,6 +86,7 @@ TOKEN_PERMISSIONS: dict[TokenKind, frozenset[Permission]] = {
     TokenKind.ADMIN: ROLE_PERMISSIONS[Role.ADMIN],
     TokenKind.CLIENT: frozenset({Permission.SDK_CLIENT, Permission.SDK_EVALUATE}),
     TokenKind.FRONTEND: frozenset({Permission.SDK_FRONTEND, Permission.SDK_EVALUATE}),
+    TokenKind.CI: frozenset({Permission.DELIVERY_RECORD}),
 }
 
 
@@ -105,14 +117,29 @@ def public(view: F) -> F:
     return view
 
 
-def requires(permission: Permission) -> Callable[[F], F]:
-    """Mark a view as needing `permission` from the signed-in user or the API token."""
+# A view's access rule: PUBLIC, one permission, or several of which any one will do.
+AccessRule = str | Permission | tuple[Permission, ...]
+
+
+def requires(permission: Permission, *alternatives: Permission) -> Callable[[F], F]:
+    """Mark a view as needing `permission` (or any of `alternatives`) from the signed-in user
+    or the API token."""
+    rule: AccessRule = (permission, *alternatives) if alternatives else permission
 
     def mark(view: F) -> F:
-        setattr(view, ACCESS_ATTR, permission)
+        setattr(view, ACCESS_ATTR, rule)
         return view
 
     return mark
+
+
+def allows(rule: AccessRule | None, permissions: frozenset[Permission]) -> bool:
+    """True when a caller holding `permissions` passes a view's access rule."""
+    if rule == PUBLIC:
+        return True
+    if isinstance(rule, tuple):
+        return any(p in permissions for p in rule)
+    return rule is not None and Permission(rule) in permissions
 
 
 def not_a_write(view: F) -> F:
@@ -122,7 +149,7 @@ def not_a_write(view: F) -> F:
     return view
 
 
-def access_of(view: Callable[..., Any]) -> str | Permission | None:
+def access_of(view: Callable[..., Any]) -> AccessRule | None:
     return getattr(view, ACCESS_ATTR, None)
 
 
@@ -195,7 +222,7 @@ def check_access() -> Response | None:
         return None
     principal = _resolve_principal()
     g.principal = principal
-    if principal is None or not principal.can(Permission(rule)):
+    if principal is None or not allows(rule, principal.permissions):
         return _deny(principal, bool(g.via_token))
     _protect_session_write(principal)
     return None

@@ -6,18 +6,20 @@ the URL map, so an endpoint without a declaration is easy to spot (a test checks
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.json_schema import models_json_schema
 from werkzeug.wrappers import Response
 
 from server.access import PUBLIC, access_of, public
-from server.errors import Invalid
+from server.errors import Invalid, TooDeeplyNested
 from server.web import MAX_ID
 
 M = TypeVar("M", bound=BaseModel)
@@ -75,12 +77,58 @@ def _encodes(text: str) -> bool:
     return True
 
 
+# Deeper than any document Darklaunch reads (flag documents nest about 8 levels); far below
+# Python's recursion limit, so nothing after parsing (validation, copies, the engine) recurses
+# into trouble.
+MAX_JSON_DEPTH = 64
+TOO_DEEP_MESSAGE = f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep."
+
+
+def loads(raw: bytes | str) -> Any:
+    """Decode JSON, refusing nesting deeper than MAX_JSON_DEPTH (TooDeeplyNested).
+
+    The one JSON parsing boundary: request bodies (through the app's JSON provider), OFREP
+    contexts and JSON variant payloads all decode here. Bad JSON is a ValueError, as from
+    `json.loads`.
+    """
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise TooDeeplyNested(TOO_DEEP_MESSAGE) from None
+    # Counting brackets is cheap and bounds the depth, so most bodies skip the walk.
+    if isinstance(raw, bytes):
+        opening = raw.count(b"[") + raw.count(b"{")
+    else:
+        opening = raw.count("[") + raw.count("{")
+    if opening > MAX_JSON_DEPTH and nests_deeper_than(data, MAX_JSON_DEPTH):
+        raise TooDeeplyNested(TOO_DEEP_MESSAGE)
+    return data
+
+
+def nests_deeper_than(data: Any, limit: int) -> bool:
+    """True when arrays and objects in `data` nest more than `limit` levels (without recursing)."""
+    pending: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, decoding through `loads` so every `get_json` has the depth limit."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads(s)
+
+
 def parse_body(model: type[M]) -> M:
     """Parse the request's JSON body into `model`; any problem is a 400 naming the fields."""
-    try:
-        data = request.get_json(silent=True, force=True)
-    except RecursionError:
-        raise Invalid("The request body is nested too deeply.") from None
+    data = request.get_json(silent=True, force=True)
     if data is None:
         raw = request.get_data(cache=True)
         if raw.strip():
@@ -145,6 +193,9 @@ _ERRORS = {
     413: "Body too large",
     503: "Unavailable",
 }
+# Declared per endpoint where it applies (e.g. `responses={202: None, **RATE_LIMITED}`).
+RATE_LIMITED: dict[int, type[BaseModel] | None] = {429: ErrorBody}
+_DESCRIPTIONS = {**_ERRORS, 429: "Too many requests; see Retry-After"}
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
@@ -233,7 +284,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 op["responses"][str(status)] = {"description": "Success"}
             else:
                 op["responses"][str(status)] = {
-                    "description": "Success",
+                    "description": _DESCRIPTIONS.get(status, "Success"),
                     "content": {doc.content_type: {"schema": ref(model)}},
                 }
         error_ref = {"application/json": {"schema": ref(ErrorBody)}}
@@ -266,4 +317,5 @@ def openapi() -> Response:
 
 
 def init_app(app: Flask) -> None:
+    app.json = BoundedJSONProvider(app)
     app.register_blueprint(bp)

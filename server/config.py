@@ -174,6 +174,22 @@ def parse_header(raw: str) -> str:
     return name
 
 
+SECRET_KEY_MIN_BYTES = 32
+SECRET_KEY_MIN_DISTINCT = 8  # `aaaa...` or `abab...` is long but guessable
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` is too weak to sign production sessions (None when it is fine).
+
+    The message never repeats the key.
+    """
+    if len(key.encode()) < SECRET_KEY_MIN_BYTES:
+        return f"it is shorter than {SECRET_KEY_MIN_BYTES} bytes"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        return f"it has fewer than {SECRET_KEY_MIN_DISTINCT} different characters"
+    return None
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its key in app.config, parser, default and meaning."""
@@ -194,7 +210,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MODE",
         parse_mode,
         "production",
-        "`production`, `development` or `test`. Production demands `SECRET_KEY` and "
+        "`production`, `development` or `test`. Production demands a strong `SECRET_KEY` and "
+        "`DARKLAUNCH_BASE_URL`, closes `/metrics` without `DARKLAUNCH_METRICS_TOKEN`, and "
         "sets Secure cookies and HSTS.",
     ),
     Setting(
@@ -202,7 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
         "SECRET_KEY",
         parse_text,
         None,
-        "Signs sessions, CSRF tokens and preview-pass cookies. Required in production.",
+        "Signs sessions, CSRF tokens and preview-pass cookies. Required in production: at "
+        f"least {SECRET_KEY_MIN_BYTES} bytes with at least {SECRET_KEY_MIN_DISTINCT} different "
+        "characters.",
         secret=True,
         required_in_production=True,
     ),
@@ -235,8 +254,9 @@ SETTINGS: tuple[Setting, ...] = (
         "BASE_URL",
         parse_base_url,
         "",
-        "Public address of this server (used in feeds and preview links); "
-        "empty means the request's own host.",
+        "Public address of this server (used in feeds and preview links). Required in "
+        "production; elsewhere empty means the request's own host.",
+        required_in_production=True,
     ),
     Setting(
         "DARKLAUNCH_SITE_URL",
@@ -342,11 +362,21 @@ SETTINGS: tuple[Setting, ...] = (
         "METRICS_TOKEN",
         parse_text,
         "",
-        "When set, `GET /metrics` demands `Authorization: Bearer <this value>`; "
-        "empty leaves it open (keep it unreachable from outside then).",
+        "When set, `GET /metrics` demands `Authorization: Bearer <this value>`. Empty leaves "
+        "it open in development and test, and closed (401) in production.",
         secret=True,
     ),
 )
+
+
+_HOW_TO_SET = {
+    "SECRET_KEY": "Set it to a long random value, e.g. "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
+    # Links in feeds and preview links must not come from a client's Host header.
+    "DARKLAUNCH_BASE_URL": "Set it to the address people reach this server at, e.g. "
+    "https://darklaunch.example.com; links in feeds and previews are built from it, never from "
+    "a request's Host header.",
+}
 
 
 def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -370,12 +400,17 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
             raise ConfigError(f"{setting.env}={shown} is not valid: {exc}") from None
     values.update(overrides)
     mode = values["MODE"]
+    if mode is Mode.PRODUCTION and values["SECRET_KEY"]:
+        problem = secret_key_problem(values["SECRET_KEY"])
+        if problem is not None:
+            raise ConfigError(
+                f"SECRET_KEY is too weak for production: {problem}. {_HOW_TO_SET['SECRET_KEY']}"
+            )
     for setting in SETTINGS:
         if setting.required_in_production and mode is Mode.PRODUCTION and not values[setting.key]:
             raise ConfigError(
                 f"{setting.env} is required in production (DARKLAUNCH_ENV is production "
-                f"unless set otherwise). Set it to a long random value, e.g. "
-                f"`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+                f"unless set otherwise). {_HOW_TO_SET[setting.env]}"
             )
     environments = values["ENVIRONMENTS"]
     if not values["GATE_ENV"]:

@@ -38,6 +38,10 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+class TooDeeplyNested(Invalid):
+    """A JSON body (or a JSON value inside one) nests deeper than the server accepts."""
+
+
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"

@@ -16,11 +16,12 @@ from werkzeug.wrappers import Response
 from server.access import Permission, current_principal
 from server.audit.service import Actor
 from server.errors import DomainError, Invalid, Unauthorized
+from server.pagination import MAX_PAGE as MAX_PAGE  # re-exported: pages import them from here
+from server.pagination import page_number as page_number
 
 # Ids in URLs stay within the id columns' type (INTEGER: 32 bits on PostgreSQL), so a larger
 # number is simply not found instead of an error from the database.
 MAX_ID = 2**31 - 1
-MAX_PAGE = 1_000_000
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,6 @@ def form_errors(form: FlaskForm, exc: DomainError) -> None:
             placed = True
     if not placed:
         form.form_errors.append(exc.message)
-
-
-def page_number(name: str = "page") -> int:
-    """The 1-based page asked for in the query string; anything unusable means page 1."""
-    raw = request.args.get(name, "")
-    if not (raw.isascii() and raw.isdigit()):
-        return 1
-    return max(1, min(int(raw) if len(raw) <= 9 else MAX_PAGE, MAX_PAGE))
 
 
 class BoundedIntConverter(IntegerConverter):

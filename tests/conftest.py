@@ -156,6 +156,9 @@ def make_app(url: str, **overrides: Any) -> Flask:
         "REFRESH_MS": 50,
     }
     config.update(overrides)
+    if config["MODE"] is Mode.PRODUCTION:
+        # Production demands a public address; the test client's host is localhost.
+        config.setdefault("BASE_URL", "http://localhost")
     application = create_app(config)
     application.test_cli_runner_class = AppContextCliRunner
     return application

@@ -5,17 +5,11 @@ The URL map is walked, so endpoints added by any feature are checked without lis
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Rule
-from werkzeug.routing.converters import AnyConverter, ValidationError
 
 from server.access import (
     NOT_A_WRITE_ATTR,
@@ -26,66 +20,11 @@ from server.access import (
     Role,
     TokenKind,
     access_of,
+    allows,
     public,
 )
+from tests.common.routes import WRITE_METHODS, Call, calls
 from tests.conftest import sign_in
-
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-SAMPLES = ["1", "sample", str(uuid.UUID(int=1)), "1.5", "sample/path", "-1"]
-
-
-@dataclass(frozen=True)
-class Call:
-    endpoint: str
-    method: str
-    path: str
-    access: str | Permission
-
-    @property
-    def is_api(self) -> bool:
-        return self.path.startswith(("/api/", "/ofrep/"))
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.path} ({self.endpoint})"
-
-
-def sample_value(rule: Rule, name: str) -> str:
-    """A value the rule's converter accepts for `name` (e.g. 1 for <int:id>)."""
-    converter = rule._converters[name]  # werkzeug keeps each argument's converter here
-    if isinstance(converter, AnyConverter):
-        return sorted(converter.items)[0]
-    for candidate in SAMPLES:
-        if re.fullmatch(converter.regex, candidate):
-            try:
-                converter.to_python(candidate)
-            except ValidationError:
-                continue
-            return candidate
-    raise AssertionError(f"no sample value for <{name}> in {rule.rule}; add one to SAMPLES")
-
-
-def calls(app: Flask) -> Iterator[Call]:
-    """Every (method, concrete URL) the app routes, with the access rule of its view."""
-    adapter = app.url_map.bind("localhost")
-    for rule in app.url_map.iter_rules():
-        values = {
-            name: sample_value(rule, name)
-            for name in rule.arguments
-            if name not in (rule.defaults or {})
-        }
-        built = rule.build(values, append_unknown=False)
-        assert built is not None, rule.rule
-        path = built[1]
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            try:
-                endpoint, _ = adapter.match(path, method=method)
-            except HTTPException:  # pragma: no cover - a rule shadowed by a redirect
-                continue
-            if endpoint != rule.endpoint:
-                continue  # another rule wins for this sample URL; it is checked on its own
-            rule_access = access_of(app.view_functions[endpoint])
-            assert rule_access is not None
-            yield Call(endpoint, method, path, rule_access)
 
 
 def closed_calls(app: Flask) -> list[Call]:
@@ -120,7 +59,9 @@ def test_every_view_declares_public_or_a_permission(app: Flask) -> None:
     undeclared = [name for name, view in app.view_functions.items() if access_of(view) is None]
     assert undeclared == []
     for call in calls(app):
-        assert call.access == PUBLIC or isinstance(call.access, Permission), str(call)
+        rule = call.access
+        alternatives = rule if isinstance(rule, tuple) else (rule,)
+        assert rule == PUBLIC or all(isinstance(p, Permission) for p in alternatives), str(call)
 
 
 def test_the_walk_reaches_the_foundation_endpoints(app: Flask) -> None:
@@ -160,11 +101,11 @@ def test_tokens_of_the_wrong_kind_are_refused(
 ) -> None:
     env = app.config["ENVIRONMENTS"][0]
     tokens = {
-        kind: make_token(kind.value, None if kind is TokenKind.ADMIN else env) for kind in TokenKind
+        kind: make_token(kind.value, env if kind.needs_environment else None) for kind in TokenKind
     }
     checked = set()
     for call in closed_calls(app):
-        wrong = [k for k in TokenKind if call.access not in TOKEN_PERMISSIONS[k]]
+        wrong = [k for k in TokenKind if not allows(call.access, TOKEN_PERMISSIONS[k])]
         for kind in wrong:
             response = send(client, call, headers={"Authorization": f"Bearer {tokens[kind]}"})
             assert response.status_code == 403, f"{kind.value} token on {call}"
@@ -172,7 +113,36 @@ def test_tokens_of_the_wrong_kind_are_refused(
                 assert_refusal(call, response, 403, "forbidden")
             checked.add(kind)
     # Client tokens meet admin endpoints here already; SDK endpoints add the admin-token case.
-    assert TokenKind.CLIENT in checked and TokenKind.FRONTEND in checked
+    assert TokenKind.CLIENT in checked and TokenKind.FRONTEND in checked and TokenKind.CI in checked
+
+
+def test_a_ci_token_records_deploys_and_nothing_else(
+    app: Flask, client: FlaskClient, make_token: Callable[..., str]
+) -> None:
+    ci = {"Authorization": f"Bearer {make_token(TokenKind.CI.value, None)}"}
+    allowed = {
+        (c.method, c.endpoint)
+        for c in closed_calls(app)
+        if allows(c.access, TOKEN_PERMISSIONS[TokenKind.CI])
+    }
+    # Exactly the deploy calls `darklaunch deploy record` makes (it lists deploys to find the
+    # previous one's commit); any other endpoint granting the permission must be added here.
+    assert allowed == {
+        ("POST", "deploys.api_record"),
+        ("PATCH", "deploys.api_patch"),
+        ("GET", "deploys.api_list"),
+    }
+    environment = app.config["ENVIRONMENTS"][-1]
+    body = {"environment": environment, "version": "v1.0.0", "sha": "a" * 40, "status": "started"}
+    created = client.post("/api/deploys", json=body, headers=ci)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    deploy_id = created.get_json()["id"]
+    patched = client.patch(f"/api/deploys/{deploy_id}", json={"status": "succeeded"}, headers=ci)
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    assert client.get("/api/deploys", headers=ci).status_code == 200
+    # One deploy is not the list: only what `deploy record` needs is open.
+    assert client.get(f"/api/deploys/{deploy_id}", headers=ci).status_code == 403
+    assert client.get("/api/admin/projects/default/features", headers=ci).status_code == 403
 
 
 def test_roles_without_the_permission_are_refused(
@@ -185,7 +155,7 @@ def test_roles_without_the_permission_are_refused(
         sign_in(clients[role], member.email)
     for call in closed_calls(app):
         for role in Role:
-            if call.access in ROLE_PERMISSIONS[role]:
+            if allows(call.access, ROLE_PERMISSIONS[role]):
                 continue
             response = send(clients[role], call)
             assert response.status_code == 403, f"{role.value} on {call}"
@@ -210,7 +180,7 @@ def test_session_writes_without_csrf_token_are_refused(
     assert writes
     for call in writes:
         response = send(admin_client, call)
-        if call.access != PUBLIC and call.access not in ROLE_PERMISSIONS[Role.ADMIN]:
+        if not allows(call.access, ROLE_PERMISSIONS[Role.ADMIN]):
             assert response.status_code == 403, str(call)  # e.g. SDK endpoints: tokens only
             continue
         assert response.status_code == 400, str(call)

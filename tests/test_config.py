@@ -15,6 +15,8 @@ from server import config, create_app
 from server.config import ROOT, SETTINGS, ConfigError, Mode, Setting, parse
 
 DEV = {"DARKLAUNCH_ENV": "development"}
+STRONG_KEY = "Zq8-vR2pLx7Tn4Wc9Hk3Ms6Ya1Df5Gj0Eb"  # 34 bytes, many different characters
+PROD = {"SECRET_KEY": STRONG_KEY, "DARKLAUNCH_BASE_URL": "https://darklaunch.example.com"}
 
 
 def parse_error(environ: dict[str, str]) -> str:
@@ -24,7 +26,7 @@ def parse_error(environ: dict[str, str]) -> str:
 
 
 def test_defaults_are_production_and_documented_values() -> None:
-    values = parse({"SECRET_KEY": "k" * 40})
+    values = parse(PROD)
     assert values["MODE"] is Mode.PRODUCTION
     assert values["ENVIRONMENTS"] == ("development", "production")
     assert values["REFRESH_MS"] == 500
@@ -72,7 +74,7 @@ def test_counts_must_be_whole_numbers_above_zero(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["staging", "prod", "", "Production "])
 def test_unknown_mode_is_refused(raw: str) -> None:
     if raw.strip().lower() == "production":
-        assert parse({"DARKLAUNCH_ENV": raw, "SECRET_KEY": "k"})["MODE"] is Mode.PRODUCTION
+        assert parse({**PROD, "DARKLAUNCH_ENV": raw})["MODE"] is Mode.PRODUCTION
         return
     assert "expected production, development or test" in parse_error({"DARKLAUNCH_ENV": raw})
 
@@ -183,6 +185,52 @@ def test_production_without_secret_key_stops_start_up(
     else:
         monkeypatch.setenv("SECRET_KEY", secret_key)
     with pytest.raises(ConfigError, match="SECRET_KEY is required in production"):
+        create_app()
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("hunter2", "shorter than 32 bytes"),
+        ("Zq8-vR2pLx7Tn4Wc9Hk3Ms6Ya1D", "shorter than 32 bytes"),  # 27 bytes
+        ("a" * 64, "fewer than 8 different characters"),
+        ("ab" * 32, "fewer than 8 different characters"),
+        ("0123456" * 10, "fewer than 8 different characters"),
+    ],
+)
+def test_production_refuses_a_weak_secret_key_without_printing_it(key: str, problem: str) -> None:
+    message = parse_error({**PROD, "SECRET_KEY": key})
+    assert message.startswith("SECRET_KEY is too weak for production: ")
+    assert problem in message
+    assert key not in message
+    assert "secrets.token_urlsafe" in message  # says how to make a good one
+
+
+@pytest.mark.parametrize("key", [STRONG_KEY, "0123456789abcdef" * 4, "é" * 8 + "abcdefgh" * 4])
+def test_production_accepts_a_strong_secret_key(key: str) -> None:
+    assert parse({**PROD, "SECRET_KEY": key})["SECRET_KEY"] == key
+
+
+def test_weak_secret_keys_are_fine_outside_production() -> None:
+    for mode in ("development", "test"):
+        assert parse({"DARKLAUNCH_ENV": mode, "SECRET_KEY": "a"})["SECRET_KEY"] == "a"
+
+
+def test_production_requires_the_base_url() -> None:
+    message = parse_error({"SECRET_KEY": STRONG_KEY})
+    assert message.startswith("DARKLAUNCH_BASE_URL is required in production")
+    assert "Host header" in message
+    assert parse(PROD)["BASE_URL"] == "https://darklaunch.example.com"
+    assert parse(DEV)["BASE_URL"] == ""  # elsewhere the request's host still serves
+
+
+def test_production_app_without_a_base_url_does_not_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DARKLAUNCH_ENV", raising=False)
+    monkeypatch.delenv("DARKLAUNCH_BASE_URL", raising=False)
+    monkeypatch.setenv("SECRET_KEY", STRONG_KEY)
+    with pytest.raises(ConfigError, match="DARKLAUNCH_BASE_URL is required in production"):
         create_app()
 
 

@@ -49,7 +49,12 @@ def test_a_serving_app_does_not_load_alembic(database: Database, tmp_path: Path)
         "import sys, server; server.create_app(); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako', 'pygments'}))"
     )
-    env = {**os.environ, "DATABASE_URL": database.fresh_url(tmp_path), "SECRET_KEY": "s" * 40}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database.fresh_url(tmp_path),
+        "SECRET_KEY": "migration-test-secret-key-0123456789",
+        "DARKLAUNCH_BASE_URL": "http://localhost",
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -30,6 +30,7 @@ from server.announcements.schemas import JsonFeed, WidgetFeed
 from server.announcements.service import ChangelogView
 from server.api import api_doc
 from server.errors import Invalid, NotFound
+from server.pagination import page_number
 from server.visitor import visitor_id
 from server.web import client_address, vary_on
 
@@ -97,7 +98,7 @@ def index() -> Response:
     if blocked is not None:
         return blocked
     category = _category(request.args.get("category"))
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number()
     s = db.session()
     hidden = _hidden_for_this_visitor(service.linked_live_flags(s))
     entries, total = service.list_live(

@@ -14,7 +14,7 @@ from server.access import Permission, requires
 from server.api import StrictModel, api_doc, validate
 from server.audit import service
 from server.audit.models import Event
-from server.web import page_number
+from server.pagination import page_number
 
 bp = Blueprint("audit", __name__)
 PAGE_SIZE = 50

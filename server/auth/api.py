@@ -48,7 +48,7 @@ class TokenIn(StrictModel):
     name: str = Field(max_length=100, description="What uses the token, e.g. 'checkout-service'")
     kind: TokenKind
     environment: str | None = Field(
-        None, max_length=100, description="Required for client and frontend tokens; admin: none"
+        None, max_length=100, description="Client and frontend tokens: required; admin and ci: none"
     )
 
 

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 
 from server import db
+from server.access import TokenKind
 from server.audit.service import Actor
 from server.auth import service
 from server.errors import DomainError
@@ -58,7 +59,7 @@ def tokens() -> None:
 
 
 @tokens.command("create")
-@click.option("--kind", required=True, type=click.Choice(["client", "frontend", "admin"]))
+@click.option("--kind", required=True, type=click.Choice([k.value for k in TokenKind]))
 @click.option("--env", "environment", default=None, help="Environment (client and frontend).")
 @click.option("--name", required=True)
 def create_token(kind: str, environment: str | None, name: str) -> None:

@@ -22,5 +22,10 @@ class UserForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    kind = SelectField("Kind", choices=[SelectChoice(k.value, k.value.title()) for k in TokenKind])
+    kind = SelectField(
+        "Kind",
+        choices=[
+            SelectChoice(k.value, "CI" if k is TokenKind.CI else k.value.title()) for k in TokenKind
+        ],
+    )
     environment = SelectField("Environment", validators=[Optional()])

@@ -157,7 +157,7 @@ def create_token(
         token_kind = TokenKind(kind)
     except ValueError:
         token_kind = None
-        errors["kind"] = "Kind must be client, frontend or admin."
+        errors["kind"] = f"Kind must be one of {', '.join(k.value for k in TokenKind)}."
     name = name.strip()
     if not TOKEN_NAME_RE.match(name):
         errors["name"] = (
@@ -171,7 +171,10 @@ def create_token(
                 f"one of {', '.join(environments)}."
             )
         if not token_kind.needs_environment and environment:
-            errors["environment"] = "Admin tokens are not bound to an environment; leave it empty."
+            errors["environment"] = (
+                f"{token_kind.value.title()} tokens are not bound to an environment; "
+                "leave it empty."
+            )
     if errors:
         raise Invalid("The token could not be created.", {"fields": errors})
     assert token_kind is not None

@@ -101,7 +101,7 @@ def deploy() -> None:
     "--token",
     envvar="DARKLAUNCH_TOKEN",
     required=True,
-    help="Admin API token (or env DARKLAUNCH_TOKEN).",
+    help="A ci API token (or env DARKLAUNCH_TOKEN).",
 )
 @click.option("--env", "environment", required=True, help="Environment deployed to.")
 @click.option("--version", "version", required=True, help="Version label; unique per environment.")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from server.api import StrictModel
+from server.pagination import PageNumber
 
 MAX_COMMITS = 2000
 SHA_PATTERN = r"^[0-9a-f]{7,64}$"
@@ -123,7 +124,7 @@ class DeployPatch(DeployFields):
 class DeploysQuery(StrictModel):
     env: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     status: StatusName | None = None
-    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    page: PageNumber = 1
     per_page: Annotated[int, Field(ge=1, le=200)] = 50
 
 

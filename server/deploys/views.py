@@ -27,6 +27,7 @@ from server.deploys.schemas import (
     SuiteOut,
 )
 from server.errors import Invalid
+from server.pagination import page_number
 from server.web import actor
 
 bp = Blueprint("deploys", __name__)
@@ -97,7 +98,7 @@ def _environment(name: str | None) -> str | None:
 
 
 @bp.route("/api/deploys", methods=["POST"])
-@requires(Permission.DEPLOYS_WRITE)
+@requires(Permission.DELIVERY_RECORD)
 @api_doc(
     "Record a deploy; the same environment and version again updates it",
     request=DeployIn,
@@ -115,7 +116,8 @@ def api_record() -> tuple[Response, int]:
 
 
 @bp.route("/api/deploys")
-@requires(Permission.READ)
+# A ci token reads the list too: `deploy record` looks up the previous deploy's commit there.
+@requires(Permission.READ, Permission.DELIVERY_RECORD)
 @api_doc(
     "List deploys newest first, with tests, coverage and commits",
     query=DeploysQuery,
@@ -150,7 +152,7 @@ def api_get(deploy_id: int) -> Response:
 
 
 @bp.route("/api/deploys/<int:deploy_id>", methods=["PATCH"])
-@requires(Permission.DEPLOYS_WRITE)
+@requires(Permission.DELIVERY_RECORD)
 @api_doc("Change a deploy", request=DeployPatch, responses={200: DeployOut}, tag="deploys")
 def api_patch(deploy_id: int) -> Response:
     """Change a recorded deploy's status, times, figures, commits or link."""
@@ -161,11 +163,6 @@ def api_patch(deploy_id: int) -> Response:
 
 
 # ---- pages ---------------------------------------------------------------------------------
-
-
-def _page_number() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(page, 1), 1_000_000)
 
 
 def history_context(
@@ -202,7 +199,7 @@ def history() -> str:
     status = request.args.get("status") or None
     if status is not None and status not in DeployStatus.__members__.values():
         raise Invalid(f"There is no deploy status named {status!r}.")
-    page = _page_number()
+    page = page_number()
     session = db.session()
     rows, total = service.list_deploys(
         session, service.DeployFilter(environment, status), page=page, per_page=PAGE_SIZE

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,7 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import SchemaError, SchemaValidator, core_schema
 
-from server.api import StrictModel
+from server.api import StrictModel, loads
+from server.errors import TooDeeplyNested
 
 FLAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 FLAG_NAME_RE = re.compile(FLAG_NAME_PATTERN)
@@ -181,9 +181,11 @@ class Payload(StrictModel):
     def _value_fits_type(self) -> Payload:
         if self.type == "json":
             try:
-                json.loads(self.value)
+                loads(self.value)
             except ValueError:
                 raise ValueError("a json payload must hold valid JSON") from None
+            except TooDeeplyNested as exc:
+                raise ValueError(f"a json payload: {exc.message}") from None
         if self.type == "number":
             try:
                 float(self.value)

@@ -43,6 +43,7 @@ from server.flags.evaluation import make_context
 from server.flags.explain import explain
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import FLAG_NAME_RULE, FlagFields, FlagType
+from server.pagination import page_number, parse_page
 from server.web import actor, add_nav, form_errors
 
 bp = Blueprint("flags", __name__)
@@ -211,7 +212,7 @@ def _list_args(args: MultiDict[str, str]) -> tuple[queries.FlagFilters, queries.
     sort_arg = args.get("sort", "")
     known = {s.value for s in queries.Sort}
     sort = queries.Sort(sort_arg) if sort_arg in known else queries.Sort.NAME
-    page = args.get("page", 1, type=int) or 1
+    page = parse_page(args.get("page"))
     return filters, sort, page
 
 
@@ -460,7 +461,7 @@ def detail(name: str) -> Page:
     copy_form.source.choices = forms.choices((e, e) for e in env_names)
     copy_form.target.choices = forms.choices((e, e) for e in reversed(env_names))
 
-    history_page = max(request.args.get("history", 1, type=int) or 1, 1)
+    history_page = page_number("history")
     events, total_events = list_events(
         s,
         EventFilter(target_type="flag", target=name),

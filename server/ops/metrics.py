@@ -40,11 +40,13 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from server import errors
+from server.config import Mode
 from server.snapshot import SnapshotCache
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
 UNKNOWN_FLAG = "unknown"
+OTHER_METHOD = "other"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds. Flag reads answer in well under 5 ms; pages and writes in tens of milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -159,12 +161,15 @@ class Metrics:
             self.update_worker_stats(force=True)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, status)
+        # The cache is keyed by the label, not the raw method: a client inventing methods
+        # (`FOO1`, `FOO2`, ...) must not grow it.
+        label = method if method in METHODS else OTHER_METHOD
+        key = (endpoint, label, status)
         children = self._request_children.get(key)
         if children is None:
             code = str(status)
             children = (
-                self.requests.labels(endpoint, method if method in METHODS else "other", code),
+                self.requests.labels(endpoint, label, code),
                 self.latency.labels(endpoint, code),
             )
             self._request_children[key] = children
@@ -248,10 +253,11 @@ def record_request(response: Response) -> Response:
 
 
 def scrape_allowed() -> bool:
-    """True when no metrics token is configured, or the request carries it as a bearer token."""
+    """True when the request carries the metrics token as a bearer token; with no token
+    configured, true outside production only (flag and endpoint names are not for the public)."""
     token: str = current_app.config["METRICS_TOKEN"]
     if not token:
-        return True
+        return current_app.config["MODE"] is not Mode.PRODUCTION
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode(), token.encode()

@@ -15,9 +15,9 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, current_principal, requires
-from server.api import api_doc, parse_body
+from server.api import RATE_LIMITED, api_doc
 from server.flags.compile import PROJECT, CompiledEnvironment
-from server.protocols import service
+from server.protocols import intake, service
 from server.protocols.schemas import ClientFeaturesOut, MetricsIn, RegisterIn
 from server.protocols.sdk import (
     accepts_gzip,
@@ -108,14 +108,12 @@ def document_response(
 @api_doc(
     "Unleash client API: an SDK instance announces itself",
     request=RegisterIn,
-    responses={202: None},
+    responses={202: None, **RATE_LIMITED},
     tag="sdk",
 )
 def register() -> Response:
     """Record an SDK instance (202)."""
-    data = parse_body(RegisterIn)
-    service.record_registration(db.session(), identity("client"), data)
-    return Response(status=202)
+    return intake.answer(202, intake.record_registration(db.session(), identity("client")))
 
 
 @bp.post("/api/client/metrics")
@@ -123,12 +121,10 @@ def register() -> Response:
 @api_doc(
     "Unleash client API: an SDK's evaluation counts since its last report",
     request=MetricsIn,
-    responses={202: None},
+    responses={202: None, **RATE_LIMITED},
     tag="sdk",
 )
 def metrics() -> Response:
     """Add a metrics bucket to the hourly counts (202)."""
-    data = parse_body(MetricsIn)
-    compiled = token_environment()
-    service.record_metrics(db.session(), identity("client"), data, compiled.flags)
-    return Response(status=202)
+    ignored = intake.record_metrics(db.session(), identity("client"), token_environment())
+    return intake.answer(202, ignored)

@@ -14,8 +14,8 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, public, requires
-from server.api import api_doc, parse_body
-from server.protocols import service
+from server.api import RATE_LIMITED, api_doc, parse_body
+from server.protocols import intake
 from server.protocols.client_api import identity
 from server.protocols.results import context_from_body, context_from_query, frontend_toggles
 from server.protocols.schemas import (
@@ -89,14 +89,12 @@ def toggles_post() -> Response:
 @api_doc(
     "Unleash frontend API: a browser or mobile SDK announces itself",
     request=RegisterIn,
-    responses={200: None},
+    responses={200: None, **RATE_LIMITED},
     tag="sdk",
 )
 def register() -> Response:
     """Record a frontend SDK instance (200, as Unleash answers)."""
-    data = parse_body(RegisterIn)
-    service.record_registration(db.session(), identity("frontend"), data)
-    return Response(status=200)
+    return intake.answer(200, intake.record_registration(db.session(), identity("frontend")))
 
 
 @bp.post("/api/frontend/client/metrics", provide_automatic_options=False)
@@ -104,15 +102,13 @@ def register() -> Response:
 @api_doc(
     "Unleash frontend API: a browser or mobile SDK's evaluation counts",
     request=MetricsIn,
-    responses={200: None},
+    responses={200: None, **RATE_LIMITED},
     tag="sdk",
 )
 def metrics() -> Response:
     """Add a frontend SDK's metrics bucket to the hourly counts (200)."""
-    data = parse_body(MetricsIn)
-    compiled = token_environment()
-    service.record_metrics(db.session(), identity("frontend"), data, compiled.flags)
-    return Response(status=200)
+    ignored = intake.record_metrics(db.session(), identity("frontend"), token_environment())
+    return intake.answer(200, ignored)
 
 
 @bp.route("/api/frontend", methods=["OPTIONS"], endpoint="preflight")

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from server.access import Permission, public, requires
-from server.api import api_doc
-from server.errors import DomainError, Invalid
+from server.access import Permission, TokenKind, current_principal, public, requires
+from server.api import api_doc, loads
+from server.errors import DomainError, Invalid, TooDeeplyNested
 from server.flags.compile import CompiledEnvironment
 from server.protocols.results import FlagNotFound, context_from_ofrep, ofrep_bulk, ofrep_result
 from server.protocols.schemas import ContextBody, OfrepBulkOut, OfrepError, OfrepSuccess
@@ -38,7 +38,7 @@ bp.after_request(add_cors_headers)
 
 
 class ParseError(Invalid):
-    """OFREP PARSE_ERROR: the body is not JSON."""
+    """OFREP PARSE_ERROR: the body is not JSON, or nests deeper than the server reads."""
 
 
 class InvalidContext(Invalid):
@@ -68,7 +68,8 @@ def ofrep_error(exc: Exception) -> Response:
     if isinstance(exc, FlagNotFound):
         return _json(404, {"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": details})
     if status == 400:
-        code = "PARSE_ERROR" if isinstance(exc, ParseError) else "INVALID_CONTEXT"
+        parse = isinstance(exc, ParseError | TooDeeplyNested)
+        code = "PARSE_ERROR" if parse else "INVALID_CONTEXT"
         return _json(400, {"key": key, "errorCode": code, "errorDetails": details})
     if status >= 500:
         return _json(status, {"errorDetails": details})
@@ -88,9 +89,11 @@ def context_of(raw: bytes, environment: str) -> dict[str, Any]:
     data: Any = {}
     if raw.strip():
         try:
-            data = json.loads(raw)
+            data = loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise ParseError("The request body is not valid JSON.") from None
+        except TooDeeplyNested as exc:
+            raise ParseError(exc.message) from None
     if not isinstance(data, dict):
         raise InvalidContext('The body must be a JSON object like {"context": {...}}.')
     try:
@@ -145,8 +148,13 @@ def evaluate_flags() -> Response:
     """Evaluate every flag of the token's environment; 304 when the answer is unchanged."""
     context = _context()
     compiled = token_environment()
+    principal = current_principal()
+    # A frontend token is public: it sees what the frontend API shows, the flags enabled for
+    # this context, and nothing about the others (the ETag is the body's, so it cannot tell).
+    enabled_only = principal is None or principal.token_kind is not TokenKind.CLIENT
+    flags = ofrep_bulk(compiled, context, enabled_only=enabled_only)
     body = json.dumps(
-        {"flags": ofrep_bulk(compiled, context), "metadata": {"environment": compiled.name}},
+        {"flags": flags, "metadata": {"environment": compiled.name}},
         separators=(",", ":"),
     ).encode()
     etag = body_etag(body)

@@ -103,6 +103,7 @@ class FlagProfile:
     only_rollouts: bool  # every strategy is a percentage rollout below 100%
     split_variants: frozenset[str]  # variant names that come from a weighted choice
     targeted_variants: frozenset[str] = frozenset()  # only handed out by targeted strategies
+    variants: frozenset[str] = frozenset()  # every variant name the flag can hand out
 
 
 _ROLLOUT_PARAMETERS = ("rollout", "percentage")
@@ -145,10 +146,12 @@ def profile_feature(feature: Mapping[str, Any]) -> FlagProfile:
     split = _split_names(feature.get("variants") or [])
     targeted: set[str] = set()
     untargeted = {str(v["name"]) for v in feature.get("variants") or []}
+    every = set(untargeted)
     for strategy in strategies:
         variants = strategy.get("variants") or []
         split |= _split_names(variants)
         names = {str(v["name"]) for v in variants}
+        every |= names
         if _reaches_everyone(strategy):
             untargeted |= names
         else:
@@ -159,6 +162,7 @@ def profile_feature(feature: Mapping[str, Any]) -> FlagProfile:
         only_rollouts=bool(strategies) and all(p is not None and p < 100 for p in rollouts),
         split_variants=frozenset(split),
         targeted_variants=frozenset(targeted - untargeted),
+        variants=frozenset(every),
     )
 
 
@@ -251,6 +255,22 @@ def ofrep_result(
     return result
 
 
-def ofrep_bulk(compiled: CompiledEnvironment, context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every flag of the environment evaluated for `context`."""
-    return [ofrep_result(compiled, name, context) for name in compiled.flags]
+def ofrep_bulk(
+    compiled: CompiledEnvironment, context: dict[str, Any], *, enabled_only: bool = False
+) -> list[dict[str, Any]]:
+    """Every flag of the environment evaluated for `context`.
+
+    `enabled_only` (frontend tokens, which are public) keeps exactly the flags the frontend API
+    would list for this context: flags switched off, or off for this context, are not named.
+    """
+    if not enabled_only:
+        return [ofrep_result(compiled, name, context) for name in compiled.flags]
+    results = (
+        ofrep_result(compiled, name, context)
+        for name, info in compiled.flags.items()
+        if info.enabled  # off in the environment: off for everyone, no need to ask the engine
+    )
+    return [r for r in results if r["reason"] not in _NOT_ENABLED]
+
+
+_NOT_ENABLED = frozenset({"DISABLED", "DEFAULT"})  # the reasons ofrep_result gives when off

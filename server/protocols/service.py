@@ -36,6 +36,12 @@ HOURLY_RETENTION = timedelta(days=30)  # hourly yes/no and variant counts
 INSTANCE_RETENTION = timedelta(days=7)  # an instance not heard from for this long is dropped
 PRUNE_EVERY_SECONDS = 3600.0
 _CHUNK = 500  # rows per INSERT (SQLite allows ~32k bound parameters per statement)
+# An hourly count (a flag's yes or no, one variant's) stops here: about 278,000 evaluations a
+# second for the whole hour, far above real use, and a leaked token cannot push sums further.
+HOURLY_COUNT_MAX = 10**9
+# SDK instances recorded per environment and token kind (instances are not tied to one token;
+# see server.protocols.intake). Browsers mostly report one shared instance id per application.
+INSTANCES_MAX = {"client": 10_000, "frontend": 1_000}
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,14 @@ class SdkIdentity:
     kind: str  # "client" or "frontend"
     sdk_version: str = ""
     connection_id: str = ""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one metrics report changed: flags counted, and whether its instance was recorded."""
+
+    flags: int
+    instance: bool
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -71,9 +85,36 @@ def _later(column: Any, new: Any) -> Any:
     return case((new > column, new), else_=column)
 
 
+def _capped(column: Any, new: Any) -> Any:
+    total = column + new
+    return case((total > HOURLY_COUNT_MAX, HOURLY_COUNT_MAX), else_=total)
+
+
+def _instance_allowed(session: Session, who: SdkIdentity, app_name: str, instance_id: str) -> bool:
+    """True when this instance is known, or its environment and kind are below the cap."""
+    known = session.scalar(
+        select(SdkInstance.id).where(
+            SdkInstance.app_name == app_name,
+            SdkInstance.instance_id == instance_id,
+            SdkInstance.environment == who.environment,
+        )
+    )
+    if known is not None:
+        return True
+    count = session.scalar(
+        select(func.count(SdkInstance.id)).where(
+            SdkInstance.environment == who.environment, SdkInstance.kind == who.kind
+        )
+    )
+    return int(count or 0) < INSTANCES_MAX.get(who.kind, INSTANCES_MAX["frontend"])
+
+
 def _upsert_instance(
     session: Session, who: SdkIdentity, app_name: str, instance_id: str, fields: dict[str, Any]
-) -> None:
+) -> bool:
+    """Record or refresh an instance; False (and nothing written) when the cap is reached."""
+    if not _instance_allowed(session, who, app_name, instance_id):
+        return False
     now = clock.now()
     values: dict[str, Any] = {
         "app_name": app_name,
@@ -101,10 +142,12 @@ def _upsert_instance(
             index_elements=["app_name", "instance_id", "environment"], set_=updates
         )
     )
+    return True
 
 
-def record_registration(session: Session, who: SdkIdentity, data: RegisterIn) -> None:
-    """Remember an SDK instance that announced itself (POST /client/register)."""
+def record_registration(session: Session, who: SdkIdentity, data: RegisterIn) -> bool:
+    """Remember an SDK instance that announced itself (POST /client/register); False when the
+    instance cap left it out."""
     started = data.started
     if started is not None and started.tzinfo is None:
         started = started.replace(tzinfo=clock.UTC)
@@ -115,7 +158,7 @@ def record_registration(session: Session, who: SdkIdentity, data: RegisterIn) ->
         data.sdkVersion or who.sdk_version,
         data.connectionId or who.connection_id,
     )
-    _upsert_instance(
+    recorded = _upsert_instance(
         session,
         identity,
         data.appName,
@@ -129,6 +172,7 @@ def record_registration(session: Session, who: SdkIdentity, data: RegisterIn) ->
     )
     session.commit()
     _maybe_prune(session)
+    return recorded
 
 
 def record_metrics(
@@ -138,12 +182,13 @@ def record_metrics(
     known_flags: Collection[str],
     *,
     at: datetime | None = None,
-) -> int:
-    """Add one metrics bucket to the hourly counts; returns how many flags it counted.
+) -> Recorded:
+    """Add one metrics bucket to the hourly counts; says how many flags it counted.
 
     Only flags the environment serves are counted (SDKs also report names they were asked
-    about that do not exist). The instance's last-seen time moves either way. `at` (default:
-    now) is when the bucket arrived; the demo data uses it to fill past hours.
+    about that do not exist). The instance's last-seen time moves either way (unless the
+    instance cap leaves a new instance out). `at` (default: now) is when the bucket arrived;
+    the demo data uses it to fill past hours.
     """
     now = at or clock.now()
     hour = hour_of(now)
@@ -153,7 +198,7 @@ def record_metrics(
         data.sdkVersion or who.sdk_version,
         data.connectionId or who.connection_id,
     )
-    _upsert_instance(session, identity, data.appName, data.instanceId, {})
+    recorded = _upsert_instance(session, identity, data.appName, data.instanceId, {})
     counted = sorted(
         (name, counts)
         for name, counts in data.bucket.toggles.items()
@@ -166,8 +211,8 @@ def record_metrics(
             "flag_name": name,
             "environment": env,
             "hour": hour,
-            "yes": counts.yes,
-            "no": counts.no,
+            "yes": min(counts.yes, HOURLY_COUNT_MAX),
+            "no": min(counts.no, HOURLY_COUNT_MAX),
         }
         for name, counts in counted
     ]
@@ -177,8 +222,8 @@ def record_metrics(
             stmt.on_conflict_do_update(
                 index_elements=["flag_name", "environment", "hour"],
                 set_={
-                    "yes": FlagHourlyMetric.yes + stmt.excluded.yes,
-                    "no": FlagHourlyMetric.no + stmt.excluded.no,
+                    "yes": _capped(FlagHourlyMetric.yes, stmt.excluded.yes),
+                    "no": _capped(FlagHourlyMetric.no, stmt.excluded.no),
                 },
             )
         )
@@ -188,7 +233,7 @@ def record_metrics(
             "environment": env,
             "hour": hour,
             "variant": variant,
-            "count": count,
+            "count": min(count, HOURLY_COUNT_MAX),
         }
         for name, counts in counted
         for variant, count in sorted(counts.variants.items())
@@ -199,7 +244,7 @@ def record_metrics(
         session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["flag_name", "environment", "hour", "variant"],
-                set_={"count": FlagHourlyVariantMetric.count + stmt.excluded.count},
+                set_={"count": _capped(FlagHourlyVariantMetric.count, stmt.excluded.count)},
             )
         )
     seen = [{"flag_name": name, "environment": env, "last_seen": now} for name, _ in counted]
@@ -213,7 +258,7 @@ def record_metrics(
         )
     session.commit()
     _maybe_prune(session)
-    return len(counted)
+    return Recorded(len(counted), recorded)
 
 
 _prune_lock = threading.Lock()

@@ -215,3 +215,30 @@ def test_cli_revoking_an_unknown_token_fails(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["tokens", "revoke", "999"])
     assert result.exit_code == 1
     assert "No such token." in result.output
+
+
+def test_cli_creates_a_ci_token_that_records_deploys_only(
+    app: Flask, runner: FlaskCliRunner, client: FlaskClient
+) -> None:
+    created = runner.invoke(args=["tokens", "create", "--kind", "ci", "--name", "pipeline"])
+    assert created.exit_code == 0, created.output
+    secret = created.output.splitlines()[-1]
+    assert re.fullmatch(r"dl_ci_[A-Za-z0-9_-]{40,}", secret)
+    listed = runner.invoke(args=["tokens", "list"]).output
+    assert "\tpipeline\tci\t-\t" in listed
+    headers = {"Authorization": secret}
+    body = {"environment": "production", "version": "v9", "sha": "b" * 40}
+    assert client.post("/api/deploys", json=body, headers=headers).status_code == 201
+    assert client.get("/api/admin/tokens", headers=headers).status_code == 403
+    assert client.get("/api/admin/events", headers=headers).status_code == 403
+    # A ci token is not bound to an environment: deploys name theirs.
+    bound = runner.invoke(
+        args=["tokens", "create", "--kind", "ci", "--env", "production", "--name", "x"]
+    )
+    assert bound.exit_code != 0 and "not bound to an environment" in bound.output
+
+
+def test_token_api_creates_ci_tokens(api: Callable[..., Any]) -> None:
+    response = api("post", "/api/admin/tokens", json={"name": "pipeline", "kind": "ci"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["kind"] == "ci" and response.get_json()["environment"] is None

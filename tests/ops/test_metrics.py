@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import string
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +17,11 @@ from sqlalchemy.exc import OperationalError
 from server import db
 from server.access import public
 from server.audit.service import Actor
+from server.config import Mode
 from server.flags import service as flags
 from server.flags.schemas import FlagCreate
-from server.ops.metrics import count_evaluation, count_evaluations
+from server.ops.metrics import METHODS, OTHER_METHOD, count_evaluation, count_evaluations
+from tests.conftest import Database, make_app
 
 
 def scrape(client: FlaskClient, **kwargs: Any) -> dict[str, list[Any]]:
@@ -186,7 +191,40 @@ class TestToken:
 
 
 def test_metrics_are_open_without_a_token(client: FlaskClient) -> None:
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics").status_code == 200  # outside production
+
+
+def test_production_closes_metrics_without_a_token(database: Database, tmp_path: Path) -> None:
+    # Flag and endpoint names are not for the public: production without a token refuses all.
+    app = make_app(database.fresh_url(tmp_path), MODE=Mode.PRODUCTION)
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+    assert client.get("/-/health").status_code == 200  # the probes stay open
+
+
+def test_production_serves_metrics_to_the_tokens_bearer(database: Database, tmp_path: Path) -> None:
+    app = make_app(database.fresh_url(tmp_path), MODE=Mode.PRODUCTION, METRICS_TOKEN="scrape-me")
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
+
+
+def test_invented_methods_keep_the_label_cache_and_series_bounded(
+    app: Flask, client: FlaskClient
+) -> None:
+    rng = random.Random(14)
+    methods = {"".join(rng.choices(string.ascii_uppercase, k=12)) for _ in range(1000)}
+    for method in methods:
+        client.open("/-/health", method=method)
+    samples = scrape(client)
+    labels = {found["method"] for found, _ in samples["darklaunch_http_requests_total"]}
+    assert labels <= METHODS | {OTHER_METHOD} and OTHER_METHOD in labels
+    assert value(samples, "darklaunch_http_requests_total", method="other") >= len(methods)
+    # The per-label cache holds label combinations, not the methods clients invented.
+    cache = app.extensions["ops.metrics"]._request_children
+    assert len(cache) < 20
+    assert not {key[1] for key in cache} & methods
 
 
 def test_multiprocess_mode_reports_each_worker_and_reads_the_shared_folder(

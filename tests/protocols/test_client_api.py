@@ -250,7 +250,8 @@ def test_register_records_the_instance(app: Flask, client: FlaskClient, client_t
 def test_metrics_add_up_per_flag_environment_and_hour(
     app: Flask, client: FlaskClient, make_flags: Flags, client_token: str, monkeypatch: Any
 ) -> None:
-    make_flags.create("new-checkout")
+    # Variants count only when the flag can hand them out (server.protocols.intake).
+    make_flags.create("new-checkout", variants=[{"name": "blue", "weight": 1000}])
     make_flags.create("other")
     from server import clock
 
@@ -386,7 +387,7 @@ def test_malformed_registrations_get_400(
 def test_concurrent_metrics_posts_all_count(
     app: Flask, live_server: LiveServer, make_flags: Flags, client_token: str
 ) -> None:
-    make_flags.create("busy")
+    make_flags.create("busy", variants=[{"name": "a", "weight": 1000}])
     errors: list[str] = []
 
     def post(n: int) -> None:

@@ -225,9 +225,10 @@ def test_x_api_key_header_is_accepted(client: FlaskClient, flags: Flags, client_
 
 
 def test_bulk_evaluates_every_flag_with_etag(
-    client: FlaskClient, flags: Flags, frontend_token: str
+    client: FlaskClient, flags: Flags, client_token: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {frontend_token}"}
+    # A client token sees every flag, off ones too (frontend tokens: test_ofrep_bulk_filtering).
+    headers = {"Authorization": f"Bearer {client_token}"}
     response = client.post(
         "/ofrep/v1/evaluate/flags",
         json={"context": {"targetingKey": "u1", "country": "NO"}},
@@ -337,3 +338,55 @@ def test_unexpected_failures_are_ofrep_5xx_bodies(
     response = evaluate(client, client_token, "static-on")
     assert response.status_code == 503
     assert "unreachable" in response.get_json()["errorDetails"]
+
+
+def bulk(client: FlaskClient, token: str, context: Any, **headers: str) -> Any:
+    return client.post(
+        "/ofrep/v1/evaluate/flags",
+        json={"context": context},
+        headers={"Authorization": f"Bearer {token}", **headers},
+    )
+
+
+def test_ofrep_bulk_filtering_frontend_tokens_see_what_the_frontend_api_shows(
+    client: FlaskClient, flags: Flags, frontend_token: str, client_token: str
+) -> None:
+    flags.create("unreleased-secret-project", enabled=False)
+    for country in ("NO", "DK"):
+        context = {"targetingKey": "u1", "country": country}
+        shown = bulk(client, frontend_token, context)
+        assert shown.status_code == 200
+        keys = {f["key"] for f in shown.get_json()["flags"]}
+        frontend = client.get(
+            f"/api/frontend?userId=u1&country={country}",
+            headers={"Authorization": frontend_token},
+        )
+        assert keys == {t["name"] for t in frontend.get_json()["toggles"]}
+        assert not keys & {"off", "off-variants", "unreleased-secret-project"}
+        assert ("by-country" in keys) == (country == "NO")  # off for this context: not named
+        # A client token keeps seeing every flag, switched off or not.
+        everything = {f["key"] for f in bulk(client, client_token, context).get_json()["flags"]}
+        assert {"off", "off-variants", "unreleased-secret-project", "by-country"} <= everything
+        assert keys < everything
+
+
+def test_ofrep_bulk_filtering_etag_tells_a_frontend_token_nothing_about_hidden_flags(
+    client: FlaskClient, flags: Flags, frontend_token: str, client_token: str
+) -> None:
+    context = {"targetingKey": "u1", "country": "DK"}  # by-country is off for this context
+    first = bulk(client, frontend_token, context)
+    etag = first.headers["ETag"]
+    client_etag = bulk(client, client_token, context).headers["ETag"]
+    # Hidden changes: a new switched-off flag, and a flag that stays off for this context.
+    flags.create("another-unreleased", enabled=False)
+    flags.toggle("off", False)
+    flags.create("nordics-only", strategies=[COUNTRY])
+    again = bulk(client, frontend_token, context, **{"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag
+    # The client token's answer does change (it lists them), so the test can tell.
+    assert bulk(client, client_token, context).headers["ETag"] != client_etag
+    # A change the frontend API would show changes the frontend ETag too.
+    flags.create("visible-now")
+    changed = bulk(client, frontend_token, context, **{"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert "visible-now" in {f["key"] for f in changed.get_json()["flags"]}
