@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TOUCH_EVERY = timedelta(minutes=5)  # how stale last_seen_at may get
 REMEMBERED = 4096  # sessions read from the database per worker, until the snapshot changes
+REREAD = timedelta(seconds=30)  # how often an expired session may be read again (per worker)
 GATE_COOKIE = "dl_team"  # the site host's team cookie (never Darklaunch's own session cookie)
 GATE_SALT = "darklaunch.team-pass"
 MAX_USER_AGENT = 300
@@ -228,7 +229,8 @@ class _Remembered:
 
     def __init__(self) -> None:
         self.revision: int | None = None
-        self.rows: dict[str, SessionInfo | None] = {}  # by secret hash; None: no such row
+        # by secret hash: the row (None: no such row) and when it was read
+        self.rows: dict[str, tuple[SessionInfo | None, datetime]] = {}
         self.touched: dict[str, datetime] = {}  # session id -> last_seen_at written
         self.lock = threading.Lock()
 
@@ -257,8 +259,12 @@ def _lookup(key: str, now: datetime) -> SessionInfo | None:
         if kept.revision != snap.revision:
             kept.revision = snap.revision
             kept.rows.clear()
-        if key in kept.rows:
-            return kept.rows[key]
+        cached, read_at = kept.rows.get(key, (None, None))
+    if read_at is not None and (
+        cached is None or cached.revoked or cached.expires_at > now or now - read_at < REREAD
+    ):
+        return cached
+    # Unknown here, or expired as read (another worker may have seen activity since).
     try:
         info = _read_row(key)
     except SQLAlchemyError as exc:
@@ -268,7 +274,7 @@ def _lookup(key: str, now: datetime) -> SessionInfo | None:
         if kept.revision == snap.revision:
             if len(kept.rows) >= REMEMBERED:
                 kept.rows.pop(next(iter(kept.rows)))
-            kept.rows[key] = info
+            kept.rows[key] = (info, now)
     return info
 
 

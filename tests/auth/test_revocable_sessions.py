@@ -203,3 +203,21 @@ def test_sessions_are_listed_and_ended_one_by_one_or_all_but_one(
         assert [r.id for r in sessions.list_sessions(s, member.id)] == [ids[1]]
         ended = s.scalars(select(UserSession).where(UserSession.revoked_at.is_not(None))).all()
         assert {r.id for r in ended} == {ids[0], ids[2]}
+
+
+def test_a_session_kept_alive_on_another_worker_is_not_refused_here(
+    app: Flask, client: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from tests.conftest import sign_in as sign_in_client
+
+    sign_in_client(client, admin.email)
+    assert client.get("/settings").status_code == 200  # this worker remembers the row as read
+    later = clock.now() + app.permanent_session_lifetime + timedelta(minutes=1)
+    with app.app_context():  # another worker saw activity and moved the expiry on
+        s = db.session()
+        s.execute(update(UserSession).values(expires_at=later + timedelta(days=1)))
+        s.commit()
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert client.get("/settings").status_code == 200

@@ -109,9 +109,7 @@ def test_the_account_limit_holds_across_addresses_and_spares_other_accounts(
     live_server: LiveServer, admin: Any, make_user: Any, frozen: list[datetime]
 ) -> None:
     attempts = Attempts(live_server.url)
-    statuses = [
-        attempts.post(admin.email, "wrong password!", f"192.0.2.{i}") for i in range(1, 24)
-    ]
+    statuses = [attempts.post(admin.email, "wrong password!", f"192.0.2.{i}") for i in range(1, 24)]
     assert statuses == [401] * PER_ACCOUNT + [429] * 3
     assert attempts.post(admin.email, PASSWORD, "192.0.2.200") == 429
     other = make_user("viewer")
