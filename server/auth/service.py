@@ -178,6 +178,9 @@ def authenticate(
         )
     session.commit()
     user = session.scalar(select(User).where(User.email == email))
+    # Hold no database connection while Argon2 runs: under a burst of attempts each check
+    # takes long enough to exhaust the pool, and other requests would time out waiting.
+    session.commit()
     ok: bool
     try:
         ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
