@@ -160,7 +160,7 @@ def authenticate(
     email = email.strip().lower()
     now = clock.now()
     window = int(now.timestamp()) // LIMIT_WINDOW
-    retry_after = LIMIT_WINDOW - int(now.timestamp()) % LIMIT_WINDOW
+    retry_after = LIMIT_WINDOW  # an upper bound: the count starts again within a minute
     session.commit()  # the counting below runs in a transaction of its own
     by_address = f"address:{address_bucket(address)}"
     if _count_check(session, by_address, window) > per_address:
