@@ -100,7 +100,7 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 
 
-LIMIT_WINDOW = 60  # seconds: the limits count password checks per clock minute
+LIMIT_WINDOW = 60  # seconds: the limits count password checks in the last minute
 
 
 def address_bucket(address: str) -> str:
@@ -132,6 +132,20 @@ def _count_check(session: Session, bucket: str, window: int) -> int:
     return int(session.execute(statement).scalar_one())
 
 
+def _over_limit(session: Session, bucket: str, window: int, elapsed: float, limit: int) -> bool:
+    """Count one check; whether the last minute's checks, this one included, pass `limit`.
+
+    The last minute is this window's count plus the previous window's, weighted by how much of
+    it still lies within the minute (a sliding window without a row per attempt), so the count
+    does not start from nothing at each new clock minute.
+    """
+    current = _count_check(session, bucket, window)
+    previous = session.scalar(
+        select(LoginLimit.count).where(LoginLimit.bucket == bucket, LoginLimit.window == window - 1)
+    )
+    return current + (previous or 0) * (1 - elapsed) > limit
+
+
 def _uncount_check(session: Session, bucket: str, window: int) -> None:
     session.execute(
         update(LoginLimit)
@@ -159,18 +173,20 @@ def authenticate(
     """
     email = email.strip().lower()
     now = clock.now()
-    window = int(now.timestamp()) // LIMIT_WINDOW
-    retry_after = LIMIT_WINDOW  # an upper bound: the count starts again within a minute
+    stamp = now.timestamp()
+    window = int(stamp // LIMIT_WINDOW)
+    elapsed = (stamp % LIMIT_WINDOW) / LIMIT_WINDOW  # how far into this window, 0 to 1
+    retry_after = LIMIT_WINDOW  # by then the checks that counted have left the last minute
     session.commit()  # the counting below runs in a transaction of its own
     by_address = f"address:{address_bucket(address)}"
-    if _count_check(session, by_address, window) > per_address:
+    if _over_limit(session, by_address, window, elapsed, per_address):
         session.commit()
         raise TooManyRequests(
             "Too many failed sign-ins from your address. Wait a minute and try again.",
             retry_after=retry_after,
         )
     by_account = f"account:{email[:254]}"
-    if per_account is not None and _count_check(session, by_account, window) > per_account:
+    if per_account is not None and _over_limit(session, by_account, window, elapsed, per_account):
         session.commit()
         raise TooManyRequests(
             "Too many failed sign-ins for this account. Wait a minute and try again.",

@@ -127,6 +127,19 @@ def test_the_right_password_works_once_the_minute_is_over(
     assert attempts.post(admin.email, PASSWORD, "198.51.100.9") == 302
 
 
+def test_a_new_clock_minute_does_not_start_the_count_afresh(
+    live_server: LiveServer, admin: Any, frozen: list[datetime]
+) -> None:
+    attempts = Attempts(live_server.url)
+    frozen[0] = frozen[0].replace(second=55)
+    for _ in range(PER_ADDRESS):
+        assert attempts.post(admin.email, "wrong password!", "198.51.100.11") == 401
+    frozen[0] += timedelta(seconds=10)  # five seconds into the next minute
+    assert attempts.post(admin.email, PASSWORD, "198.51.100.11") == 429
+    frozen[0] += timedelta(seconds=60)  # a minute after the failures: free again
+    assert attempts.post(admin.email, PASSWORD, "198.51.100.11") == 302
+
+
 def test_successful_sign_ins_do_not_use_the_allowance_up(
     live_server: LiveServer, admin: Any, frozen: list[datetime]
 ) -> None:
