@@ -248,8 +248,7 @@ def _read_row(key: str) -> SessionInfo | None:
         return _info(row) if row is not None else None
 
 
-def _lookup(key: str, now: datetime) -> SessionInfo | None:
-    snap = snapshot.current()
+def _lookup(snap: snapshot.Snapshot, key: str, now: datetime) -> SessionInfo | None:
     info: SessionInfo | None = snap["sessions"].by_hash.get(key)
     if info is not None and (info.revoked or info.expires_at > now):
         return info  # the snapshot settles it
@@ -281,8 +280,7 @@ def _lookup(key: str, now: datetime) -> SessionInfo | None:
 def _touch(info: SessionInfo, now: datetime) -> None:
     """Note activity at most every TOUCH_EVERY: last_seen_at, and the expiry slides along."""
     kept = _remembered()
-    last = max(info.last_seen_at, kept.touched.get(info.id, info.last_seen_at))
-    if now - last < TOUCH_EVERY:
+    if now - kept.touched.get(info.id, info.last_seen_at) < TOUCH_EVERY:
         return
     with kept.lock:
         if len(kept.touched) >= REMEMBERED:
@@ -300,10 +298,12 @@ def _touch(info: SessionInfo, now: datetime) -> None:
         log.warning("could not note a session's activity: %s", exc)
 
 
-def live_session(secret: str, kind: SessionKind) -> SessionInfo | None:
+def live_session(
+    secret: str, kind: SessionKind, snap: snapshot.Snapshot | None = None
+) -> SessionInfo | None:
     """The live session of this kind whose cookie carries `secret`, or None."""
     now = clock.now()
-    info = _lookup(hash_secret(secret), now)
+    info = _lookup(snap or snapshot.current(), hash_secret(secret), now)
     if (
         info is None
         or info.revoked
@@ -312,7 +312,8 @@ def live_session(secret: str, kind: SessionKind) -> SessionInfo | None:
         or info.id in _locally_ended()
     ):
         return None
-    _touch(info, now)
+    if now - info.last_seen_at >= TOUCH_EVERY:  # cheap test first: most requests stop here
+        _touch(info, now)
     return info
 
 
@@ -320,10 +321,11 @@ def session_principal(user_id: object, secret: object, kind: SessionKind) -> Pri
     """The enabled user behind a live session of `kind`, or None."""
     if not isinstance(user_id, int) or not isinstance(secret, str) or not secret:
         return None
-    info = live_session(secret, kind)
+    snap = snapshot.current()
+    info = live_session(secret, kind, snap)
     if info is None or info.user_id != user_id:
         return None
-    principal: Principal | None = snapshot.current()["principals"].users.get(user_id)
+    principal: Principal | None = snap["principals"].users.get(user_id)
     return principal
 
 
