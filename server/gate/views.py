@@ -42,7 +42,7 @@ from server.auth.forms import GateLoginForm
 from server.auth.models import SessionKind
 from server.auth.sessions import GATE_COOKIE, gate_principal
 from server.auth.views import _safe_next, check_password, start_session
-from server.errors import DomainError, TooManyRequests, wants_json
+from server.errors import DomainError, TooManyRequests, error_response, wants_json
 from server.gate import service
 from server.gate.forms import AudienceForm, PassForm
 from server.gate.service import Decision, Reason, Visit
@@ -317,8 +317,17 @@ def _same_origin() -> bool:
     return urlsplit(origin).netloc in hosts
 
 
-def _team_cookie_options() -> dict[str, object]:
-    return {"httponly": True, "samesite": "Lax", "secure": visitor.secure_cookies(), "path": "/"}
+def _set_team_cookie(response: Response, value: str, max_age: int) -> None:
+    """Set the narrow team cookie (an empty value and no age clear it)."""
+    response.set_cookie(
+        GATE_COOKIE,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=visitor.secure_cookies(),
+    )
 
 
 @bp.route("/gate/login", methods=["GET", "POST"])
@@ -345,13 +354,12 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
                     team_sessions.end_session_by_secret(db.session(), ended)
                 issued = start_session(user, SessionKind.GATE)
                 response = redirect(target)
-                response.set_cookie(
-                    GATE_COOKIE,
+                _set_team_cookie(
+                    response,
                     team_sessions.sign_gate_cookie(
                         user.id, issued.secret, str(current_app.secret_key)
                     ),
-                    max_age=int(current_app.permanent_session_lifetime.total_seconds()),
-                    **_team_cookie_options(),  # type: ignore[arg-type]
+                    int(current_app.permanent_session_lifetime.total_seconds()),
                 )
                 _private(response)
                 return response
@@ -363,15 +371,15 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
 
 @bp.route("/gate/logout", methods=["POST"])
 @public
-def logout() -> Response | tuple[str, int]:
+def logout() -> Response:
     """Sign out on the site's host: the team cookie's session ends, and the cookie goes."""
     if not _same_origin():
-        return "The form was sent from another site.", 400
+        return error_response(400, "csrf", "The form was sent from another site.")
     secret = team_sessions.gate_secret(request.cookies.get(GATE_COOKIE))
     if secret:
         team_sessions.end_session_by_secret(db.session(), secret)
     response = redirect("/")
-    response.delete_cookie(GATE_COOKIE, **_team_cookie_options())  # type: ignore[arg-type]
+    _set_team_cookie(response, "", 0)
     _private(response)
     return response
 
