@@ -278,7 +278,16 @@ SETTINGS: tuple[Setting, ...] = (
         "LOGIN_FAILURES_PER_MINUTE",
         parse_positive_int,
         "10",
-        "Failed sign-ins allowed per client address per minute before 429.",
+        "Password checks allowed per client address (IPv6: per /64) per minute before 429; "
+        "successful sign-ins do not count.",
+    ),
+    Setting(
+        "DARKLAUNCH_LOGIN_FAILURES_PER_ACCOUNT",
+        "LOGIN_FAILURES_PER_ACCOUNT",
+        parse_positive_int,
+        "20",
+        "Password checks allowed per account (email) per minute from all addresses together "
+        "before 429; successful sign-ins do not count.",
     ),
     Setting(
         "DARKLAUNCH_TRUSTED_PROXIES",

@@ -2,7 +2,7 @@
 
 from server.announcements.models import Announcement, AnnouncementSlug, ChangelogSettings
 from server.audit.models import Event
-from server.auth.models import ApiToken, LoginFailure, User
+from server.auth.models import ApiToken, LoginFailure, LoginLimit, User, UserSession
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
@@ -29,10 +29,12 @@ __all__ = [
     "FlagHourlyVariantMetric",
     "FlagLastSeen",
     "LoginFailure",
+    "LoginLimit",
     "PreviewPass",
     "SdkInstance",
     "Segment",
     "StateRevision",
     "Strategy",
     "User",
+    "UserSession",
 ]

@@ -8,7 +8,11 @@ set, a request without the cookie gets an empty session straight away, a cookie 
 was checked is remembered (bounded), so the next request with the very same cookie only checks
 its age, and an unchanged session's cookie is re-issued once it is an hour old rather than on
 every response: sessions still expire PERMANENT_SESSION_LIFETIME after the last activity, give or
-take that hour. The cookie format, keys and salt are Flask's own, so existing sessions stay valid.
+take that hour. The cookie format, keys and salt are Flask's own.
+
+Only the signature check is remembered: whether the session the cookie names is still live (not
+signed out, its user not disabled) is judged on every request from its row, through the
+snapshot (see server.auth.sessions), so a remembered cookie never outlives its session.
 """
 
 from __future__ import annotations

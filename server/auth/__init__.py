@@ -17,15 +17,17 @@ def _token_principal(secret: str) -> Principal | None:
 
 
 def _session_principal(session: dict[str, Any]) -> Principal | None:
-    user_id = session.get("user_id")
-    if not isinstance(user_id, int):
-        return None
-    return snapshot.current()["principals"].users.get(user_id)
+    from server.auth.models import SessionKind
+    from server.auth.sessions import session_principal
+
+    # A cookie from before server-side sessions has no "sid": it opens nothing.
+    return session_principal(session.get("user_id"), session.get("sid"), SessionKind.ADMIN)
 
 
 def init_app(app: Flask) -> None:
     from server.auth import api, cli
     from server.auth.service import build_principals
+    from server.auth.sessions import build_sessions_part
     from server.auth.views import bp
     from server.web import add_nav
 
@@ -34,6 +36,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.users)
     app.cli.add_command(cli.tokens)
     app.extensions["snapshot"].register("principals", build_principals)
+    app.extensions["snapshot"].register("sessions", build_sessions_part)
     app.extensions["access.token_resolver"] = _token_principal
     app.extensions["access.session_resolver"] = _session_principal
     add_nav(app, "Settings", "auth.settings", Permission.READ, order=90)

@@ -29,3 +29,11 @@ class TokenForm(FlaskForm):
         ],
     )
     environment = SelectField("Environment", validators=[Optional()])
+
+
+class GateLoginForm(LoginForm):
+    """Team sign-in on the site's host; no CSRF token, since that lives in Darklaunch's session
+    cookie, which the site's host must never get (the view checks the origin instead)."""
+
+    class Meta:
+        csrf = False

@@ -1,10 +1,11 @@
-"""Team members, API tokens (stored only as hashes) and failed sign-ins (for rate limiting)."""
+"""Team members, their sessions and API tokens (secrets stored only as hashes), sign-in limits."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server import clock
@@ -44,3 +45,45 @@ class LoginFailure(Base):
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=clock.now)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SessionKind(enum.StrEnum):
+    """What a session cookie opens: Darklaunch itself, or only the gate on the site's host."""
+
+    ADMIN = "admin"  # the darklaunch_session cookie: Darklaunch's pages and API, and the gate
+    GATE = "gate"  # the team cookie /gate/login sets on the site's host: passage only
+
+
+class UserSession(Base):
+    """A signed-in browser; its cookie carries a secret whose hash is kept here, so a row
+    ends the session everywhere (sign-out, disabling the user, a password change)."""
+
+    __tablename__ = "sessions"
+    # Who is signed in is not content: exports leave it out, and an import signs everyone out.
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"), {"info": {"export": False}})
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, shown in lists
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # a SessionKind
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_seen_at: Mapped[datetime] = mapped_column(default=clock.now)  # coarse: see TOUCH_EVERY
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginLimit(Base):
+    """Password checks made per bucket (an address, an IPv6 /64 or an account) per minute.
+
+    One row per bucket and window, raised with an atomic upsert before the password is
+    checked, so parallel attempts can never get more checks than the limit.
+    """
+
+    __tablename__ = "login_limits"
+    __table_args__ = {"info": {"export": False}}  # a minute of counts, not content
+
+    bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -11,14 +12,16 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import clock
 from server.access import ROLE_PERMISSIONS, TOKEN_PERMISSIONS, Principal, Role, TokenKind
 from server.audit.service import Actor, record_event
-from server.auth.models import ApiToken, LoginFailure, User
+from server.auth.models import ApiToken, LoginFailure, LoginLimit, User
+from server.auth.sessions import end_sessions
 from server.db import bump_revision
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
 
@@ -76,6 +79,9 @@ def set_user_disabled(session: Session, actor: Actor, user_id: int, disabled: bo
         raise Invalid("You cannot disable your own account.")
     before = _user_dict(user)
     user.disabled_at = clock.now() if disabled else None
+    if disabled:
+        # Re-enabling later must not bring these back: they end here, not merely pause.
+        end_sessions(session, user, actor=actor)
     record_event(
         session,
         actor,
@@ -94,38 +100,117 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 
 
-def authenticate(
-    session: Session, email: str, password: str, address: str, limit_per_minute: int
-) -> User | None:
-    """Check a sign-in; too many failures from one address in a minute raise TooManyRequests."""
-    since = clock.now() - timedelta(minutes=1)
-    failures = (
-        session.scalar(
-            select(func.count(LoginFailure.id)).where(
-                LoginFailure.address == address, LoginFailure.at >= since
-            )
+LIMIT_WINDOW = 60  # seconds: the limits count password checks in the last minute
+
+
+def address_bucket(address: str) -> str:
+    """The address a sign-in limit counts against: IPv6 by its /64, IPv4 as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def _count_check(session: Session, bucket: str, window: int) -> int:
+    """Count one password check in `bucket` and return the count, in one atomic statement."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(LoginLimit)
+        .values(bucket=bucket, window=window, count=1)
+        .on_conflict_do_update(
+            index_elements=[LoginLimit.bucket, LoginLimit.window],
+            set_={"count": LoginLimit.count + 1},
         )
-        or 0
+        .returning(LoginLimit.count)
     )
-    if failures >= limit_per_minute:
+    return int(session.execute(statement).scalar_one())
+
+
+def _over_limit(session: Session, bucket: str, window: int, elapsed: float, limit: int) -> bool:
+    """Count one check; whether the last minute's checks, this one included, pass `limit`.
+
+    The last minute is this window's count plus the previous window's, weighted by how much of
+    it still lies within the minute (a sliding window without a row per attempt), so the count
+    does not start from nothing at each new clock minute.
+    """
+    current = _count_check(session, bucket, window)
+    previous = session.scalar(
+        select(LoginLimit.count).where(LoginLimit.bucket == bucket, LoginLimit.window == window - 1)
+    )
+    return current + (previous or 0) * (1 - elapsed) > limit
+
+
+def _uncount_check(session: Session, bucket: str, window: int) -> None:
+    session.execute(
+        update(LoginLimit)
+        .where(LoginLimit.bucket == bucket, LoginLimit.window == window, LoginLimit.count > 0)
+        .values(count=LoginLimit.count - 1)
+    )
+
+
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    address: str,
+    per_address: int,
+    per_account: int | None = None,
+) -> User | None:
+    """Check a sign-in; past a limit (per address or per account) raise TooManyRequests.
+
+    `per_address` counts per client address (IPv6 per /64, which one subscriber usually
+    holds); `per_account` per email tried, from every address together (None: no limit).
+
+    Each attempt is counted before its password is checked and the count is read back from
+    the same atomic upsert, so parallel attempts get no more checks than the limit. A
+    successful sign-in gives its count back: only failures use the allowance up.
+    """
+    email = email.strip().lower()
+    now = clock.now()
+    stamp = now.timestamp()
+    window = int(stamp // LIMIT_WINDOW)
+    elapsed = (stamp % LIMIT_WINDOW) / LIMIT_WINDOW  # how far into this window, 0 to 1
+    retry_after = LIMIT_WINDOW  # by then the checks that counted have left the last minute
+    session.commit()  # the counting below runs in a transaction of its own
+    by_address = f"address:{address_bucket(address)}"
+    if _over_limit(session, by_address, window, elapsed, per_address):
+        session.commit()
         raise TooManyRequests(
             "Too many failed sign-ins from your address. Wait a minute and try again.",
-            retry_after=60,
+            retry_after=retry_after,
         )
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    by_account = f"account:{email[:254]}"
+    if per_account is not None and _over_limit(session, by_account, window, elapsed, per_account):
+        session.commit()
+        raise TooManyRequests(
+            "Too many failed sign-ins for this account. Wait a minute and try again.",
+            retry_after=retry_after,
+        )
+    session.commit()
+    user = session.scalar(select(User).where(User.email == email))
+    # Hold no database connection while Argon2 runs: under a burst of attempts each check
+    # takes long enough to exhaust the pool, and other requests would time out waiting.
+    session.commit()
     ok: bool
     try:
         ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or user.disabled_at is not None:
-        session.add(
-            LoginFailure(address=address, at=clock.now(), user_id=user.id if user else None)
-        )
-        # Old failures no longer count; keep the table small.
-        session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+        session.add(LoginFailure(address=address, at=now, user_id=user.id if user else None))
+        # Old failures and counts no longer matter; keep the tables small.
+        session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(hours=1)))
+        session.execute(delete(LoginLimit).where(LoginLimit.window < window - 1))
         session.commit()
         return None
+    _uncount_check(session, by_address, window)
+    _uncount_check(session, by_account, window)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     session.commit()

@@ -19,8 +19,9 @@ from wtforms import SelectChoice
 
 from server import db
 from server.access import Permission, current_principal, public, requires
-from server.auth import service
+from server.auth import service, sessions
 from server.auth.forms import LoginForm, TokenForm, UserForm
+from server.auth.models import SessionKind, User
 from server.errors import DomainError, TooManyRequests, wants_json
 from server.web import actor, client_address, form_errors
 
@@ -43,6 +44,38 @@ def _safe_next(target: str | None) -> str:
     return url_for("auth.home")
 
 
+def check_password(form: LoginForm) -> User | None:
+    """Check a sign-in form against the sign-in limits (TooManyRequests past them)."""
+    config = current_app.config
+    return service.authenticate(
+        db.session(),
+        form.email.data or "",
+        form.password.data or "",
+        client_address(),
+        config["LOGIN_FAILURES_PER_MINUTE"],
+        config["LOGIN_FAILURES_PER_ACCOUNT"],
+    )
+
+
+def start_session(user: User, kind: SessionKind) -> sessions.IssuedSession:
+    """Start a session row for this browser (its user agent and address are kept with it)."""
+    return sessions.start_session(
+        db.session(),
+        user,
+        kind,
+        current_app.permanent_session_lifetime,
+        user_agent=request.headers.get("User-Agent", ""),
+        address=client_address(),
+    )
+
+
+def end_browser_session() -> None:
+    """End the session this browser's Darklaunch cookie carries, if any."""
+    secret = session.get("sid")
+    if isinstance(secret, str) and secret:
+        sessions.end_session_by_secret(db.session(), secret)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
@@ -51,21 +84,18 @@ def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]
     status = 200
     if form.validate_on_submit():
         try:
-            user = service.authenticate(
-                db.session(),
-                form.email.data or "",
-                form.password.data or "",
-                client_address(),
-                current_app.config["LOGIN_FAILURES_PER_MINUTE"],
-            )
+            user = check_password(form)
         except TooManyRequests as exc:
             if wants_json():
                 raise
             page = render_template("auth/login.html", form=form, error=exc.message)
             return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is not None:
+            issued = start_session(user, SessionKind.ADMIN)
+            end_browser_session()  # a session left in this browser ends; never reused
             session.clear()
             session["user_id"] = user.id
+            session["sid"] = issued.secret
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors = ["That email and password do not match a team member."]
@@ -78,7 +108,8 @@ def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]
 @bp.route("/logout", methods=["POST"])
 @public
 def logout() -> Response:
-    """Sign out and return to the sign-in page."""
+    """Sign out (the session ends for good) and return to the sign-in page."""
+    end_browser_session()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

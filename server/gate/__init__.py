@@ -41,7 +41,6 @@ def _seed_demo(session: Session, actor: Actor) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from server.auth.views import login
     from server.cli import add_demo_seeder
     from server.gate import api, cli, service, views
     from server.gate.hot import ForwardAuth
@@ -49,8 +48,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
-    # Team sign-in on the public site's host, where a proxy routes only /gate/ to Darklaunch.
-    app.add_url_rule("/gate/login", "gate.login", login, methods=["GET", "POST"])
     app.extensions["snapshot"].register("gate", service.build_gate_part)
     app.extensions.setdefault("gate.revoked", set())
     app.before_request(views.check_site_page)  # runs after the access check

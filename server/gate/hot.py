@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.access import Principal, SessionResolver
+from server.auth.sessions import GATE_COOKIE, gate_principal
 from server.gate import service, views
 from server.hot_paths import Answer, HotPath
 from server.web import address_of, peer_is_trusted, vary_on
@@ -43,6 +44,8 @@ class ForwardAuth(HotPath):
             if session.get("user_id") is not None:
                 resolve: SessionResolver = app.extensions["access.session_resolver"]
                 principal = resolve(session)
+        if principal is None:  # the site host's team cookie (a pass through the gate only)
+            principal = gate_principal(req.cookies.get(GATE_COOKIE))
         trusted = app.config["TRUSTED_PROXIES"]
         visit = views.visit_of(
             req,

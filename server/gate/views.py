@@ -36,8 +36,12 @@ from server.access import (
     public,
     requires,
 )
-from server.auth.views import _safe_next
-from server.errors import DomainError, wants_json
+from server.auth import sessions as team_sessions
+from server.auth.forms import GateLoginForm
+from server.auth.models import SessionKind
+from server.auth.sessions import GATE_COOKIE, gate_principal
+from server.auth.views import _safe_next, check_password, start_session
+from server.errors import DomainError, TooManyRequests, error_response, wants_json
 from server.gate import service
 from server.gate.forms import AudienceForm, PassForm
 from server.gate.service import Decision, Reason, Visit
@@ -70,6 +74,8 @@ def _team_member() -> bool:
         # Forward-auth sees the visitor's own Authorization header (meant for the application),
         # so the team session is resolved here whatever that header holds.
         principal = current_app.extensions["access.session_resolver"](session)
+    if principal is None:  # the site host's team cookie (a pass through the gate only)
+        principal = gate_principal(request.cookies.get(GATE_COOKIE))
     return principal is not None and principal.kind == "user"
 
 
@@ -288,6 +294,97 @@ def claim(token: str) -> Response | tuple[str, int, dict[str, str]]:
     response.headers.update(headers)
     # The pass was created on some worker; make sure this one has it before the next request.
     snapshot.cache().invalidate()
+    return response
+
+
+# ---- team sign-in on the site's host -----------------------------------------------------------
+#
+# The rule: everything under /gate/ may be served on the protected site's host, where the
+# protected app sees every cookie. So /gate/login never sets Darklaunch's own session cookie (nor
+# writes to Flask's session at all): it sets the narrow team cookie, backed by a gate session that
+# passes the gate and opens nothing else. The gate's admin pages need Darklaunch's own session,
+# which the site's host never receives, so there they answer as to any stranger (sign in first).
+
+
+def _same_origin() -> bool:
+    """Whether a form post comes from this site's own pages (the CSRF check for the forms
+    below, which keep no CSRF token because that would need Darklaunch's session cookie)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # neither header: not a browser new enough to be led into a cross-site post
+    hosts = {request.host}
+    if from_trusted_proxy() and request.headers.get("X-Forwarded-Host"):
+        hosts.add(request.headers["X-Forwarded-Host"].split(",")[0].strip())
+    return urlsplit(origin).netloc in hosts
+
+
+def _set_team_cookie(response: Response, value: str, max_age: int) -> None:
+    """Set the narrow team cookie (an empty value and no age clear it)."""
+    response.set_cookie(
+        GATE_COOKIE,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=visitor.secure_cookies(),
+    )
+
+
+@bp.route("/gate/login", methods=["GET", "POST"])
+@public
+def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Team sign-in on the site's host: a pass through the gate, never a Darklaunch session."""
+    target = _safe_next(request.args.get("next"))
+    form = GateLoginForm()
+    status = 200
+    error = None
+    if request.method == "POST":
+        status = 400
+        if not _same_origin():
+            error = "The form was sent from another site. Reload and try again."
+        elif form.validate():
+            try:
+                user = check_password(form)
+            except TooManyRequests as exc:
+                page = render_template("gate/login.html", form=form, error=exc.message)
+                return page, 429, {"Retry-After": str(exc.retry_after)}
+            if user is not None:
+                ended = team_sessions.gate_secret(request.cookies.get(GATE_COOKIE))
+                if ended:
+                    team_sessions.end_session_by_secret(db.session(), ended)
+                issued = start_session(user, SessionKind.GATE)
+                response = redirect(target)
+                _set_team_cookie(
+                    response,
+                    team_sessions.sign_gate_cookie(
+                        user.id, issued.secret, str(current_app.secret_key)
+                    ),
+                    int(current_app.permanent_session_lifetime.total_seconds()),
+                )
+                _private(response)
+                return response
+            form.password.errors = ["That email and password do not match a team member."]
+            status = 401
+    page = render_template("gate/login.html", form=form, error=error)
+    return page, status, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+@bp.route("/gate/logout", methods=["POST"])
+@public
+def logout() -> Response:
+    """Sign out on the site's host: the team cookie's session ends, and the cookie goes."""
+    if not _same_origin():
+        return error_response(400, "csrf", "The form was sent from another site.")
+    secret = team_sessions.gate_secret(request.cookies.get(GATE_COOKIE))
+    if secret:
+        team_sessions.end_session_by_secret(db.session(), secret)
+    response = redirect("/")
+    _set_team_cookie(response, "", 0)
+    _private(response)
     return response
 
 

@@ -92,7 +92,15 @@ def test_admin_disables_and_enables_a_user(
                 select(Event.action).where(Event.target == member.email).order_by(Event.id)
             )
         )
-    assert actions == ["user.created", "user.disabled", "user.enabled"]
+    # Sign-ins and ended sessions are audited too; disabling ends the member's session.
+    assert actions == [
+        "user.created",
+        "session.started",
+        "session.ended",
+        "user.disabled",
+        "user.enabled",
+        "session.started",
+    ]
 
 
 def test_admins_cannot_disable_themselves(admin_client: FlaskClient, admin: Any) -> None:
