@@ -3,6 +3,7 @@
 from server.announcements.models import Announcement, AnnouncementSlug, ChangelogSettings
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, User
+from server.changes.models import ChangeSet
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
@@ -19,6 +20,7 @@ __all__ = [
     "AnnouncementSlug",
     "ApiToken",
     "Base",
+    "ChangeSet",
     "ChangelogSettings",
     "Deploy",
     "DeployCommit",

@@ -663,9 +663,9 @@ def _bulk(environment: str, enabled: bool) -> Response:
     _environment(environment)
     session = db.session()
     who = actor()
-    with service.unit_of_work(session):  # every flag changes, or none
-        for name in dict.fromkeys(body.features):
-            service.set_enabled(session, who, name, environment, enabled)
+    # The request is one unit of work: every flag changes, or none (one revision).
+    for name in dict.fromkeys(body.features):
+        service.set_enabled(session, who, name, environment, enabled)
     return _empty()
 
 

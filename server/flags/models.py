@@ -84,6 +84,9 @@ class Strategy(Base):
     segments: Mapped[list[int]] = mapped_column(JSONType, default=list)
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     flag_environment: Mapped[FlagEnvironment] = relationship(back_populates="strategies")
 
@@ -99,3 +102,5 @@ class Segment(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+    __mapper_args__ = {"version_id_col": version}  # two editors of one version: one 409

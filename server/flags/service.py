@@ -1,27 +1,22 @@
 """Flag rules: create, edit, toggle, strategies, variants, segments, copy, archive.
 
 Every write: checks the version the caller based it on (stale → Conflict naming who changed
-it), checks the engine can load the result, records an audit event, bumps the global revision,
-and commits, all in one transaction.
+it), checks the engine can load the result, records an audit event and its change, and
+flushes. The caller's unit of work (server/unit_of_work.py) bumps the revision and commits.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from server import clock
 from server.audit.service import Actor, record_event
-from server.db import bump_revision
 from server.errors import Conflict, Invalid, NotFound
 from server.flags.compile import feature_document, segment_document
 from server.flags.evaluation import document_for, load_engine
@@ -37,6 +32,7 @@ from server.flags.schemas import (
     Variant,
     normalise_variants,
 )
+from server.unit_of_work import ChangeKind, record_change, writes
 
 # ---- reading -----------------------------------------------------------------------------------
 
@@ -137,71 +133,21 @@ def _validate_with_engine(session: Session, flag: Flag) -> None:
         load_engine(document_for([feature_document(flag, env)], segments), {flag.name})
 
 
-_DEFERRED = "flags.unit_of_work"
+def _flag_changed(session: Session, actor: Actor, flag: Flag) -> None:
+    session.flush()  # the state recorded carries the version the flush gave it
+    record_change(session, actor, ChangeKind.FLAG, flag.name, flag_state(flag))
 
 
-@contextmanager
-def unit_of_work(session: Session, *, dry_run: bool = False) -> Iterator[None]:
-    """Run several service calls as one transaction: all of them are saved, or none.
-
-    Inside the block each call checks, validates and records exactly as on its own, but only
-    flushes; the block commits once at the end (or rolls everything back on any error, or
-    always when `dry_run`).
-    """
-    if session.info.get(_DEFERRED):
-        raise RuntimeError("unit_of_work blocks do not nest")
-    session.info[_DEFERRED] = True
-    try:
-        yield
-    except BaseException:
-        session.info.pop(_DEFERRED, None)
-        session.rollback()
-        raise
-    session.info.pop(_DEFERRED, None)
-    if dry_run:
-        session.rollback()
-    else:
-        _commit(session, "flags")
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _write(fn: Callable[P, R]) -> Callable[P, R]:
-    """A concurrent change can surface at any flush inside a write, not only at its commit."""
-
-    @functools.wraps(fn)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except StaleDataError:
-            session = args[0]
-            if isinstance(session, Session):
-                session.rollback()
-            raise Conflict(
-                "Someone changed this at the same moment; nothing of yours was saved. "
-                "Reload and try again."
-            ) from None
-
-    return run
-
-
-def _commit(session: Session, what: str) -> None:
-    try:
-        if session.info.get(_DEFERRED):
-            session.flush()  # the enclosing unit_of_work commits (or rolls back)
-        else:
-            session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict(
-            f"Someone changed this {what} at the same moment; nothing of yours was saved. "
-            "Reload and try again."
-        ) from None
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(f"That {what} conflicts with an existing one: {exc.orig}") from None
+def _environment_changed(session: Session, actor: Actor, flag: Flag, env: FlagEnvironment) -> None:
+    session.flush()
+    record_change(
+        session,
+        actor,
+        ChangeKind.FLAG_ENVIRONMENT,
+        flag.name,
+        environment_state(env),
+        environment=env.environment,
+    )
 
 
 def _touch(target: Flag | FlagEnvironment | Segment, actor: Actor) -> None:
@@ -248,7 +194,7 @@ def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None
 # ---- flags -------------------------------------------------------------------------------------
 
 
-@_write
+@writes
 def create_flag(
     session: Session,
     actor: Actor,
@@ -299,12 +245,13 @@ def create_flag(
     session.add(flag)
     _validate_with_engine(session, flag)
     record_event(session, actor, "flag.created", "flag", flag.name, after=flag_state(flag))
-    bump_revision(session)
-    _commit(session, "flag")
+    _flag_changed(session, actor, flag)
+    for env in flag.environments:
+        _environment_changed(session, actor, flag, env)
     return flag
 
 
-@_write
+@writes
 def update_flag(
     session: Session,
     actor: Actor,
@@ -338,12 +285,11 @@ def update_flag(
     after = flag_state(flag)
     after["version"] = flag.version + 1
     record_event(session, actor, "flag.updated", "flag", name, before=before, after=after)
-    bump_revision(session)
-    _commit(session, "flag")
+    _flag_changed(session, actor, flag)
     return flag
 
 
-@_write
+@writes
 def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Archive a flag: SDKs stop receiving it; it can be revived."""
     flag = get_flag(session, name)
@@ -357,12 +303,11 @@ def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
         record_event(
             session, actor, "flag.archived", "flag", name, before=before, after=flag_state(flag)
         )
-        bump_revision(session)
-        _commit(session, "flag")
+        _flag_changed(session, actor, flag)
     return flag
 
 
-@_write
+@writes
 def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Bring an archived flag back, off in every environment."""
     flag = get_flag(session, name)
@@ -376,12 +321,13 @@ def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
         record_event(
             session, actor, "flag.revived", "flag", name, before=before, after=flag_state(flag)
         )
-        bump_revision(session)
-        _commit(session, "flag")
+        _flag_changed(session, actor, flag)
+        for env in flag.environments:
+            _environment_changed(session, actor, flag, env)
     return flag
 
 
-@_write
+@writes
 def set_enabled(
     session: Session,
     actor: Actor,
@@ -408,8 +354,7 @@ def set_enabled(
         before={"enabled": not enabled},
         after={"enabled": enabled},
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return env
 
 
@@ -465,7 +410,7 @@ def strategy_state(s: Strategy) -> dict[str, Any]:
     }
 
 
-@_write
+@writes
 def add_strategy(
     session: Session,
     actor: Actor,
@@ -487,8 +432,7 @@ def add_strategy(
     _strategy_event(
         session, actor, "flag.strategy.added", flag, env, None, strategy_state(strategy)
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return strategy
 
 
@@ -499,7 +443,7 @@ def _find_strategy(env: FlagEnvironment, strategy_id: str) -> Strategy:
     return strategy
 
 
-@_write
+@writes
 def replace_strategy(
     session: Session,
     actor: Actor,
@@ -533,12 +477,11 @@ def replace_strategy(
     _strategy_event(
         session, actor, "flag.strategy.updated", flag, env, before, strategy_state(strategy)
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return strategy
 
 
-@_write
+@writes
 def delete_strategy(
     session: Session,
     actor: Actor,
@@ -556,11 +499,10 @@ def delete_strategy(
     env.strategies.remove(strategy)
     _touch(env, actor)
     _strategy_event(session, actor, "flag.strategy.removed", flag, env, before, None)
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
 
 
-@_write
+@writes
 def reorder_strategies(
     session: Session,
     actor: Actor,
@@ -590,12 +532,11 @@ def reorder_strategies(
         before={"order": current},
         after={"order": order},
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return env
 
 
-@_write
+@writes
 def set_variants(
     session: Session,
     actor: Actor,
@@ -626,12 +567,11 @@ def set_variants(
         before=before,
         after={"variants": env.variants},
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return env
 
 
-@_write
+@writes
 def copy_environment(
     session: Session,
     actor: Actor,
@@ -681,8 +621,7 @@ def copy_environment(
             "variants": list(dst.variants),
         },
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, dst)
     return dst
 
 
@@ -698,6 +637,11 @@ def segment_state(segment: Segment) -> dict[str, Any]:
     }
 
 
+def _segment_changed(session: Session, actor: Actor, segment: Segment) -> None:
+    session.flush()
+    record_change(session, actor, ChangeKind.SEGMENT, str(segment.id), segment_state(segment))
+
+
 def get_segment(session: Session, segment_id: int) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None:
@@ -705,7 +649,7 @@ def get_segment(session: Session, segment_id: int) -> Segment:
     return segment
 
 
-@_write
+@writes
 def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     """Create a named, reusable list of constraints."""
     if session.scalar(select(Segment.id).where(Segment.name == data.name)) is not None:
@@ -724,12 +668,11 @@ def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     record_event(
         session, actor, "segment.created", "segment", segment.name, after=segment_state(segment)
     )
-    bump_revision(session)
-    _commit(session, "segment")
+    _segment_changed(session, actor, segment)
     return segment
 
 
-@_write
+@writes
 def update_segment(
     session: Session, actor: Actor, segment_id: int, data: SegmentIn, expected_version: int | None
 ) -> Segment:
@@ -747,8 +690,8 @@ def update_segment(
     segment.name = data.name
     segment.description = data.description
     segment.constraints = [c.model_dump(mode="json", exclude_none=True) for c in data.constraints]
-    segment.version += 1
     _touch(segment, actor)
+    session.flush()  # the new version (a concurrent save of the same version fails here)
     record_event(
         session,
         actor,
@@ -758,8 +701,7 @@ def update_segment(
         before=before,
         after=segment_state(segment),
     )
-    bump_revision(session)
-    _commit(session, "segment")
+    _segment_changed(session, actor, segment)
     return segment
 
 
@@ -774,7 +716,7 @@ def segment_users(session: Session, segment_id: int) -> list[tuple[str, str]]:
     return sorted({(f, e) for f, e, segs in rows if segment_id in (segs or [])})
 
 
-@_write
+@writes
 def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
     """Delete a segment no strategy uses."""
     segment = get_segment(session, segment_id)
@@ -786,5 +728,4 @@ def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
         session, actor, "segment.deleted", "segment", segment.name, before=segment_state(segment)
     )
     session.delete(segment)
-    bump_revision(session)
-    _commit(session, "segment")
+    record_change(session, actor, ChangeKind.SEGMENT, str(segment_id), None)
