@@ -165,10 +165,16 @@ def session() -> Session:
 
 @contextmanager
 def new_session() -> Iterator[Session]:
-    """A session of its own, for background work outside a request."""
+    """A session of its own, for background work outside a request: a job's unit of work.
+
+    Leaving the block without an error completes the unit (server/unit_of_work.py).
+    """
+    from server.unit_of_work import complete
+
     s: Session = current_app.extensions["db.sessionmaker"]()
     try:
         yield s
+        complete(s)
     finally:
         s.close()
 

@@ -133,6 +133,10 @@ def complete(session: Session) -> int | None:
     """Commit the unit: rules, one revision, one change set. Returns the new revision, if any."""
     work: _Work | None = session.info.get(_WORK)
     revision: int | None = None
+    if session.in_transaction() and not session.is_active:
+        # A flush failed and its error went to whoever called it: the unit saves nothing.
+        session.rollback()
+        return None
     try:
         if work is not None and work.changes:
             _check_rules(work.changes)

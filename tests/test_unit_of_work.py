@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,10 @@ def test_nothing_in_server_commits_or_rolls_back_outside_the_unit_of_work() -> N
 def test_the_allowlist_names_modules_that_still_commit() -> None:
     # Once a module is converted, it leaves the list (the list can only shrink).
     for name in NOT_YET_CONVERTED | READ_SNAPSHOTS:
-        assert ".commit()" in (SERVER.parent / name).read_text() or ".rollback()" in (
-            SERVER.parent / name
-        ).read_text(), name
+        assert (
+            ".commit()" in (SERVER.parent / name).read_text()
+            or ".rollback()" in (SERVER.parent / name).read_text()
+        ), name
 
 
 # ---- every versioned row answers a concurrent stale write with a conflict ------------------
