@@ -263,7 +263,7 @@ def test_a_database_lost_after_the_commit_does_not_turn_a_saved_change_into_an_e
     assert response.status_code in (200, 201), response.get_data(as_text=True)
     answer = response.get_json()
     if check == "enabled":
-        production = [e for e in answer["environments"] if e["name"] == "production"][0]
+        production = next(e for e in answer["environments"] if e["name"] == "production")
         assert production["enabled"] is True
     elif check == "copied":
         assert [s["name"] for s in answer["strategies"]] == ["default"]

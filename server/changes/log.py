@@ -30,7 +30,7 @@ class ChangeKind(enum.StrEnum):
     ANNOUNCEMENT = "announcement"
     CHANGELOG_SETTINGS = "changelog-settings"
     DEPLOY = "deploy"
-    TOKEN = "token"
+    TOKEN = "token"  # noqa: S105 - a kind of entity, not a secret
     USER = "user"
 
 

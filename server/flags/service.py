@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
 from server import clock
@@ -165,13 +166,27 @@ def _segment_ids_exist(session: Session, ids: Iterable[int]) -> None:
         raise Invalid(f"No segment with id {', '.join(str(i) for i in sorted(missing))}.")
 
 
+def dependents(session: Session, name: str, *, live_only: bool = False) -> list[str]:
+    """Names of the flags that depend on `name`, found by the database (not by loading flags)."""
+    if session.get_bind().dialect.name == "postgresql":
+        depends = type_coerce(Flag.dependencies, JSONB).contains([{"feature": name}])
+    else:
+        item = func.json_each(Flag.dependencies).table_valued("value").alias("dependency")
+        depends = (
+            select(1)
+            .select_from(item)
+            .where(func.json_extract(item.c.value, "$.feature") == name)
+            .exists()
+        )
+    query = select(Flag.name).where(Flag.name != name, depends).order_by(Flag.name)
+    if live_only:
+        query = query.where(Flag.archived_at.is_(None))
+    return list(session.scalars(query))
+
+
 def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None:
     if fields.dependencies:
-        children = [
-            other.name
-            for other in session.scalars(select(Flag).where(Flag.name != name))
-            if any(d.get("feature") == name for d in other.dependencies)
-        ]
+        children = dependents(session, name)
         if children:
             # The other half of the one-level rule: a parent may not gain parents of its own.
             raise Invalid(
@@ -294,9 +309,9 @@ def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Archive a flag: SDKs stop receiving it; it can be revived."""
     flag = get_flag(session, name)
     if flag.archived_at is None:
-        for other in session.scalars(select(Flag).where(Flag.archived_at.is_(None))):
-            if any(d.get("feature") == name for d in other.dependencies):
-                raise Conflict(f"{other.name!r} depends on {name!r}; remove that dependency first.")
+        children = dependents(session, name, live_only=True)
+        if children:
+            raise Conflict(f"{children[0]!r} depends on {name!r}; remove that dependency first.")
         before = flag_state(flag)
         flag.archived_at = clock.now()
         _touch(flag, actor)

@@ -8,7 +8,7 @@ from flask import Flask
 from server import db
 from server.audit.models import Event
 from server.audit.service import Actor
-from server.errors import Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound
 from server.flags import service
 from server.flags.evaluation import make_context
 from server.flags.explain import explain
@@ -117,3 +117,37 @@ def test_an_archived_flag_evaluates_off_in_the_evaluate_box(app: Flask) -> None:
         assert result.enabled is False
         assert result.variant["feature_enabled"] is False
         assert "archived" in result.reason
+
+
+def test_archiving_finds_dependents_with_a_query_not_by_loading_every_flag(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from server.flags.models import Flag
+
+    with app.app_context():
+        s = db.session()
+        for i in range(30):
+            service.create_flag(s, ALICE, FlagCreate(name=f"other-{i}"), ENVS)
+        service.create_flag(s, ALICE, FlagCreate(name="parent"), ENVS)
+        service.create_flag(s, ALICE, FlagCreate(name="child"), ENVS)
+        service.update_flag(
+            s, ALICE, "child", FlagFields(dependencies=[Dependency(feature="parent")]), None
+        )
+        complete(s)
+    with app.app_context():
+        s = db.session()
+        loaded: list[str] = []
+
+        def on_load(target: Flag, _context: object) -> None:
+            loaded.append(target.name)
+
+        event.listen(Flag, "load", on_load)
+        try:
+            assert service.dependents(s, "parent") == ["child"]
+            assert service.dependents(s, "other-1") == []
+            with pytest.raises(Conflict, match="'child' depends on 'parent'"):
+                service.archive_flag(s, ALICE, "parent")
+            service.archive_flag(s, ALICE, "other-1")
+        finally:
+            event.remove(Flag, "load", on_load)
+        assert set(loaded) <= {"parent", "other-1"}  # the other 31 flags stay in the database
