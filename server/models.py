@@ -6,7 +6,7 @@ from server.auth.models import ApiToken, LoginFailure, User
 from server.changes.models import ChangeSet
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.gate.models import PreviewPass
 from server.protocols.models import (
     FlagHourlyMetric,
@@ -36,5 +36,6 @@ __all__ = [
     "Segment",
     "StateRevision",
     "Strategy",
+    "StrategySegment",
     "User",
 ]

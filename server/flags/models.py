@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server import clock
@@ -89,6 +89,34 @@ class Strategy(Base):
     __mapper_args__ = {"version_id_col": version}
 
     flag_environment: Mapped[FlagEnvironment] = relationship(back_populates="strategies")
+    # The database's copy of `segments`, with foreign keys: a segment in use cannot be deleted
+    # and a strategy cannot point at a deleted one (kept in step by `_segments_set` below).
+    segment_links: Mapped[list[StrategySegment]] = relationship(
+        cascade="all, delete-orphan", order_by="StrategySegment.position"
+    )
+
+
+class StrategySegment(Base):
+    """One use of a segment by a strategy; RESTRICT keeps used segments from being deleted."""
+
+    __tablename__ = "strategy_segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    strategy_id: Mapped[str] = mapped_column(
+        ForeignKey("strategies.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("segments.id", ondelete="RESTRICT"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@event.listens_for(Strategy.segments, "set")
+def _segments_set(target: Strategy, value: list[int], _old: Any, _initiator: Any) -> None:
+    target.segment_links = [
+        StrategySegment(segment_id=segment_id, position=position)
+        for position, segment_id in enumerate(dict.fromkeys(value or []))
+    ]
 
 
 class Segment(Base):

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from server import clock
@@ -21,7 +22,7 @@ from server.audit.service import Actor, record_event
 from server.errors import Conflict, Invalid, NotFound
 from server.flags.compile import feature_document, segment_document
 from server.flags.evaluation import document_for, load_engine
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.flags.schemas import (
     FLAG_NAME_RE,
     FLAG_NAME_RULE,
@@ -33,7 +34,7 @@ from server.flags.schemas import (
     Variant,
     normalise_variants,
 )
-from server.unit_of_work import ChangeKind, record_change, writes
+from server.unit_of_work import ChangeKind, discard, record_change, writes
 
 # ---- reading -----------------------------------------------------------------------------------
 
@@ -657,6 +658,12 @@ def _segment_changed(session: Session, actor: Actor, segment: Segment) -> None:
     record_change(session, actor, ChangeKind.SEGMENT, str(segment.id), segment_state(segment))
 
 
+def _segment_in_use(name: str, users: list[tuple[str, str]]) -> Conflict:
+    where = ", ".join(f"{f} ({e})" for f, e in users[:5])
+    more = f" and {len(users) - 5} more" if len(users) > 5 else ""
+    return Conflict(f"Segment {name!r} is used by {where}{more}; remove it there first.")
+
+
 def get_segment(session: Session, segment_id: int) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None:
@@ -720,15 +727,21 @@ def update_segment(
     return segment
 
 
-def segment_users(session: Session, segment_id: int) -> list[tuple[str, str]]:
-    """(flag, environment) pairs whose strategies use the segment."""
-    rows = session.execute(
-        select(Flag.name, FlagEnvironment.environment, Strategy.segments)
+def segment_users(
+    session: Session, segment_id: int, *, include_archived: bool = False
+) -> list[tuple[str, str]]:
+    """(flag, environment) pairs whose strategies use the segment (live flags unless asked)."""
+    query = (
+        select(Flag.name, FlagEnvironment.environment)
         .join(FlagEnvironment, FlagEnvironment.flag_id == Flag.id)
         .join(Strategy, Strategy.flag_environment_id == FlagEnvironment.id)
-        .where(Flag.archived_at.is_(None))
+        .join(StrategySegment, StrategySegment.strategy_id == Strategy.id)
+        .where(StrategySegment.segment_id == segment_id)
+        .distinct()
     )
-    return sorted({(f, e) for f, e, segs in rows if segment_id in (segs or [])})
+    if not include_archived:
+        query = query.where(Flag.archived_at.is_(None))
+    return sorted((name, environment) for name, environment in session.execute(query))
 
 
 @writes
@@ -737,10 +750,38 @@ def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
     segment = get_segment(session, segment_id)
     users = segment_users(session, segment_id)
     if users:
-        where = ", ".join(f"{f} ({e})" for f, e in users[:5])
-        raise Conflict(f"Segment {segment.name!r} is used by {where}; remove it there first.")
-    record_event(
-        session, actor, "segment.deleted", "segment", segment.name, before=segment_state(segment)
+        raise _segment_in_use(segment.name, users)
+    # Archived flags do not hold a segment (as in Unleash); their strategies lose it and are
+    # disabled, so reviving such a flag never widens who gets it.
+    archived = list(
+        session.scalars(
+            select(Strategy)
+            .join(StrategySegment, StrategySegment.strategy_id == Strategy.id)
+            .join(FlagEnvironment, FlagEnvironment.id == Strategy.flag_environment_id)
+            .join(Flag, Flag.id == FlagEnvironment.flag_id)
+            .where(StrategySegment.segment_id == segment_id, Flag.archived_at.is_not(None))
+        )
     )
+    for strategy in archived:
+        strategy.segments = [i for i in strategy.segments if i != segment_id]
+        strategy.disabled = True
+    record_event(
+        session,
+        actor,
+        "segment.deleted",
+        "segment",
+        segment.name,
+        before=segment_state(segment),
+        after={"disabledStrategies": sorted(s.id for s in archived)} if archived else None,
+    )
+    session.flush()
     session.delete(segment)
+    try:
+        session.flush()  # the foreign key refuses it if a strategy took it up meanwhile
+    except IntegrityError:
+        discard(session)
+        raise Conflict(
+            f"Segment {segment.name!r} was taken into use by a strategy saved at the same "
+            "moment, so it was not deleted. Remove it there first."
+        ) from None
     record_change(session, actor, ChangeKind.SEGMENT, str(segment_id), None)
