@@ -100,3 +100,30 @@ def test_deleting_a_segment_only_archived_flags_use_disables_their_strategies(
         (strategy,) = service.flag_environment(service.get_flag(s, "f"), "production").strategies
         # Without its segment the strategy would reach everyone: it comes back disabled.
         assert (strategy.segments, strategy.disabled) == ([], True)
+
+
+def test_the_segment_list_counts_users_in_one_query(app: Flask, api: object) -> None:
+    from sqlalchemy import event
+
+    segment_ids = [_setup(app)]
+    with app.app_context():
+        s = db.session()
+        for i in range(5):
+            segment_ids.append(service.create_segment(s, ALICE, SegmentIn(name=f"s{i}")).id)
+        service.add_strategy(
+            s, ALICE, "f", "production", StrategyIn(name="default", segments=segment_ids[:2])
+        )
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        body = api("get", "/api/admin/segments").get_json()  # type: ignore[operator]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    used = {s["name"]: s["usedInFeatures"] for s in body["segments"]}
+    assert used == {"beta": 1, "s0": 1, "s1": 0, "s2": 0, "s3": 0, "s4": 0}
+    assert sum("strategy_segments" in q for q in statements) == 1
