@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from flask import Flask
 from sqlalchemy import delete, select
@@ -102,7 +105,7 @@ def test_deleting_a_segment_only_archived_flags_use_disables_their_strategies(
         assert (strategy.segments, strategy.disabled) == ([], True)
 
 
-def test_the_segment_list_counts_users_in_one_query(app: Flask, api: object) -> None:
+def test_the_segment_list_counts_users_in_one_query(app: Flask, api: Any) -> None:
     from sqlalchemy import event
 
     segment_ids = [_setup(app)]
@@ -121,9 +124,64 @@ def test_the_segment_list_counts_users_in_one_query(app: Flask, api: object) -> 
     engine = app.extensions["db.engine"]
     event.listen(engine, "before_cursor_execute", count)
     try:
-        body = api("get", "/api/admin/segments").get_json()  # type: ignore[operator]
+        body = api("get", "/api/admin/segments").get_json()
     finally:
         event.remove(engine, "before_cursor_execute", count)
     used = {s["name"]: s["usedInFeatures"] for s in body["segments"]}
     assert used == {"beta": 1, "s0": 1, "s1": 0, "s2": 0, "s3": 0, "s4": 0}
     assert sum("strategy_segments" in q for q in statements) == 1
+
+
+def test_the_migration_copies_segment_references_and_drops_dangling_ones(
+    empty_database_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    from server import clock
+
+    db.upgrade(empty_database_url, "0007_announcements")
+    engine = db.make_engine(empty_database_url)
+    now = clock.now()
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO segments (id, name, description, constraints, version,"
+                    " created_at, updated_at, updated_by)"
+                    " VALUES (7, 'beta', '', '[]', 1, :now, :now, '')"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO flags (id, name, description, type, owner, tags,"
+                    " impression_data, stale, dependencies, declared_in_code, created_at,"
+                    " created_by, version, updated_at, updated_by)"
+                    " VALUES (1, 'f', '', 'release', '', '[]', false, false, '[]', false,"
+                    " :now, '', 1, :now, '')"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO flag_environments (id, flag_id, environment, enabled, variants,"
+                    " version, updated_at, updated_by)"
+                    " VALUES (1, 1, 'production', false, '[]', 1, :now, '')"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO strategies (id, flag_environment_id, sort_order, name, title,"
+                    " parameters, constraints, segments, variants, disabled)"
+                    " VALUES ('s1', 1, 0, 'default', '', '{}', '[]', '[7, 999]', '[]', false)"
+                )
+            )
+        db.upgrade(empty_database_url)
+        with engine.connect() as conn:
+            links = conn.execute(text("SELECT strategy_id, segment_id FROM strategy_segments"))
+            assert [tuple(r) for r in links] == [("s1", 7)]
+            kept = conn.execute(text("SELECT segments FROM strategies")).scalar_one()
+            assert (kept if isinstance(kept, list) else json.loads(kept)) == [7]
+    finally:
+        engine.dispose()

@@ -85,7 +85,7 @@ def _copy_segment_references() -> None:
         sa.column("position", sa.Integer()),
     )
     existing = set(bind.scalars(sa.select(segments.c.id)))
-    rows = []
+    rows: list[dict[str, object]] = []
     for strategy_id, used in bind.execute(sa.select(strategies.c.id, strategies.c.segments)):
         kept = [i for i in dict.fromkeys(used or []) if i in existing]
         if kept != list(used or []):
