@@ -108,3 +108,28 @@ def test_the_change_log_is_not_exported(app: Flask, runner: Any) -> None:
     from server.ops.transfer import exported_tables
 
     assert "change_sets" not in {t.name for t in exported_tables()}
+
+
+def test_flags_sync_and_the_bulk_toggle_are_one_revision_and_one_change_set(
+    app: Flask, runner: Any, tmp_path: Any, api: Any
+) -> None:
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.toml").write_text(f'name = "{name}"\ndescription = "{name}"\n')
+    before = _revision(app)
+    result = runner.invoke(args=["flags", "sync", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert _revision(app) == before + 1
+    with app.app_context():
+        (change_set,) = changes_since(db.session(), before).change_sets
+        assert {c["key"] for c in change_set.changes} == {"alpha", "beta"}
+        assert change_set.actor == "cli"
+    bulk = "/api/admin/projects/default/bulk_features/environments/production/on"
+    assert api("post", bulk, json={"features": ["alpha", "beta"]}).status_code == 200
+    assert _revision(app) == before + 2
+    with app.app_context():
+        (toggled,) = changes_since(db.session(), before + 1).change_sets
+        assert [(c["key"], c["state"]["enabled"]) for c in toggled.changes] == [
+            ("alpha", True),
+            ("beta", True),
+        ]
+        assert len(toggled.event_ids) == 2
