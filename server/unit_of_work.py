@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from flask import g, has_request_context
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -67,7 +67,7 @@ def record_change(
 ) -> None:
     """Note an entity's new state (None: removed) for this unit's change set; flush it."""
     change = Change(kind, key, state, environment)
-    _check_rules([change])  # refuse early, so a form can show why
+    _check_rules(session, [change])  # refuse early, so a form can show why
     work = _work(session)
     work.changes.append(change)
     if actor.label not in work.actors:
@@ -119,14 +119,33 @@ def _may_change_gate() -> bool:
     return principal is not None and principal.can(Permission.GATE_ADMIN)
 
 
-def _check_rules(changes: list[Change]) -> None:
+def _check_rules(session: Session, changes: list[Change]) -> None:
     """The rules every write passes, whatever path it came by (issue 14, item 3)."""
-    touches_gate = any(
+    if not _may_change_gate() and _touches_gate(session, changes):
+        raise Forbidden(GATE_FORBIDDEN)
+
+
+def _touches_gate(session: Session, changes: list[Change]) -> bool:
+    if any(
         c.kind in (ChangeKind.FLAG, ChangeKind.FLAG_ENVIRONMENT) and c.key == GATE_FLAG
         for c in changes
+    ):
+        return True
+    # A segment that site.open's strategies use decides who passes the gate just as well.
+    segment_ids = [int(c.key) for c in changes if c.kind is ChangeKind.SEGMENT]
+    if not segment_ids:
+        return False
+    from server.flags.models import Flag, FlagEnvironment, Strategy, StrategySegment
+
+    used_by_gate = (
+        select(StrategySegment.id)
+        .join(Strategy, Strategy.id == StrategySegment.strategy_id)
+        .join(FlagEnvironment, FlagEnvironment.id == Strategy.flag_environment_id)
+        .join(Flag, Flag.id == FlagEnvironment.flag_id)
+        .where(Flag.name == GATE_FLAG, StrategySegment.segment_id.in_(segment_ids))
+        .limit(1)
     )
-    if touches_gate and not _may_change_gate():
-        raise Forbidden(GATE_FORBIDDEN)
+    return session.scalar(used_by_gate) is not None
 
 
 def complete(session: Session) -> int | None:
@@ -139,7 +158,7 @@ def complete(session: Session) -> int | None:
         return None
     try:
         if work is not None and work.changes:
-            _check_rules(work.changes)
+            _check_rules(session, work.changes)
             session.flush()  # collects the audit events not flushed yet
             revision = bump_revision(session)
             append(

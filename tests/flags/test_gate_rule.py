@@ -166,3 +166,21 @@ def test_flags_sync_from_the_command_line_may_change_site_open(
     result = runner.invoke(args=["flags", "sync", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert flag_of(app, GATE_FLAG)["description"] == "Declared in code"
+
+
+def test_a_developer_cannot_widen_the_gate_by_editing_a_segment_it_uses(
+    app: Flask, closed_gate: str, developer: FlaskClient, api: Any
+) -> None:
+    created = api("post", "/api/admin/segments", json={"name": "office", "constraints": []})
+    segment = created.get_json()
+    strategy = {"name": "default", "segments": [segment["id"]]}
+    assert api("put", f"{PROD}/strategies/{closed_gate}", json=strategy).status_code == 200
+    widened = {"name": "office", "description": "everyone now", "constraints": []}
+    url = f"/api/admin/segments/{segment['id']}"
+    assert api_call(developer, "put", url, json=widened).status_code == 403
+    assert api("get", url).get_json()["description"] == ""
+    # A segment the gate does not use is the developer's to change.
+    other = api("post", "/api/admin/segments", json={"name": "beta", "constraints": []})
+    other_url = f"/api/admin/segments/{other.get_json()['id']}"
+    edit = {"name": "beta", "description": "mine", "constraints": []}
+    assert api_call(developer, "put", other_url, json=edit).status_code == 200
