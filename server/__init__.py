@@ -14,7 +14,7 @@ from server.config import INSTANCE, ROOT, Mode, parse
 
 
 class Darklaunch(Flask):
-    """Flask, with each view's and hook's async check made once instead of on every request.
+    """Flask, committing each request's unit of work after its view, with async checks cached.
 
     Flask asks `inspect.iscoroutinefunction` of every hook on every request (a dozen per
     request here); the answer never changes, so it is remembered per function.
@@ -30,6 +30,18 @@ class Darklaunch(Flask):
         except KeyError:
             sync = self._sync[func] = super().ensure_sync(func)
             return sync
+
+    def dispatch_request(self) -> Any:
+        """Run the view, then commit its unit of work before the response is sent.
+
+        A failure to commit (a stale version, a refused rule, the database gone) reaches the
+        error handlers like an error raised by the view itself.
+        """
+        rv = super().dispatch_request()
+        from server.unit_of_work import complete_request
+
+        complete_request()
+        return rv
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

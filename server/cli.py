@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from server import db
 from server.audit.models import Event
 from server.audit.service import Actor, record_event
+from server.unit_of_work import complete
 
 DemoSeeder = Callable[[Session, Actor], None]
 
@@ -98,7 +99,7 @@ def demo(url: str) -> None:
         click.echo(f"Seeding demo data: {name}")
         seeder(session, Actor("demo"))
         record_event(session, Actor("demo"), "demo.seeded", "demo", name)
-        session.commit()
+        complete(session)  # each feature's demo data is its own unit of work
     click.echo("")
     click.echo(f"Darklaunch demo: {url}/login")
     click.echo(f"  email:    {email}")

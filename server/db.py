@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -82,16 +82,18 @@ class StateRevision(Base):
     changed_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
-def bump_revision(session: Session) -> None:
-    """Raise the global revision inside the caller's transaction (workers rebuild lazily)."""
+def bump_revision(session: Session) -> int:
+    """Raise the global revision inside the caller's transaction and return the new one."""
     result = session.execute(
         update(StateRevision)
         .where(StateRevision.id == 1)
         .values(revision=StateRevision.revision + 1, changed_at=clock.now())
     )
+    session.info["revision_bumped"] = True
     if result.rowcount == 0:  # type: ignore[attr-defined]
         session.add(StateRevision(id=1, revision=1, changed_at=clock.now()))
-    session.info["revision_bumped"] = True
+        return 1
+    return read_revision(session)
 
 
 def read_revision(session: Session) -> int:
@@ -153,23 +155,43 @@ def engine() -> Engine:
 def session() -> Session:
     """The request's (or CLI command's) session, opened on first use."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["db.sessionmaker"]()
+        s = current_app.extensions["db.sessionmaker"]()
+        # A request's unit of work completes when its view returns (server/unit_of_work.py);
+        # any other app context (a CLI command, a job) completes it when the context ends.
+        s.info[REQUEST_OWNED] = has_request_context()
+        g.db_session = s
     return g.db_session
 
 
 @contextmanager
 def new_session() -> Iterator[Session]:
-    """A session of its own, for background work outside a request."""
+    """A session of its own, for background work outside a request: a job's unit of work.
+
+    Leaving the block without an error completes the unit (server/unit_of_work.py).
+    """
+    from server.unit_of_work import complete
+
     s: Session = current_app.extensions["db.sessionmaker"]()
     try:
         yield s
+        complete(s)
     finally:
         s.close()
 
 
-def _close_session(_exc: BaseException | None) -> None:
+REQUEST_OWNED = "db.request_owned"
+
+
+def _close_session(exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
-    if s is not None:
+    if s is None:
+        return
+    try:
+        if exc is None and not s.info.get(REQUEST_OWNED):
+            from server.unit_of_work import complete
+
+            complete(s)
+    finally:
         s.close()
 
 

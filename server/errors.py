@@ -99,6 +99,22 @@ DB_DOWN_MESSAGE = "The database is unreachable; nothing was changed. Try again s
 DB_BUSY_MESSAGE = "The database is busy with other changes; nothing was changed. Try again shortly."
 
 
+STALE_MESSAGE = (
+    "Someone changed this at the same moment; nothing of yours was saved. Reload and try again."
+)
+CLASH_MESSAGE = "The change clashes with data saved at the same moment. Reload."
+
+
+def as_conflict(exc: StaleDataError | IntegrityError, clash: str = CLASH_MESSAGE) -> Conflict:
+    """The one translation of a stale-version or integrity error into a 409 `conflict`.
+
+    `clash` names what an integrity error means where the caller knows better (a taken slug).
+    """
+    if isinstance(exc, StaleDataError):
+        return Conflict(STALE_MESSAGE)
+    return Conflict(clash)
+
+
 def _database_message(exc: Exception) -> str:
     # SQLite answers "database is locked" when writers queue longer than its busy timeout.
     if isinstance(exc, DBAPIError) and "database is locked" in str(exc.orig):
@@ -160,14 +176,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(StaleDataError)
     def _stale(exc: StaleDataError) -> Response:
-        # A versioned row changed between this request's read and its write (the flush can
-        # happen before a service's own commit turns it into Conflict).
-        return error_response(
-            409,
-            "conflict",
-            "Someone changed this at the same moment; nothing of yours was saved. "
-            "Reload and try again.",
-        )
+        # A versioned row changed between this request's read and its write.
+        conflict = as_conflict(exc)
+        return error_response(conflict.status, conflict.code, conflict.message)
 
     @app.errorhandler(DBAPIError)
     @app.errorhandler(PoolTimeout)
@@ -180,9 +191,8 @@ def init_app(app: Flask) -> None:
     def _integrity(exc: IntegrityError) -> Response:
         # Services check uniqueness first; this is the race where two requests did it at once.
         log.warning("integrity error: %s", exc.__class__.__name__)
-        return error_response(
-            409, "conflict", "The change clashes with data saved at the same moment. Reload."
-        )
+        conflict = as_conflict(exc)
+        return error_response(conflict.status, conflict.code, conflict.message)
 
     @app.errorhandler(DataError)
     def _data(exc: DataError) -> Response:

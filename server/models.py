@@ -3,9 +3,10 @@
 from server.announcements.models import Announcement, AnnouncementSlug, ChangelogSettings
 from server.audit.models import Event
 from server.auth.models import ApiToken, LoginFailure, LoginLimit, User, UserSession
+from server.changes.models import ChangeSet
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.gate.models import PreviewPass
 from server.protocols.models import (
     FlagHourlyMetric,
@@ -19,6 +20,7 @@ __all__ = [
     "AnnouncementSlug",
     "ApiToken",
     "Base",
+    "ChangeSet",
     "ChangelogSettings",
     "Deploy",
     "DeployCommit",
@@ -35,6 +37,7 @@ __all__ = [
     "Segment",
     "StateRevision",
     "Strategy",
+    "StrategySegment",
     "User",
     "UserSession",
 ]

@@ -2,7 +2,7 @@
 
 Visibility is computed when read: a scheduled entry whose time has come counts as published, so
 nothing has to run at the scheduled moment. Every write checks the version the caller based it
-on, records an audit event and commits in one transaction.
+on, records an audit event and its change, and flushes (the caller commits).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from server.announcements.render import render_markdown, slugify
 from server.announcements.schemas import AnnouncementIn
 from server.api import validate
 from server.audit.service import Actor, record_event
-from server.db import bump_revision
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound, as_conflict
 from server.flags.models import Flag, FlagEnvironment
 from server.gate.service import FLAG as GATE_FLAG
+from server.unit_of_work import ChangeKind, discard, record_change, writes
 
 # Flag types that stand for a customer-visible feature (operational and kill-switch flags don't);
 # the gate's own site.open flag opens the whole site rather than revealing a feature.
@@ -291,18 +291,13 @@ def _assign_slug(session: Session, a: Announcement) -> None:
 
 
 def _commit(session: Session) -> None:
+    """Flush this write (the caller's unit of work commits); a taken slug is a Conflict."""
     try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict(
-            "Someone changed this announcement at the same moment; nothing of yours was saved. "
-            "Reload and try again."
-        ) from None
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(
-            "Another announcement took this address at the same moment. Save again."
+        session.flush()
+    except (StaleDataError, IntegrityError) as exc:
+        discard(session)
+        raise as_conflict(
+            exc, clash="Another announcement took this address at the same moment. Save again."
         ) from None
 
 
@@ -355,21 +350,20 @@ def _apply(
     action = _action(before_status, status, rescheduled)
     record_event(session, actor, action, "announcement", str(a.id), before=before, after=after)
     _commit(session)
+    record_change(session, actor, ChangeKind.ANNOUNCEMENT, str(a.id), announcement_state(a))
     return a
 
 
+@writes
 def create_announcement(session: Session, actor: Actor, data: AnnouncementIn) -> Announcement:
     """Write a new announcement (a draft unless `status` says otherwise)."""
     now = clock.now()
     a = Announcement(uid=str(uuid.uuid4()), created_at=now, created_by=actor.label)
     session.add(a)
-    try:
-        return _apply(session, actor, a, data, set(data.model_fields_set), creating=True)
-    except Exception:
-        session.rollback()
-        raise
+    return _apply(session, actor, a, data, set(data.model_fields_set), creating=True)
 
 
+@writes
 def update_announcement(
     session: Session,
     actor: Actor,
@@ -406,11 +400,7 @@ def update_announcement(
         "image_alt": a.image_alt,
     }
     data = validate(AnnouncementIn, current | changes)
-    try:
-        return _apply(session, actor, a, data, set(changes), creating=False)
-    except Exception:
-        session.rollback()
-        raise
+    return _apply(session, actor, a, data, set(changes), creating=False)
 
 
 def set_status(
@@ -428,6 +418,7 @@ def set_status(
     return update_announcement(session, actor, announcement_id, changes, expected_version)
 
 
+@writes
 def delete_announcement(session: Session, actor: Actor, announcement_id: int) -> None:
     """Delete a draft or archived announcement for good (live ones are archived first)."""
     a = get_announcement(session, announcement_id)
@@ -447,6 +438,7 @@ def delete_announcement(session: Session, actor: Actor, announcement_id: int) ->
     )
     session.delete(a)
     _commit(session)
+    record_change(session, actor, ChangeKind.ANNOUNCEMENT, str(announcement_id), None)
 
 
 # ---- changelog settings ------------------------------------------------------------------------
@@ -469,6 +461,7 @@ def read_settings(session: Session) -> ChangelogView:
     return ChangelogView(public=row.public, title=row.title)
 
 
+@writes
 def update_settings(session: Session, actor: Actor, *, public: bool, title: str) -> ChangelogView:
     """Set whether the changelog is public while the gate is closed, and its title."""
     title = title.strip()
@@ -494,6 +487,14 @@ def update_settings(session: Session, actor: Actor, *, public: bool, title: str)
         before={"public": before.public, "title": before.title},
         after={"public": public, "title": title},
     )
-    bump_revision(session)  # the public views read these settings from the snapshot
     _commit(session)
+    # The public views read these settings from the snapshot: the change set's revision
+    # makes every worker pick them up.
+    record_change(
+        session,
+        actor,
+        ChangeKind.CHANGELOG_SETTINGS,
+        "settings",
+        {"public": public, "title": title},
+    )
     return ChangelogView(public=public, title=title)

@@ -209,7 +209,6 @@ def edit(announcement_id: int) -> Response | tuple[str, int]:
             form.form_errors.append(exc.message)
         else:
             form_errors(form, exc)
-        s.rollback()
         return _editor(form, service.get_announcement(s, announcement_id), status=exc.status)
     flash(f"“{a.title}” is {DONE.get(action, 'saved')}.", "success")
     return redirect(url_for("announcements.edit", announcement_id=a.id))

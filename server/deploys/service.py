@@ -18,6 +18,7 @@ from server.audit.service import Actor, record_event
 from server.deploys.models import Deploy, DeployCommit, DeployStatus
 from server.deploys.schemas import DeployFields, DeployIn
 from server.errors import Invalid, NotFound
+from server.unit_of_work import ChangeKind, discard, record_change
 
 # Clocks on CI runners and developer machines drift; a little future is skew, more is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -218,13 +219,14 @@ def record_deploy(
             _apply(session, deploy, data, now, creating=True, replace_commits=True)
             session.flush()
         except IntegrityError:
-            # A concurrent retry recorded this version first: update that one instead.
-            session.rollback()
+            # A concurrent retry recorded this version first: update that one instead (a
+            # deploy is its unit of work's only write, so undoing the unit undoes just it).
+            discard(session)
             deploy = _find(session, data.environment, data.version)
             if deploy is None:  # pragma: no cover - the unique row vanished; let it surface
                 raise
         except Invalid:
-            session.rollback()
+            discard(session)
             raise
         else:
             record_event(
@@ -237,7 +239,7 @@ def record_deploy(
                 environment=deploy.environment,
                 at=now,
             )
-            session.commit()
+            _deploy_changed(session, actor, deploy)
             return deploy, True
     _update(session, actor, deploy, data, now)
     return deploy, False
@@ -254,11 +256,11 @@ def _update(
     try:
         _apply(session, deploy, data, now, creating=False, replace_commits=commits_changed)
     except Invalid:
-        session.rollback()
+        discard(session)
         raise
     after = _summary(deploy)
     if before == after and not commits_changed:
-        session.rollback()  # a retry of an earlier call: nothing changed, nothing to record
+        discard(session)  # a retry of an earlier call: nothing changed, nothing to record
         return
     deploy.updated_at = now
     record_event(
@@ -272,7 +274,12 @@ def _update(
         environment=deploy.environment,
         at=now,
     )
-    session.commit()
+    _deploy_changed(session, actor, deploy)
+
+
+def _deploy_changed(session: Session, actor: Actor, deploy: Deploy) -> None:
+    key = f"{deploy.environment}/{deploy.version}"[:200]
+    record_change(session, actor, ChangeKind.DEPLOY, key, _summary(deploy))
 
 
 def _commit_rows(session: Session, deploy_id: int) -> list[tuple[Any, ...]]:

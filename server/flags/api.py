@@ -663,9 +663,9 @@ def _bulk(environment: str, enabled: bool) -> Response:
     _environment(environment)
     session = db.session()
     who = actor()
-    with service.unit_of_work(session):  # every flag changes, or none
-        for name in dict.fromkeys(body.features):
-            service.set_enabled(session, who, name, environment, enabled)
+    # The request is one unit of work: every flag changes, or none (one revision).
+    for name in dict.fromkeys(body.features):
+        service.set_enabled(session, who, name, environment, enabled)
     return _empty()
 
 
@@ -903,13 +903,15 @@ def patch_variants(name: str, environment: str) -> Response:
 # ---- segments -----------------------------------------------------------------------------------
 
 
-def segment_out(session: Session, segment: Segment) -> SegmentOut:
+def segment_out(session: Session, segment: Segment, used_in: int | None = None) -> SegmentOut:
+    if used_in is None:
+        used_in = service.segment_use_counts(session, [segment.id]).get(segment.id, 0)
     return SegmentOut(
         id=segment.id,
         name=segment.name,
         description=segment.description,
         constraints=[ConstraintOut.model_validate(c) for c in segment.constraints],
-        usedInFeatures=len({f for f, _ in service.segment_users(session, segment.id)}),
+        usedInFeatures=used_in,
         version=segment.version,
         createdAt=segment.created_at,
         updatedAt=segment.updated_at,
@@ -923,7 +925,9 @@ def segment_out(session: Session, segment: Segment) -> SegmentOut:
 def list_segments() -> Response:
     """List every segment."""
     session = db.session()
-    segments = [segment_out(session, s) for s in service.list_segments(session)]
+    rows = service.list_segments(session)
+    counts = service.segment_use_counts(session)  # one query for every segment, not one each
+    segments = [segment_out(session, s, counts.get(s.id, 0)) for s in rows]
     return _json(SegmentsOut(segments=segments))
 
 

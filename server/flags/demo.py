@@ -342,4 +342,4 @@ def seed_demo_flags(session: Session, actor: Actor) -> None:
                 service.set_enabled(session, actor, flag.name, places[key], True)
         # Backdate creation so the list shows a realistic spread of ages (and stale flags).
         flag.created_at = clock.now() - timedelta(days=age_days)
-        session.commit()
+        session.flush()

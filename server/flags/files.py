@@ -52,6 +52,7 @@ from server.flags.schemas import (
     Variant,
     normalise_variants,
 )
+from server.unit_of_work import unit_of_work
 
 SUFFIX = ".toml"
 
@@ -525,7 +526,7 @@ def sync_flags(
 ) -> SyncReport:
     """Apply declared flags in one transaction (rolled back when `dry_run`)."""
     report = SyncReport()
-    with service.unit_of_work(session, dry_run=dry_run):
+    with unit_of_work(session, dry_run=dry_run):
         for d in declared:
             try:
                 flag: Flag | None = service.get_flag(session, d.name)

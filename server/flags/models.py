@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server import clock
@@ -84,8 +84,39 @@ class Strategy(Base):
     segments: Mapped[list[int]] = mapped_column(JSONType, default=list)
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     flag_environment: Mapped[FlagEnvironment] = relationship(back_populates="strategies")
+    # The database's copy of `segments`, with foreign keys: a segment in use cannot be deleted
+    # and a strategy cannot point at a deleted one (kept in step by `_segments_set` below).
+    segment_links: Mapped[list[StrategySegment]] = relationship(
+        cascade="all, delete-orphan", order_by="StrategySegment.position"
+    )
+
+
+class StrategySegment(Base):
+    """One use of a segment by a strategy; RESTRICT keeps used segments from being deleted."""
+
+    __tablename__ = "strategy_segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    strategy_id: Mapped[str] = mapped_column(
+        ForeignKey("strategies.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("segments.id", ondelete="RESTRICT"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@event.listens_for(Strategy.segments, "set")
+def _segments_set(target: Strategy, value: list[int], _old: Any, _initiator: Any) -> None:
+    target.segment_links = [
+        StrategySegment(segment_id=segment_id, position=position)
+        for position, segment_id in enumerate(dict.fromkeys(value or []))
+    ]
 
 
 class Segment(Base):
@@ -99,3 +130,5 @@ class Segment(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+    __mapper_args__ = {"version_id_col": version}  # two editors of one version: one 409

@@ -1,31 +1,28 @@
 """Flag rules: create, edit, toggle, strategies, variants, segments, copy, archive.
 
 Every write: checks the version the caller based it on (stale → Conflict naming who changed
-it), checks the engine can load the result, records an audit event, bumps the global revision,
-and commits, all in one transaction.
+it), checks the engine can load the result, records an audit event and its change, and
+flushes. The caller's unit of work (server/unit_of_work.py) bumps the revision and commits.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from server import clock
 from server.audit.service import Actor, record_event
-from server.db import bump_revision
 from server.errors import Conflict, Invalid, NotFound
 from server.flags.compile import feature_document, segment_document
 from server.flags.evaluation import document_for, load_engine
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.flags.schemas import (
     FLAG_NAME_RE,
     FLAG_NAME_RULE,
@@ -37,6 +34,7 @@ from server.flags.schemas import (
     Variant,
     normalise_variants,
 )
+from server.unit_of_work import ChangeKind, discard, record_change, writes
 
 # ---- reading -----------------------------------------------------------------------------------
 
@@ -137,71 +135,21 @@ def _validate_with_engine(session: Session, flag: Flag) -> None:
         load_engine(document_for([feature_document(flag, env)], segments), {flag.name})
 
 
-_DEFERRED = "flags.unit_of_work"
+def _flag_changed(session: Session, actor: Actor, flag: Flag) -> None:
+    session.flush()  # the state recorded carries the version the flush gave it
+    record_change(session, actor, ChangeKind.FLAG, flag.name, flag_state(flag))
 
 
-@contextmanager
-def unit_of_work(session: Session, *, dry_run: bool = False) -> Iterator[None]:
-    """Run several service calls as one transaction: all of them are saved, or none.
-
-    Inside the block each call checks, validates and records exactly as on its own, but only
-    flushes; the block commits once at the end (or rolls everything back on any error, or
-    always when `dry_run`).
-    """
-    if session.info.get(_DEFERRED):
-        raise RuntimeError("unit_of_work blocks do not nest")
-    session.info[_DEFERRED] = True
-    try:
-        yield
-    except BaseException:
-        session.info.pop(_DEFERRED, None)
-        session.rollback()
-        raise
-    session.info.pop(_DEFERRED, None)
-    if dry_run:
-        session.rollback()
-    else:
-        _commit(session, "flags")
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _write(fn: Callable[P, R]) -> Callable[P, R]:
-    """A concurrent change can surface at any flush inside a write, not only at its commit."""
-
-    @functools.wraps(fn)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except StaleDataError:
-            session = args[0]
-            if isinstance(session, Session):
-                session.rollback()
-            raise Conflict(
-                "Someone changed this at the same moment; nothing of yours was saved. "
-                "Reload and try again."
-            ) from None
-
-    return run
-
-
-def _commit(session: Session, what: str) -> None:
-    try:
-        if session.info.get(_DEFERRED):
-            session.flush()  # the enclosing unit_of_work commits (or rolls back)
-        else:
-            session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict(
-            f"Someone changed this {what} at the same moment; nothing of yours was saved. "
-            "Reload and try again."
-        ) from None
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(f"That {what} conflicts with an existing one: {exc.orig}") from None
+def _environment_changed(session: Session, actor: Actor, flag: Flag, env: FlagEnvironment) -> None:
+    session.flush()
+    record_change(
+        session,
+        actor,
+        ChangeKind.FLAG_ENVIRONMENT,
+        flag.name,
+        environment_state(env),
+        environment=env.environment,
+    )
 
 
 def _touch(target: Flag | FlagEnvironment | Segment, actor: Actor) -> None:
@@ -219,13 +167,27 @@ def _segment_ids_exist(session: Session, ids: Iterable[int]) -> None:
         raise Invalid(f"No segment with id {', '.join(str(i) for i in sorted(missing))}.")
 
 
+def dependents(session: Session, name: str, *, live_only: bool = False) -> list[str]:
+    """Names of the flags that depend on `name`, found by the database (not by loading flags)."""
+    if session.get_bind().dialect.name == "postgresql":
+        depends = type_coerce(Flag.dependencies, JSONB).contains([{"feature": name}])
+    else:
+        item = func.json_each(Flag.dependencies).table_valued("value").alias("dependency")
+        depends = (
+            select(1)
+            .select_from(item)
+            .where(func.json_extract(item.c.value, "$.feature") == name)
+            .exists()
+        )
+    query = select(Flag.name).where(Flag.name != name, depends).order_by(Flag.name)
+    if live_only:
+        query = query.where(Flag.archived_at.is_(None))
+    return list(session.scalars(query))
+
+
 def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None:
     if fields.dependencies:
-        children = [
-            other.name
-            for other in session.scalars(select(Flag).where(Flag.name != name))
-            if any(d.get("feature") == name for d in other.dependencies)
-        ]
+        children = dependents(session, name)
         if children:
             # The other half of the one-level rule: a parent may not gain parents of its own.
             raise Invalid(
@@ -248,7 +210,7 @@ def _dependencies_valid(session: Session, name: str, fields: FlagFields) -> None
 # ---- flags -------------------------------------------------------------------------------------
 
 
-@_write
+@writes
 def create_flag(
     session: Session,
     actor: Actor,
@@ -299,12 +261,13 @@ def create_flag(
     session.add(flag)
     _validate_with_engine(session, flag)
     record_event(session, actor, "flag.created", "flag", flag.name, after=flag_state(flag))
-    bump_revision(session)
-    _commit(session, "flag")
+    _flag_changed(session, actor, flag)
+    for env in flag.environments:
+        _environment_changed(session, actor, flag, env)
     return flag
 
 
-@_write
+@writes
 def update_flag(
     session: Session,
     actor: Actor,
@@ -338,31 +301,29 @@ def update_flag(
     after = flag_state(flag)
     after["version"] = flag.version + 1
     record_event(session, actor, "flag.updated", "flag", name, before=before, after=after)
-    bump_revision(session)
-    _commit(session, "flag")
+    _flag_changed(session, actor, flag)
     return flag
 
 
-@_write
+@writes
 def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Archive a flag: SDKs stop receiving it; it can be revived."""
     flag = get_flag(session, name)
     if flag.archived_at is None:
-        for other in session.scalars(select(Flag).where(Flag.archived_at.is_(None))):
-            if any(d.get("feature") == name for d in other.dependencies):
-                raise Conflict(f"{other.name!r} depends on {name!r}; remove that dependency first.")
+        children = dependents(session, name, live_only=True)
+        if children:
+            raise Conflict(f"{children[0]!r} depends on {name!r}; remove that dependency first.")
         before = flag_state(flag)
         flag.archived_at = clock.now()
         _touch(flag, actor)
         record_event(
             session, actor, "flag.archived", "flag", name, before=before, after=flag_state(flag)
         )
-        bump_revision(session)
-        _commit(session, "flag")
+        _flag_changed(session, actor, flag)
     return flag
 
 
-@_write
+@writes
 def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
     """Bring an archived flag back, off in every environment."""
     flag = get_flag(session, name)
@@ -376,12 +337,13 @@ def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
         record_event(
             session, actor, "flag.revived", "flag", name, before=before, after=flag_state(flag)
         )
-        bump_revision(session)
-        _commit(session, "flag")
+        _flag_changed(session, actor, flag)
+        for env in flag.environments:
+            _environment_changed(session, actor, flag, env)
     return flag
 
 
-@_write
+@writes
 def set_enabled(
     session: Session,
     actor: Actor,
@@ -408,8 +370,7 @@ def set_enabled(
         before={"enabled": not enabled},
         after={"enabled": enabled},
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return env
 
 
@@ -465,7 +426,7 @@ def strategy_state(s: Strategy) -> dict[str, Any]:
     }
 
 
-@_write
+@writes
 def add_strategy(
     session: Session,
     actor: Actor,
@@ -487,8 +448,7 @@ def add_strategy(
     _strategy_event(
         session, actor, "flag.strategy.added", flag, env, None, strategy_state(strategy)
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return strategy
 
 
@@ -499,7 +459,7 @@ def _find_strategy(env: FlagEnvironment, strategy_id: str) -> Strategy:
     return strategy
 
 
-@_write
+@writes
 def replace_strategy(
     session: Session,
     actor: Actor,
@@ -533,12 +493,11 @@ def replace_strategy(
     _strategy_event(
         session, actor, "flag.strategy.updated", flag, env, before, strategy_state(strategy)
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return strategy
 
 
-@_write
+@writes
 def delete_strategy(
     session: Session,
     actor: Actor,
@@ -556,11 +515,10 @@ def delete_strategy(
     env.strategies.remove(strategy)
     _touch(env, actor)
     _strategy_event(session, actor, "flag.strategy.removed", flag, env, before, None)
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
 
 
-@_write
+@writes
 def reorder_strategies(
     session: Session,
     actor: Actor,
@@ -590,12 +548,11 @@ def reorder_strategies(
         before={"order": current},
         after={"order": order},
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return env
 
 
-@_write
+@writes
 def set_variants(
     session: Session,
     actor: Actor,
@@ -626,12 +583,11 @@ def set_variants(
         before=before,
         after={"variants": env.variants},
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, env)
     return env
 
 
-@_write
+@writes
 def copy_environment(
     session: Session,
     actor: Actor,
@@ -681,8 +637,7 @@ def copy_environment(
             "variants": list(dst.variants),
         },
     )
-    bump_revision(session)
-    _commit(session, "flag")
+    _environment_changed(session, actor, flag, dst)
     return dst
 
 
@@ -698,6 +653,17 @@ def segment_state(segment: Segment) -> dict[str, Any]:
     }
 
 
+def _segment_changed(session: Session, actor: Actor, segment: Segment) -> None:
+    session.flush()
+    record_change(session, actor, ChangeKind.SEGMENT, str(segment.id), segment_state(segment))
+
+
+def _segment_in_use(name: str, users: list[tuple[str, str]]) -> Conflict:
+    where = ", ".join(f"{f} ({e})" for f, e in users[:5])
+    more = f" and {len(users) - 5} more" if len(users) > 5 else ""
+    return Conflict(f"Segment {name!r} is used by {where}{more}; remove it there first.")
+
+
 def get_segment(session: Session, segment_id: int) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None:
@@ -705,7 +671,7 @@ def get_segment(session: Session, segment_id: int) -> Segment:
     return segment
 
 
-@_write
+@writes
 def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     """Create a named, reusable list of constraints."""
     if session.scalar(select(Segment.id).where(Segment.name == data.name)) is not None:
@@ -724,12 +690,11 @@ def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     record_event(
         session, actor, "segment.created", "segment", segment.name, after=segment_state(segment)
     )
-    bump_revision(session)
-    _commit(session, "segment")
+    _segment_changed(session, actor, segment)
     return segment
 
 
-@_write
+@writes
 def update_segment(
     session: Session, actor: Actor, segment_id: int, data: SegmentIn, expected_version: int | None
 ) -> Segment:
@@ -747,8 +712,8 @@ def update_segment(
     segment.name = data.name
     segment.description = data.description
     segment.constraints = [c.model_dump(mode="json", exclude_none=True) for c in data.constraints]
-    segment.version += 1
     _touch(segment, actor)
+    session.flush()  # the new version (a concurrent save of the same version fails here)
     record_event(
         session,
         actor,
@@ -758,33 +723,82 @@ def update_segment(
         before=before,
         after=segment_state(segment),
     )
-    bump_revision(session)
-    _commit(session, "segment")
+    _segment_changed(session, actor, segment)
     return segment
 
 
-def segment_users(session: Session, segment_id: int) -> list[tuple[str, str]]:
-    """(flag, environment) pairs whose strategies use the segment."""
-    rows = session.execute(
-        select(Flag.name, FlagEnvironment.environment, Strategy.segments)
+def segment_users(
+    session: Session, segment_id: int, *, include_archived: bool = False
+) -> list[tuple[str, str]]:
+    """(flag, environment) pairs whose strategies use the segment (live flags unless asked)."""
+    query = (
+        select(Flag.name, FlagEnvironment.environment)
         .join(FlagEnvironment, FlagEnvironment.flag_id == Flag.id)
         .join(Strategy, Strategy.flag_environment_id == FlagEnvironment.id)
-        .where(Flag.archived_at.is_(None))
+        .join(StrategySegment, StrategySegment.strategy_id == Strategy.id)
+        .where(StrategySegment.segment_id == segment_id)
+        .distinct()
     )
-    return sorted({(f, e) for f, e, segs in rows if segment_id in (segs or [])})
+    if not include_archived:
+        query = query.where(Flag.archived_at.is_(None))
+    return sorted((name, environment) for name, environment in session.execute(query))
 
 
-@_write
+def segment_use_counts(
+    session: Session, segment_ids: Iterable[int] | None = None
+) -> dict[int, int]:
+    """How many live flags use each segment, in one query."""
+    query = (
+        select(StrategySegment.segment_id, func.count(func.distinct(Flag.id)))
+        .join(Strategy, Strategy.id == StrategySegment.strategy_id)
+        .join(FlagEnvironment, FlagEnvironment.id == Strategy.flag_environment_id)
+        .join(Flag, Flag.id == FlagEnvironment.flag_id)
+        .where(Flag.archived_at.is_(None))
+        .group_by(StrategySegment.segment_id)
+    )
+    if segment_ids is not None:
+        query = query.where(StrategySegment.segment_id.in_(list(segment_ids)))
+    return {segment_id: count for segment_id, count in session.execute(query)}
+
+
+@writes
 def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
     """Delete a segment no strategy uses."""
     segment = get_segment(session, segment_id)
     users = segment_users(session, segment_id)
     if users:
-        where = ", ".join(f"{f} ({e})" for f, e in users[:5])
-        raise Conflict(f"Segment {segment.name!r} is used by {where}; remove it there first.")
-    record_event(
-        session, actor, "segment.deleted", "segment", segment.name, before=segment_state(segment)
+        raise _segment_in_use(segment.name, users)
+    # Archived flags do not hold a segment (as in Unleash); their strategies lose it and are
+    # disabled, so reviving such a flag never widens who gets it.
+    archived = list(
+        session.scalars(
+            select(Strategy)
+            .join(StrategySegment, StrategySegment.strategy_id == Strategy.id)
+            .join(FlagEnvironment, FlagEnvironment.id == Strategy.flag_environment_id)
+            .join(Flag, Flag.id == FlagEnvironment.flag_id)
+            .where(StrategySegment.segment_id == segment_id, Flag.archived_at.is_not(None))
+        )
     )
+    for strategy in archived:
+        strategy.segments = [i for i in strategy.segments if i != segment_id]
+        strategy.disabled = True
+    record_event(
+        session,
+        actor,
+        "segment.deleted",
+        "segment",
+        segment.name,
+        before=segment_state(segment),
+        after={"disabledStrategies": sorted(s.id for s in archived)} if archived else None,
+    )
+    session.flush()
     session.delete(segment)
-    bump_revision(session)
-    _commit(session, "segment")
+    try:
+        session.flush()  # the foreign key refuses it if a strategy took it up meanwhile
+    except IntegrityError:
+        discard(session)
+        raise Conflict(
+            f"Segment {segment.name!r} was taken into use by a strategy saved at the same "
+            "moment, so it was not deleted. Remove it there first."
+        ) from None
+    record_change(session, actor, ChangeKind.SEGMENT, str(segment_id), None)

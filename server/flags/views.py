@@ -364,7 +364,6 @@ def create() -> Page:
             try:
                 service.create_flag(s, actor(), data, _environments())
             except DomainError as exc:
-                s.rollback()
                 form_errors(form, exc)
                 status = exc.status
             else:
@@ -392,7 +391,6 @@ def edit(name: str) -> Page:
             try:
                 service.update_flag(s, actor(), name, data, _version(form.version.data))
             except DomainError as exc:
-                s.rollback()
                 form_errors(form, exc)
                 status = exc.status
             else:
@@ -578,7 +576,6 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
                         s, actor(), name, environment, strategy.id, data, version
                     )
             except DomainError as exc:
-                s.rollback()
                 form_errors(form, exc)
                 status = exc.status
             else:
@@ -668,7 +665,6 @@ def variants(name: str, environment: str) -> Page:
                         s, actor(), name, environment, data, _version(form.version.data)
                     )
                 except DomainError as exc:
-                    s.rollback()
                     form_errors(form, exc)
                     status = exc.status
                 else:
@@ -721,7 +717,6 @@ def dependencies(name: str) -> Page:
                     )
                     service.update_flag(s, actor(), name, fields, _version(form.version.data))
                 except DomainError as exc:
-                    s.rollback()
                     form_errors(form, exc)
                     status = exc.status
                 else:
@@ -796,7 +791,6 @@ def _segment_editor(segment_id: int | None) -> Page:
                             s, actor(), segment.id, data, _version(form.version.data)
                         )
                 except DomainError as exc:
-                    s.rollback()
                     form_errors(form, exc)
                     status = exc.status
                 else:

@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 from server import clock, snapshot, visitor
 from server.audit.models import Event
 from server.audit.service import Actor, record_event
-from server.db import bump_revision
 from server.errors import DomainError, Invalid, NotFound
 from server.flags import flags_snapshot
 from server.flags import service as flags
@@ -42,6 +41,7 @@ from server.flags.evaluation import evaluate, make_context
 from server.flags.models import Flag, Strategy
 from server.flags.schemas import FlagCreate, FlagType, StrategyIn
 from server.gate.models import PreviewPass
+from server.unit_of_work import ChangeKind, record_change, writes
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +493,7 @@ def ensure_flag(session: Session, actor: Actor, environments: tuple[str, ...]) -
     return flag
 
 
+@writes
 def open_gate(
     session: Session, actor: Actor, environments: tuple[str, ...], environment: str
 ) -> GateState:
@@ -507,6 +508,7 @@ def open_gate(
     return read_state(session, environment)
 
 
+@writes
 def close_gate(
     session: Session, actor: Actor, environments: tuple[str, ...], environment: str
 ) -> GateState:
@@ -602,6 +604,7 @@ def _same(existing: Strategy, wanted: StrategyIn) -> bool:
     )
 
 
+@writes
 def set_audience(
     session: Session,
     actor: Actor,
@@ -612,6 +615,7 @@ def set_audience(
 ) -> GateState:
     """Set who may pass an open gate, as site.open's strategies in the gate environment.
 
+    One unit of work, so one revision and one change set however many strategies change.
     New and changed strategies are written before old ones are removed, so the flag never has
     an empty strategy list in between (an enabled flag without strategies is on for everyone).
     """
@@ -766,8 +770,7 @@ def create_pass(
     session.add(p)
     session.flush()
     record_event(session, actor, "pass.created", "pass", label, after=pass_dict(p))
-    bump_revision(session)
-    session.commit()
+    record_change(session, actor, ChangeKind.GATE, f"pass/{p.id}", pass_dict(p))
     return IssuedPass(p, secret)
 
 
@@ -787,8 +790,7 @@ def revoke_pass(session: Session, actor: Actor, pass_id: int) -> PreviewPass:
         record_event(
             session, actor, "pass.revoked", "pass", p.label, before=before, after=pass_dict(p)
         )
-        bump_revision(session)
-        session.commit()
+        record_change(session, actor, ChangeKind.GATE, f"pass/{p.id}", pass_dict(p))
     _locally_revoked().add(p.id)
     return p
 
@@ -831,7 +833,6 @@ def claim_pass(session: Session, secret: str, now: datetime | None = None) -> Pr
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
         session.refresh(p)
         state = pass_state(p, now)
         messages = {
@@ -853,7 +854,7 @@ def claim_pass(session: Session, secret: str, now: datetime | None = None) -> Pr
         p.label,
         after={"id": p.id, "uses": p.uses},
     )
-    session.commit()
+    session.flush()  # the request's unit of work commits the claim with its event
     return p
 
 

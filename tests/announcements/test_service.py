@@ -17,6 +17,7 @@ from server.announcements.schemas import AnnouncementIn
 from server.audit.models import Event
 from server.audit.service import Actor
 from server.errors import Conflict, Invalid, NotFound
+from server.unit_of_work import complete
 from tests.announcements.conftest import EDITOR, Clock
 
 Factory = Callable[..., Announcement]
@@ -253,6 +254,7 @@ def test_changelog_settings_are_audited_and_reach_the_snapshot(app: Flask) -> No
         assert snapshot.current()["changelog"] == service.ChangelogView()
         view = service.update_settings(s, EDITOR, public=True, title="Acme updates")
         assert view == service.ChangelogView(public=True, title="Acme updates")
+        complete(s)  # the snapshot reads what is committed
         assert snapshot.current()["changelog"] == view
         assert service.update_settings(s, EDITOR, public=True, title="Acme updates") == view
         with pytest.raises(Invalid):

@@ -19,6 +19,7 @@ from server.flags.compile import (
 )
 from server.flags.evaluation import document_for
 from server.flags.schemas import FlagCreate, StrategyIn, Variant
+from server.unit_of_work import complete
 from tests.flags.test_service import ALICE, ENVS, rollout
 
 
@@ -47,6 +48,7 @@ def test_batches_keep_name_order_and_skip_archived_flags(
             flags.create_flag(s, ALICE, FlagCreate(name=name), ENVS)
         flags.add_strategy(s, ALICE, "delta", "production", rollout(25))
         flags.archive_flag(s, ALICE, "foxtrot")
+        complete(s)
         served = flags_snapshot().environment("production")
         streamed = [f["name"] for f in environment_features(s, "production")]
         assert streamed == ["alpha", "bravo", "charlie", "delta", "echo"]
@@ -78,6 +80,7 @@ def test_flags_with_the_same_facts_share_one_info(app: Flask) -> None:
             "production",
             StrategyIn(name="default", variants=[Variant(name="blue", weight=1000)]),
         )
+        complete(s)
         infos = flags_snapshot().environment("production").flags
         assert infos["a"] is infos["b"]
         assert not infos["a"].enabled

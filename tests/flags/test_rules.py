@@ -8,7 +8,7 @@ from flask import Flask
 from server import db
 from server.audit.models import Event
 from server.audit.service import Actor
-from server.errors import Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound
 from server.flags import service
 from server.flags.evaluation import make_context
 from server.flags.explain import explain
@@ -19,6 +19,7 @@ from server.flags.schemas import (
     FlagFields,
     engine_regex_problem,
 )
+from server.unit_of_work import complete, unit_of_work
 
 ENVS = ("development", "production")
 ALICE = Actor("alice@example.com")
@@ -27,7 +28,7 @@ ALICE = Actor("alice@example.com")
 def test_unit_of_work_commits_every_call_or_none(app: Flask) -> None:
     with app.app_context():
         s = db.session()
-        with pytest.raises(Invalid), service.unit_of_work(s):
+        with pytest.raises(Invalid), unit_of_work(s):
             service.create_flag(s, ALICE, FlagCreate(name="first"), ENVS)
             service.set_enabled(s, ALICE, "first", "production", True)
             raise Invalid("something later failed")
@@ -35,7 +36,7 @@ def test_unit_of_work_commits_every_call_or_none(app: Flask) -> None:
         with pytest.raises(NotFound):
             service.get_flag(s, "first")
 
-        with service.unit_of_work(s):
+        with unit_of_work(s):
             service.create_flag(s, ALICE, FlagCreate(name="first"), ENVS)
             service.set_enabled(s, ALICE, "first", "production", True)
         assert [e.action for e in s.query(Event).order_by(Event.id)] == [
@@ -47,11 +48,11 @@ def test_unit_of_work_commits_every_call_or_none(app: Flask) -> None:
 def test_unit_of_work_dry_run_checks_everything_and_saves_nothing(app: Flask) -> None:
     with app.app_context():
         s = db.session()
-        with service.unit_of_work(s, dry_run=True):
+        with unit_of_work(s, dry_run=True):
             flag = service.create_flag(s, ALICE, FlagCreate(name="tried"), ENVS)
             assert flag.id is not None
         assert s.query(Event).count() == 0
-        with service.unit_of_work(s), pytest.raises(RuntimeError), service.unit_of_work(s):
+        with unit_of_work(s), pytest.raises(RuntimeError), unit_of_work(s):
             pass  # blocks do not nest: the inner one refuses to start
 
 
@@ -61,6 +62,7 @@ def test_a_flag_with_children_cannot_gain_parents(app: Flask) -> None:
         for name in ("a", "b", "c"):
             service.create_flag(s, ALICE, FlagCreate(name=name), ENVS)
         service.update_flag(s, ALICE, "c", FlagFields(dependencies=[Dependency(feature="b")]), None)
+        complete(s)
         with pytest.raises(Invalid, match="one level deep"):
             service.update_flag(
                 s, ALICE, "b", FlagFields(dependencies=[Dependency(feature="a")]), None
@@ -115,3 +117,37 @@ def test_an_archived_flag_evaluates_off_in_the_evaluate_box(app: Flask) -> None:
         assert result.enabled is False
         assert result.variant["feature_enabled"] is False
         assert "archived" in result.reason
+
+
+def test_archiving_finds_dependents_with_a_query_not_by_loading_every_flag(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from server.flags.models import Flag
+
+    with app.app_context():
+        s = db.session()
+        for i in range(30):
+            service.create_flag(s, ALICE, FlagCreate(name=f"other-{i}"), ENVS)
+        service.create_flag(s, ALICE, FlagCreate(name="parent"), ENVS)
+        service.create_flag(s, ALICE, FlagCreate(name="child"), ENVS)
+        service.update_flag(
+            s, ALICE, "child", FlagFields(dependencies=[Dependency(feature="parent")]), None
+        )
+        complete(s)
+    with app.app_context():
+        s = db.session()
+        loaded: list[str] = []
+
+        def on_load(target: Flag, _context: object) -> None:
+            loaded.append(target.name)
+
+        event.listen(Flag, "load", on_load)
+        try:
+            assert service.dependents(s, "parent") == ["child"]
+            assert service.dependents(s, "other-1") == []
+            with pytest.raises(Conflict, match="'child' depends on 'parent'"):
+                service.archive_flag(s, ALICE, "parent")
+            service.archive_flag(s, ALICE, "other-1")
+        finally:
+            event.remove(Flag, "load", on_load)
+        assert set(loaded) <= {"parent", "other-1"}  # the other 31 flags stay in the database

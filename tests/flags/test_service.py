@@ -16,6 +16,7 @@ from server.flags import flags_snapshot
 from server.flags import service as flags
 from server.flags.evaluation import evaluate, make_context
 from server.flags.schemas import FlagCreate, FlagFields, SegmentIn, StrategyIn, Variant
+from server.unit_of_work import complete
 
 ENVS = ("development", "production")
 ALICE = Actor("alice@example.com")
@@ -38,6 +39,7 @@ def test_new_flag_is_off_everywhere_and_audited(app: Flask) -> None:
             ("development", False),
             ("production", False),
         ]
+        complete(s)
         events = s.query(Event).filter_by(action="flag.created").all()
         assert [(e.actor, e.target) for e in events] == [("alice@example.com", "new-checkout")]
         compiled = flags_snapshot().environment("production")
@@ -66,6 +68,7 @@ def test_rollout_with_constraint_evaluates_like_the_engine(app: Flask) -> None:
         )
         flags.add_strategy(s, ALICE, "nordics", "production", strategy)
         flags.set_enabled(s, ALICE, "nordics", "production", True)
+        complete(s)
         engine = flags_snapshot().environment("production").engine
         assert evaluate(engine, "nordics", make_context({"userId": "1", "country": "NO"})).enabled
         assert not evaluate(
@@ -79,8 +82,10 @@ def test_stale_environment_edit_gets_conflict_naming_who_changed_it(app: Flask) 
     with app.app_context():
         s = db.session()
         flag = flags.create_flag(s, ALICE, FlagCreate(name="f"), ENVS)
+        complete(s)
         version = flags.flag_environment(flag, "production").version
         flags.add_strategy(s, ALICE, "f", "production", rollout(10), expected_version=version)
+        complete(s)  # Alice's request ends; Bob's, based on the same version, is refused
         with pytest.raises(Conflict) as err:
             flags.add_strategy(s, BOB, "f", "production", rollout(20), expected_version=version)
         assert "alice@example.com" in err.value.message
@@ -92,8 +97,10 @@ def test_stale_flag_edit_gets_conflict(app: Flask) -> None:
     with app.app_context():
         s = db.session()
         flag = flags.create_flag(s, ALICE, FlagCreate(name="f"), ENVS)
+        complete(s)
         v = flag.version
         flags.update_flag(s, ALICE, "f", FlagFields(description="one"), v)
+        complete(s)
         with pytest.raises(Conflict):
             flags.update_flag(s, BOB, "f", FlagFields(description="two"), v)
         assert flags.get_flag(s, "f").description == "one"
@@ -113,6 +120,7 @@ def test_variants_are_normalised_and_served(app: Flask) -> None:
         env = flags.flag_environment(flags.get_flag(s, "colour"), "production")
         assert [v["weight"] for v in env.variants] == [500, 500]
         flags.set_enabled(s, ALICE, "colour", "production", True)
+        complete(s)
         result = evaluate(
             flags_snapshot().environment("production").engine,
             "colour",
@@ -125,6 +133,7 @@ def test_segments_must_exist_and_cannot_be_deleted_while_used(app: Flask) -> Non
     with app.app_context():
         s = db.session()
         flags.create_flag(s, ALICE, FlagCreate(name="f"), ENVS)
+        complete(s)
         with pytest.raises(Invalid):
             flags.add_strategy(s, ALICE, "f", "development", rollout(50, segments=[99]))
         seg = flags.create_segment(
@@ -136,9 +145,11 @@ def test_segments_must_exist_and_cannot_be_deleted_while_used(app: Flask) -> Non
             ),
         )
         flags.add_strategy(s, ALICE, "f", "development", rollout(100, segments=[seg.id]))
+        complete(s)
         with pytest.raises(Conflict):
             flags.delete_segment(s, ALICE, seg.id)
         flags.set_enabled(s, ALICE, "f", "development", True)
+        complete(s)
         engine = flags_snapshot().environment("development").engine
         assert evaluate(engine, "f", make_context({"userId": "1", "plan": "beta"})).enabled
         assert not evaluate(engine, "f", make_context({"userId": "1", "plan": "free"})).enabled
@@ -153,10 +164,12 @@ def test_copy_environment_and_archive(app: Flask) -> None:
         prod = flags.flag_environment(flags.get_flag(s, "f"), "production")
         assert [st.parameters["rollout"] for st in prod.strategies] == ["30"]
         flags.archive_flag(s, ALICE, "f")
+        complete(s)
         assert json.loads(flags_snapshot().environment("production").document)["features"] == []
         with pytest.raises(NotFound):
             flags.set_enabled(s, ALICE, "f", "production", True)
         flags.revive_flag(s, ALICE, "f")
+        complete(s)
         assert json.loads(flags_snapshot().environment("production").document)["features"]
 
 
@@ -164,8 +177,10 @@ def test_etag_changes_only_when_that_environment_changes(app: Flask) -> None:
     with app.app_context():
         s = db.session()
         flags.create_flag(s, ALICE, FlagCreate(name="f"), ENVS)
+        complete(s)
         before = {e: flags_snapshot().environment(e).etag for e in ENVS}
         flags.set_enabled(s, ALICE, "f", "development", True)
+        complete(s)
         after = {e: flags_snapshot().environment(e).etag for e in ENVS}
         assert after["development"] != before["development"]
         assert after["production"] == before["production"]
