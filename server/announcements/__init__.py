@@ -24,9 +24,14 @@ def is_changelog_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith("/changelog/")
 
 
+# The widget script holds no content (it only fetches the feed, which stays gated): serving it
+# while the gate is closed lets it tell the host page's console why it shows nothing.
+ALWAYS_OPEN = frozenset({"/widget.js"})
+
+
 def open_on_its_own(path: str) -> bool:
-    """For the gate: this is a changelog page and an admin made the changelog public."""
-    return is_changelog_path(path) and changelog_is_public()
+    """For the gate: the widget script, or a changelog page while the changelog is public."""
+    return path in ALWAYS_OPEN or (is_changelog_path(path) and changelog_is_public())
 
 
 def init_app(app: Flask) -> None:

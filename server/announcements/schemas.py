@@ -162,6 +162,7 @@ class WidgetItem(BaseModel):
     title: str
     summary: str
     category: Category
+    category_label: str
     date_published: str
 
 

@@ -299,3 +299,19 @@ def test_list_explains_how_far_each_linked_flag_is_revealed(
     assert "not in production (archived?): hidden everywhere" in page
     editor = text(admin_client.get(f"/announcements/{latest_id(app)}"))
     assert '<option selected value="retired">' in editor  # still selectable while linked
+
+
+def test_embed_card_says_the_widget_shows_nothing_while_the_changelog_is_closed(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    from tests.announcements.conftest import close_gate
+
+    close_gate(app)
+    page = " ".join(text(admin_client.get("/announcements")).split())
+    assert "While the gate is closed the widget shows nothing" in page
+    assert "the browser console says why" in page
+    with app.app_context():
+        service.update_settings(db.session(), Actor("admin"), public=True, title="Acme")
+    page = " ".join(text(admin_client.get("/announcements")).split())
+    assert "While the gate is closed the widget shows nothing" not in page
+    assert "even while the gate is closed" in page

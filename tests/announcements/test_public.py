@@ -280,7 +280,15 @@ def test_widget_data_is_plain_text_cors_enabled_and_revalidates(
     doc = json.loads(response.data)
     assert doc["changelog_url"] == f"{BASE}/changelog"
     assert doc["items"][0]["summary"] == "Bold & brave"
-    assert set(doc["items"][0]) == {"id", "url", "title", "summary", "category", "date_published"}
+    assert set(doc["items"][0]) == {
+        "id",
+        "url",
+        "title",
+        "summary",
+        "category",
+        "category_label",
+        "date_published",
+    }
     etag = response.headers["ETag"]
     assert client.get("/changelog/widget.json", headers={"If-None-Match": etag}).status_code == 304
 
@@ -299,8 +307,22 @@ PUBLIC_URLS = (
     "/changelog.atom",
     "/changelog.json",
     "/changelog/widget.json",
-    "/widget.js",
 )
+
+
+def test_widget_script_loads_while_the_gate_is_closed_but_its_feed_stays_closed(
+    app: Flask, client: FlaskClient, make_announcement: Factory
+) -> None:
+    make_announcement(title="Open sesame", status="published")
+    close_gate(app)
+    script = client.get("/widget.js")
+    assert script.status_code == 200
+    assert script.mimetype == "text/javascript"
+    assert "Open sesame" not in text(script)
+    assert "changelog at" in text(script)  # it tells the console why it shows nothing
+    feed = client.get("/changelog/widget.json")
+    assert feed.status_code == 503
+    assert "Open sesame" not in text(feed)
 
 
 def test_closed_gate_blocks_every_public_view_until_the_changelog_is_made_public(
@@ -330,7 +352,7 @@ def test_closed_gate_blocks_every_public_view_until_the_changelog_is_made_public
 def test_changelog_paths_helpers(app: Flask) -> None:
     from server.announcements import changelog_is_public, is_changelog_path
 
-    for url in PUBLIC_URLS:
+    for url in (*PUBLIC_URLS, "/widget.js"):
         assert is_changelog_path(url)
     assert not is_changelog_path("/changelogs")
     with app.app_context():

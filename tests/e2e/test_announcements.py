@@ -212,13 +212,19 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
     shot(page, "widget-one-new")
 
 
-def test_widget_stays_away_while_the_gate_is_closed(
+def test_widget_stays_away_while_the_gate_is_closed_and_says_why_in_the_console(
     page: Any, app: Flask, live_server: LiveServer, other_origin: str
 ) -> None:
     from tests.announcements.conftest import close_gate
 
     publish(app, "Secret launch", 1)
     close_gate(app)
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
     page.goto(other_origin)
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-darklaunch-widget]").count() == 0
+    page.wait_for_function("() => true")
+    assert any("changelog" in m and "closed" in m and "shows nothing" in m for m in messages), (
+        messages
+    )
