@@ -24,9 +24,10 @@ def is_changelog_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith("/changelog/")
 
 
-# The widget script holds no content (it only fetches the feed, which stays gated): serving it
-# while the gate is closed lets it tell the host page's console why it shows nothing.
-ALWAYS_OPEN = frozenset({"/widget.js"})
+# The widget script holds no content: serving it while the gate is closed lets it tell the host
+# page's console why it shows nothing. Its feed is gated by its own view, whose closed answer
+# carries CORS headers so the widget on another origin can read the 503.
+ALWAYS_OPEN = frozenset({"/widget.js", "/changelog/widget.json"})
 
 
 def open_on_its_own(path: str) -> bool:

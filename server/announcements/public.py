@@ -257,6 +257,7 @@ def widget_json() -> Response:
     with signed reader context (`context`, `signature`) also those on for that reader."""
     blocked = _gate_check()
     if blocked is not None:
+        blocked.headers["Access-Control-Allow-Origin"] = "*"  # so the widget can say why
         return blocked
     reader = readers.verify(
         request.args.get("context"), request.args.get("signature"), _secret(), clock.now()

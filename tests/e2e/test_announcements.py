@@ -33,7 +33,7 @@ EMBED_PAGE = """<!doctype html>
 </style></head>
 <body><header><strong>Acme</strong><span id="news"></span></header>
 <main><h1>Your dashboard</h1><p>Numbers, charts and other important things.</p></main>
-<script src="{server}/widget.js" defer></script>
+<script src="{server}/widget.js" defer{attributes}></script>
 </body></html>
 """
 
@@ -47,14 +47,15 @@ def open_gate(app: Flask) -> None:
 
 
 @pytest.fixture
-def other_origin(live_server: LiveServer) -> Iterator[str]:
-    """A second web server, on another port (so another origin), serving a page that embeds
-    the widget."""
-    html = EMBED_PAGE.format(server=live_server.url).encode()
+def host_pages(live_server: LiveServer) -> Iterator[tuple[str, dict[str, str]]]:
+    """A second web server, on another port (so another origin): the host product. Its pages
+    (path → HTML) can be changed by the test; `/` embeds the widget."""
+    pages = {"/": EMBED_PAGE.format(server=live_server.url, attributes="")}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
+            html = pages.get(self.path.split("?")[0], "").encode()
+            self.send_response(200 if html else 404)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(html)))
             self.end_headers()
@@ -67,11 +68,17 @@ def other_origin(live_server: LiveServer) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/"
+        yield f"http://127.0.0.1:{server.server_port}/", pages
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def other_origin(host_pages: tuple[str, dict[str, str]]) -> str:
+    """The host product's page that embeds the widget."""
+    return host_pages[0]
 
 
 def publish(app: Flask, title: str, days_ago: int, **fields: Any) -> None:
@@ -179,10 +186,13 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
     publish(app, "Reminder emails arrive on time", 9, category="fixed")
     publish(app, "Dark mode", 2, category="new")
     page.goto(other_origin)
-    button = page.get_by_role("button", name="What\u2019s new, 3 unread")
+    button = page.get_by_role("button", name="What\u2019s new 3 unread", exact=True)
     button.wait_for()
     count = page.locator("[data-darklaunch-widget] .count")
     assert count.inner_text() == "3"
+    # Its accessible name starts with the text it shows (WCAG 2.5.3, label in name).
+    shown = [button.locator(".label").inner_text(), count.inner_text()]
+    assert shown == ["What\u2019s new", "3"]
     # The host page's `button { background: red !important }` does not reach into the widget.
     background = button.evaluate("b => getComputedStyle(b).backgroundColor")
     assert background != "rgb(255, 0, 0)"
@@ -208,7 +218,7 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
 
     publish(app, "Faster dashboards", 0, category="improved")
     page.reload()
-    page.get_by_role("button", name="What\u2019s new, 1 unread").wait_for()
+    page.get_by_role("button", name="What\u2019s new 1 unread", exact=True).wait_for()
     shot(page, "widget-one-new")
 
 
@@ -219,12 +229,71 @@ def test_widget_stays_away_while_the_gate_is_closed_and_says_why_in_the_console(
 
     publish(app, "Secret launch", 1)
     close_gate(app)
-    messages: list[str] = []
-    page.on("console", lambda message: messages.append(message.text))
-    page.goto(other_origin)
-    page.wait_for_load_state("networkidle")
+    with page.expect_console_message(lambda m: "Darklaunch widget" in m.text) as said:
+        page.goto(other_origin)
+    message = said.value.text
+    assert "closed" in message and "shows nothing" in message, message
     assert page.locator("[data-darklaunch-widget]").count() == 0
-    page.wait_for_function("() => true")
-    assert any("changelog" in m and "closed" in m and "shows nothing" in m for m in messages), (
-        messages
-    )
+
+
+def test_signed_user_context_reveals_a_targeted_entry_in_the_widget_and_its_page(
+    page: Any,
+    app: Flask,
+    live_server: LiveServer,
+    host_pages: tuple[str, dict[str, str]],
+    open_gate: None,
+    shot: Shots,
+) -> None:
+    import html
+    import json
+
+    from server.announcements import readers
+    from tests.announcements.conftest import targeted_flag
+
+    norway = [{"contextName": "country", "operator": "IN", "values": ["NO"]}]
+    targeted_flag(app, "oslo-pricing", norway)
+    publish(app, "Prices in kroner", 1, flag="oslo-pricing")
+    publish(app, "Dark mode", 3)
+    url, pages = host_pages
+
+    def embed(path: str, context: dict[str, Any], key: str) -> str:
+        """What the host product's backend renders for its signed-in user."""
+        raw = json.dumps(context)
+        signature = readers.sign_context(raw, key)
+        attributes = (
+            f' data-context="{html.escape(raw)}" data-context-signature="{signature}"'
+        )
+        pages[path] = EMBED_PAGE.format(server=live_server.url, attributes=attributes)
+        return url.rstrip("/") + path
+
+    secret = app.config["SECRET_KEY"]
+    anonymous_visits = 0
+    for _ in range(5):  # anonymous readers never match a country constraint
+        page.context.clear_cookies()
+        page.goto(url)
+        page.get_by_role("button", name="What\u2019s new").first.click()
+        titles = page.get_by_role("dialog").locator(".title").all_inner_texts()
+        assert titles == ["Dark mode"]
+        anonymous_visits += 1
+
+    forged = embed("/forged", {"userId": "u-2", "properties": {"country": "NO"}}, "guess")
+    page.goto(forged)
+    page.get_by_role("button", name="What\u2019s new").first.click()
+    assert page.get_by_role("dialog").locator(".title").all_inner_texts() == ["Dark mode"]
+
+    norwegian = embed("/oslo", {"userId": "u-1", "properties": {"country": "NO"}}, secret)
+    page.goto(norwegian)
+    page.get_by_role("button", name="What\u2019s new").first.click()
+    panel = page.get_by_role("dialog")
+    panel.locator(".title", has_text="Prices in kroner").wait_for()
+    assert panel.locator(".title").all_inner_texts() == ["Prices in kroner", "Dark mode"]
+    shot(page, "widget-signed-reader")
+    with page.context.expect_page() as opened:
+        panel.get_by_role("link", name="Prices in kroner").click()
+    entry = opened.value
+    entry.wait_for_load_state()
+    assert entry.url == f"{live_server.url}/changelog/prices-in-kroner"  # context dropped
+    assert entry.get_by_role("heading", level=1, name="Prices in kroner").is_visible()
+    entry.goto(f"{live_server.url}/changelog")
+    assert "Prices in kroner" in entry.locator(".cl-title").all_inner_texts()
+    entry.close()
