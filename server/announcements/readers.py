@@ -45,7 +45,7 @@ class Reader:
 
 
 def context_key(secret_key: str) -> str:
-    """This install's reader-context key (hex), derived from SECRET_KEY; host backends sign with it."""
+    """This install's reader-context key (hex) from SECRET_KEY; host backends sign with it."""
     return hmac.new(secret_key.encode(), _KEY_LABEL, hashlib.sha256).hexdigest()
 
 

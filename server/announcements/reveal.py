@@ -61,9 +61,7 @@ def hidden_for_visitor(
     return {f for f in flags if not on_for_visitor(env, f, visitor, address, reader)}
 
 
-def hidden_for_reader(
-    flags: Iterable[str], reader: Reader | None, address: str | None
-) -> set[str]:
+def hidden_for_reader(flags: Iterable[str], reader: Reader | None, address: str | None) -> set[str]:
     """For the widget: hidden unless on for everyone or, for a signed reader, on for them."""
     if reader is None:
         return hidden_for_everyone(flags)

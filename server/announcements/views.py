@@ -122,9 +122,7 @@ def _flag_state(env: CompiledEnvironment | None, name: str) -> FlagState:
             f"on for some visitors (depends on {', '.join(parents)}): shown to visitors who "
             "get both, not in feeds"
         )
-    return FlagState(
-        "on for some visitors (by visitor id or address): shown to them, not in feeds"
-    )
+    return FlagState("on for some visitors (by visitor id or address): shown to them, not in feeds")
 
 
 def _humanise(flag: str) -> str:

@@ -17,6 +17,7 @@ from tests.announcements.conftest import targeted_flag
 
 Factory = Callable[..., Announcement]
 NORWAY = [{"contextName": "country", "operator": "IN", "values": ["NO"]}]
+USER_7 = [{"contextName": "userId", "operator": "IN", "values": ["7"]}]
 
 
 def text(response: Any) -> str:
@@ -120,7 +121,7 @@ def test_a_forged_reader_cookie_is_ignored(
 def test_a_parent_flag_targeted_by_user_id_reveals_the_child_entry_to_that_user(
     app: Flask, client: FlaskClient, make_announcement: Factory
 ) -> None:
-    targeted_flag(app, "beta-program", [{"contextName": "userId", "operator": "IN", "values": ["7"]}])
+    targeted_flag(app, "beta-program", USER_7)
     targeted_flag(app, "new-reports", depends_on="beta-program")
     make_announcement(title="New reports", status="published", flag="new-reports")
     assert widget_titles(client) == []
@@ -135,7 +136,7 @@ def test_editor_list_warns_when_anonymous_readers_cannot_match_the_linked_flag(
     app: Flask, admin_client: FlaskClient, make_announcement: Factory
 ) -> None:
     targeted_flag(app, "oslo-pricing", NORWAY)
-    targeted_flag(app, "beta-program", [{"contextName": "userId", "operator": "IN", "values": ["7"]}])
+    targeted_flag(app, "beta-program", USER_7)
     targeted_flag(app, "new-reports", depends_on="beta-program")
     make_announcement(title="Prices in kroner", status="published", flag="oslo-pricing")
     make_announcement(title="New reports", status="published", flag="new-reports")

@@ -260,21 +260,17 @@ def test_signed_user_context_reveals_a_targeted_entry_in_the_widget_and_its_page
         """What the host product's backend renders for its signed-in user."""
         raw = json.dumps(context)
         signature = readers.sign_context(raw, key)
-        attributes = (
-            f' data-context="{html.escape(raw)}" data-context-signature="{signature}"'
-        )
+        attributes = f' data-context="{html.escape(raw)}" data-context-signature="{signature}"'
         pages[path] = EMBED_PAGE.format(server=live_server.url, attributes=attributes)
         return url.rstrip("/") + path
 
     secret = app.config["SECRET_KEY"]
-    anonymous_visits = 0
     for _ in range(5):  # anonymous readers never match a country constraint
         page.context.clear_cookies()
         page.goto(url)
         page.get_by_role("button", name="What\u2019s new").first.click()
         titles = page.get_by_role("dialog").locator(".title").all_inner_texts()
         assert titles == ["Dark mode"]
-        anonymous_visits += 1
 
     forged = embed("/forged", {"userId": "u-2", "properties": {"country": "NO"}}, "guess")
     page.goto(forged)
