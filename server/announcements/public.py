@@ -109,11 +109,16 @@ def _hidden_for_this_visitor(now_linked: set[str]) -> set[str]:
     return reveal.hidden_for_visitor(now_linked, visitor_id(), client_address(), _reader())
 
 
-def _for_everyone(limit: int) -> list[Announcement]:
+def _for_everyone(limit: int, category: Category | None = None) -> list[Announcement]:
     s = db.session()
     hidden = reveal.hidden_for_everyone(service.linked_live_flags(s))
-    entries, _ = service.list_live(s, hidden_flags=hidden, limit=limit)
+    entries, _ = service.list_live(s, hidden_flags=hidden, category=category, limit=limit)
     return entries
+
+
+def _feed_title(category: Category | None) -> str:
+    title = settings().title
+    return f"{title}: {category.label}" if category is not None else title
 
 
 def _is_team() -> bool:
@@ -161,6 +166,8 @@ def index() -> Response:
             page=page,
             pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
             total=total,
+            feed_links=LiveLinks().feeds(category),
+            feed_title=_feed_title(category),
         )
     )
     return _personal(response)
@@ -172,6 +179,24 @@ def _personal(response: Response) -> Response:
         response.headers["Cache-Control"] = "private, no-store"
         vary_on(response, "Cookie")
     return response
+
+
+@bp.route("/changelog/-/subscribe")
+@public
+def subscribe() -> Response:
+    """Explain how to follow the changelog in a feed reader, with every feed's address."""
+    blocked = _gate_check()
+    if blocked is not None:
+        return blocked
+    links = LiveLinks()
+    return make_response(
+        render_template(
+            "changelog/subscribe.html",
+            settings=settings(),
+            links=links,
+            choices=[(None, "All updates"), *((c, c.label) for c in Category)],
+        )
+    )
 
 
 @bp.route("/changelog/<slug>")
@@ -220,11 +245,13 @@ def _team_note(a: Announcement, live: bool) -> str:
 @bp.route("/changelog.atom")
 @public
 def atom() -> Response:
-    """Serve the Atom 1.0 feed of the latest announcements that are on for everyone."""
+    """Serve the Atom 1.0 feed of the latest announcements on for everyone (`?category=`)."""
     blocked = _gate_check()
     if blocked is not None:
         return blocked
-    body = feeds.atom_feed(settings().title, LiveLinks().feeds(), _for_everyone(feeds.FEED_SIZE))
+    category = _category(request.args.get("category"))
+    entries = _for_everyone(feeds.FEED_SIZE, category)
+    body = feeds.atom_feed(_feed_title(category), LiveLinks().feeds(category), entries)
     return _shareable(Response(body, mimetype=feeds.ATOM_TYPE))
 
 
@@ -237,11 +264,13 @@ def atom() -> Response:
     content_type=feeds.JSON_FEED_TYPE,
 )
 def json_feed() -> Response:
-    """Serve the JSON Feed 1.1 of the latest announcements that are on for everyone."""
+    """Serve the JSON Feed 1.1 of the latest announcements on for everyone (`?category=`)."""
     blocked = _gate_check()
     if blocked is not None:
         return blocked
-    doc = feeds.json_feed(settings().title, LiveLinks().feeds(), _for_everyone(feeds.FEED_SIZE))
+    category = _category(request.args.get("category"))
+    entries = _for_everyone(feeds.FEED_SIZE, category)
+    doc = feeds.json_feed(_feed_title(category), LiveLinks().feeds(category), entries)
     return _shareable(Response(json.dumps(doc), mimetype=feeds.JSON_FEED_TYPE))
 
 

@@ -293,3 +293,24 @@ def test_signed_user_context_reveals_a_targeted_entry_in_the_widget_and_its_page
     entry.goto(f"{live_server.url}/changelog")
     assert "Prices in kroner" in entry.locator(".cl-title").all_inner_texts()
     entry.close()
+
+
+def test_subscribe_link_opens_a_page_with_per_category_feeds_not_raw_xml(
+    page: Any, app: Flask, live_server: LiveServer, open_gate: None, shot: Shots
+) -> None:
+    publish(app, "Reminder emails arrive on time", 3, category="fixed")
+    page.goto(f"{live_server.url}/changelog?category=fixed")
+    feeds = page.locator(".cl-feeds")
+    assert feeds.get_by_role("link", name="Atom feed (Fixed)").get_attribute("href") == (
+        f"{live_server.url}/changelog.atom?category=fixed"
+    )
+    page.get_by_role("navigation", name="Subscribe").get_by_role("link", name="Subscribe").click()
+    page.get_by_role("heading", level=1, name="Subscribe").wait_for()
+    assert page.url == f"{live_server.url}/changelog/-/subscribe"
+    fixed = page.get_by_label("Atom feed address, Fixed")
+    assert fixed.input_value() == f"{live_server.url}/changelog.atom?category=fixed"
+    shot(page, "subscribe")
+    page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the subscribe page scrolls sideways on a phone ({width} px)"
+    shot(page, "subscribe-390")
