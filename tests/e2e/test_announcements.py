@@ -207,6 +207,10 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
         f"{live_server.url}/changelog"
     )
     assert count.is_hidden()
+    # Unread shows as text, categories and dates read as on the changelog.
+    assert panel.locator(".unread").all_inner_texts() == ["Unread"] * 3
+    assert panel.locator(".cat").all_inner_texts() == ["New", "Fixed", "New"]
+    widget_dates = panel.locator("time").all_inner_texts()
     panel.evaluate("p => Promise.all(p.getAnimations().map(a => a.finished))")
     shot(page, "widget-open")
     page.keyboard.press("Escape")
@@ -215,6 +219,13 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
     page.reload()
     page.get_by_role("button", name="What\u2019s new").wait_for()
     assert page.locator("[data-darklaunch-widget] .count").is_hidden()  # remembered as read
+    page.get_by_role("button", name="What\u2019s new").click()
+    assert page.get_by_role("dialog").locator(".unread").count() == 0
+
+    changelog = page.context.new_page()
+    changelog.goto(f"{live_server.url}/changelog")
+    assert changelog.locator(".cl-when time").all_inner_texts() == widget_dates
+    changelog.close()
 
     publish(app, "Faster dashboards", 0, category="improved")
     page.reload()
