@@ -61,7 +61,7 @@ class LiveLinks:
 
     def feeds(self, category: Category | None = None) -> FeedLinks:
         """Absolute feed addresses; with a category, those of its own feeds."""
-        args = {"category": category.value} if category is not None else {}
+        args: dict[str, Any] = {"category": category.value} if category is not None else {}
         return FeedLinks(
             home=self.base + self.index(category),
             atom=self.base + url_for("changelog.atom", **args),

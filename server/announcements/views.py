@@ -11,11 +11,11 @@ from werkzeug.wrappers import Response
 from server import db
 from server.access import Permission, current_principal, requires
 from server.announcements import readers, reveal, service
-from server.announcements.forms import AnnouncementForm, SettingsForm, zone
+from server.announcements.forms import AnnouncementForm, SettingsForm, editor_errors, zone
 from server.announcements.links import base_url
 from server.announcements.models import Announcement, Category, Status
 from server.announcements.render import render_markdown
-from server.announcements.schemas import AnnouncementIn
+from server.announcements.schemas import AnnouncementIn, canonical_timezones
 from server.api import validate
 from server.errors import Conflict, DomainError
 from server.flags.compile import CompiledEnvironment
@@ -146,6 +146,7 @@ def _editor(
         preview_html=preview_html,
         categories={c.value: c.label for c in Category},
         zone=zone,
+        timezones=canonical_timezones(),
     ), status
 
 
@@ -195,6 +196,18 @@ def _action() -> str:
     return action
 
 
+def _refused(form: AnnouncementForm, changes: dict[str, Any]) -> bool:
+    """Put a human message under each field the announcement rules refuse; True if any."""
+    errors = editor_errors(changes)
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [message]
+        else:
+            form.form_errors.append(message)
+    return bool(errors)
+
+
 def _changes(form: AnnouncementForm, action: str, current: Status | None) -> dict[str, Any]:
     changes = form.fields()
     target = TARGET_STATUS.get(action, current or Status.DRAFT)
@@ -213,11 +226,15 @@ def new() -> Response | tuple[str, int]:
         return _editor(form, None)
     action = _action()
     if not form.validate_on_submit():
+        form.humanise()
         return _editor(form, None, status=400)
     if action == "preview":
         return _editor(form, None)
+    changes = _changes(form, action, None)
+    if _refused(form, changes):
+        return _editor(form, None, status=400)
     try:
-        data = validate(AnnouncementIn, _changes(form, action, None))
+        data = validate(AnnouncementIn, changes)
         a = service.create_announcement(db.session(), actor(), data)
     except DomainError as exc:
         form_errors(form, exc)
@@ -237,14 +254,16 @@ def edit(announcement_id: int) -> Response | tuple[str, int]:
         return _editor(form, a)
     action = _action()
     if not form.validate_on_submit():
+        form.humanise()
         return _editor(form, a, status=400)
     if action == "preview":
         return _editor(form, a)
     version = int(form.version.data) if (form.version.data or "").isdigit() else None
+    changes = _changes(form, action, service.effective_status(a))
+    if _refused(form, changes):
+        return _editor(form, a, status=400)
     try:
-        a = service.update_announcement(
-            s, actor(), a.id, _changes(form, action, service.effective_status(a)), version
-        )
+        a = service.update_announcement(s, actor(), a.id, changes, version)
     except DomainError as exc:
         if isinstance(exc, Conflict):
             form.form_errors.append(exc.message)
