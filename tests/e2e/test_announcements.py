@@ -325,3 +325,39 @@ def test_subscribe_link_opens_a_page_with_per_category_feeds_not_raw_xml(
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the subscribe page scrolls sideways on a phone ({width} px)"
     shot(page, "subscribe-390")
+
+
+def test_editor_errors_summary_takes_focus_links_to_fields_and_clears_when_fixed(
+    page: Any,
+    live_server: LiveServer,
+    make_user: Callable[..., Any],
+    shot: Shots,
+) -> None:
+    editor = make_user("editor", email="pm@example.com")
+    browser_sign_in(page, live_server, editor.email)
+    page.goto(f"{live_server.url}/announcements/new")
+    page.get_by_label("Summary").fill("x" * 301)
+    page.get_by_label("Time zone").fill("Mars/Base")
+    page.get_by_role("button", name="Save draft").click()
+    summary = page.locator("#error-summary")
+    summary.wait_for()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    text = summary.inner_text()
+    assert "Fix 3 things before saving" in text
+    assert "String should" not in text and "Value error" not in text
+    assert "Give the announcement a title." in text
+    shot(page, "editor-error-summary")
+    summary.get_by_role("link", name="Title: Give the announcement a title.").click()
+    title = page.get_by_label("Title")
+    assert page.evaluate("document.activeElement.id") == "title"
+    assert title.get_attribute("aria-invalid") == "true"
+    title.fill("Dark mode")
+    assert title.get_attribute("aria-invalid") is None
+    assert page.locator("#title-error").count() == 0
+    assert summary.locator('[data-error-for="title"]').count() == 0
+    assert summary.locator("li").count() == 2  # the others still need fixing
+    page.get_by_label("Summary").fill("Easy on the eyes.")
+    page.get_by_label("Time zone").fill("Europe/Oslo")
+    assert page.locator("#error-summary").count() == 0
+    page.get_by_role("button", name="Save draft").click()
+    assert page.get_by_text("“Dark mode” is saved.").is_visible()
