@@ -69,6 +69,11 @@ class LiveLinks:
             entry=self.entry_absolute,
         )
 
+    def feed_path(self, kind: str, category: Category | None = None) -> str:
+        """The path of the `atom` or `json` feed, for links on the pages."""
+        args: dict[str, Any] = {"category": category.value} if category is not None else {}
+        return url_for("changelog.atom" if kind == "atom" else "changelog.json_feed", **args)
+
     def subscribe(self) -> str:
         return url_for("changelog.subscribe")
 

@@ -147,6 +147,7 @@ def _editor(
         categories={c.value: c.label for c in Category},
         zone=zone,
         timezones=canonical_timezones(),
+        flag_state=_flag_state(reveal.production(), form.flag.data) if form.flag.data else None,
     ), status
 
 

@@ -138,12 +138,14 @@ def test_editor_list_warns_when_anonymous_readers_cannot_match_the_linked_flag(
     targeted_flag(app, "oslo-pricing", NORWAY)
     targeted_flag(app, "beta-program", USER_7)
     targeted_flag(app, "new-reports", depends_on="beta-program")
-    make_announcement(title="Prices in kroner", status="published", flag="oslo-pricing")
+    kroner = make_announcement(title="Prices in kroner", status="published", flag="oslo-pricing")
     make_announcement(title="New reports", status="published", flag="new-reports")
     page = " ".join(text(admin_client.get("/announcements")).split())
     assert "on for some visitors: shown to them" not in page
     assert "it asks for country, which anonymous readers do not have" in page
     assert "it asks for userId, which anonymous readers do not have" in page
     assert "ann-flag-warning" in page
+    editor = " ".join(text(admin_client.get(f"/announcements/{kroner.id}")).split())
+    assert "Check:</strong> In production: on for some users, but it asks for country" in editor
     key = readers.context_key(app.config["SECRET_KEY"])
     assert f'value="{key}"' in page  # admins can hand the key to their backend

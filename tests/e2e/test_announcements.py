@@ -312,9 +312,8 @@ def test_subscribe_link_opens_a_page_with_per_category_feeds_not_raw_xml(
     publish(app, "Reminder emails arrive on time", 3, category="fixed")
     page.goto(f"{live_server.url}/changelog?category=fixed")
     feeds = page.locator(".cl-feeds")
-    assert feeds.get_by_role("link", name="Atom feed (Fixed)").get_attribute("href") == (
-        f"{live_server.url}/changelog.atom?category=fixed"
-    )
+    atom = feeds.get_by_role("link", name="Atom feed (Fixed)")
+    assert atom.get_attribute("href") == "/changelog.atom?category=fixed"
     page.get_by_role("navigation", name="Subscribe").get_by_role("link", name="Subscribe").click()
     page.get_by_role("heading", level=1, name="Subscribe").wait_for()
     assert page.url == f"{live_server.url}/changelog/-/subscribe"
