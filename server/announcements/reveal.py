@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from server.announcements.readers import Reader
@@ -86,13 +87,22 @@ class ReaderNeeds:
     parents: tuple[str, ...]  # flags this one depends on (each must be on for the reader too)
 
 
+@lru_cache(maxsize=2)
+def _document(
+    etag: str, document: bytes
+) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Features and segments by name and id, parsed once per compiled document (by its ETag)."""
+    doc = json.loads(document)
+    features = {f["name"]: f for f in doc.get("features", [])}
+    segments = {s["id"]: s for s in doc.get("segments", [])}
+    return features, segments
+
+
 def reader_needs(env: CompiledEnvironment | None, flag: str) -> ReaderNeeds:
     """Context fields and parent flags that decide `flag` for a reader, from the SDK document."""
     if env is None:
         return ReaderNeeds((), ())
-    doc = json.loads(env.document)
-    features = {f["name"]: f for f in doc.get("features", [])}
-    segments = {s["id"]: s for s in doc.get("segments", [])}
+    features, segments = _document(env.etag, env.document)
     feature = features.get(flag)
     if feature is None:
         return ReaderNeeds((), ())
