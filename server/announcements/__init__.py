@@ -24,9 +24,15 @@ def is_changelog_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith("/changelog/")
 
 
+# The widget's feed is gated by its own view, whose closed answer carries CORS headers so the
+# widget on another origin can read the 503 and say why it shows nothing. (/widget.js itself is
+# on the gate's exempt list: a script with no content.)
+ALWAYS_OPEN = frozenset({"/changelog/widget.json"})
+
+
 def open_on_its_own(path: str) -> bool:
-    """For the gate: this is a changelog page and an admin made the changelog public."""
-    return is_changelog_path(path) and changelog_is_public()
+    """For the gate: the widget's feed (gated by its view), or any changelog page while public."""
+    return path in ALWAYS_OPEN or (is_changelog_path(path) and changelog_is_public())
 
 
 def init_app(app: Flask) -> None:

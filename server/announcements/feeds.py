@@ -148,6 +148,7 @@ def widget_feed(title: str, links: FeedLinks, entries: Sequence[Announcement]) -
                 "title": a.title,
                 "summary": excerpt(a, 160),
                 "category": a.category,
+                "category_label": Category(a.category).label,  # as the changelog writes it
                 "date_published": rfc3339(published(a)),
             }
             for a in entries

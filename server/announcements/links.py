@@ -59,13 +59,23 @@ class LiveLinks:
     def static(self, path: str) -> str:
         return url_for("static", filename=path)
 
-    def feeds(self) -> FeedLinks:
+    def feeds(self, category: Category | None = None) -> FeedLinks:
+        """Absolute feed addresses; with a category, those of its own feeds."""
+        args: dict[str, Any] = {"category": category.value} if category is not None else {}
         return FeedLinks(
-            home=self.base + self.index(),
-            atom=self.base + self.atom,
-            json=self.base + self.json,
+            home=self.base + self.index(category),
+            atom=self.base + url_for("changelog.atom", **args),
+            json=self.base + url_for("changelog.json_feed", **args),
             entry=self.entry_absolute,
         )
+
+    def feed_path(self, kind: str, category: Category | None = None) -> str:
+        """The path of the `atom` or `json` feed, for links on the pages."""
+        args: dict[str, Any] = {"category": category.value} if category is not None else {}
+        return url_for("changelog.atom" if kind == "atom" else "changelog.json_feed", **args)
+
+    def subscribe(self) -> str:
+        return url_for("changelog.subscribe")
 
 
 class ExportLinks:

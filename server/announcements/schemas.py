@@ -5,6 +5,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime
 from functools import lru_cache
+from importlib import resources
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
@@ -21,6 +22,24 @@ BODY_MAX = 50_000
 def timezones() -> tuple[str, ...]:
     """Every IANA zone this machine knows, UTC first (only UTC when it has no zone data)."""
     return ("UTC", *sorted(z for z in zoneinfo.available_timezones() if z != "UTC"))
+
+
+@lru_cache(maxsize=1)
+def canonical_timezones() -> tuple[str, ...]:
+    """The zones to offer, UTC first: those the tz database's zone.tab names (one or more per
+    country, current names only), so aliases such as Asia/Calcutta, US/Eastern, Etc/GMT+5,
+    Factory or localtime are left out. Any zone this machine knows is still accepted."""
+    try:
+        table = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):  # no tzdata package: offer what we know
+        return timezones()
+    known = set(timezones())
+    names = {
+        line.split("\t")[2]
+        for line in table.splitlines()
+        if line and not line.startswith("#") and len(line.split("\t")) >= 3
+    }
+    return ("UTC", *sorted(names & known))
 
 
 def _check_timezone(value: str) -> str:
@@ -162,6 +181,7 @@ class WidgetItem(BaseModel):
     title: str
     summary: str
     category: Category
+    category_label: str
     date_published: str
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, current_principal, requires
-from server.announcements import reveal, service
-from server.announcements.forms import AnnouncementForm, SettingsForm, zone
+from server.announcements import readers, reveal, service
+from server.announcements.forms import AnnouncementForm, SettingsForm, editor_errors, zone
 from server.announcements.links import base_url
 from server.announcements.models import Announcement, Category, Status
 from server.announcements.render import render_markdown
-from server.announcements.schemas import AnnouncementIn
+from server.announcements.schemas import AnnouncementIn, canonical_timezones
 from server.api import validate
 from server.errors import Conflict, DomainError
 from server.flags.compile import CompiledEnvironment
@@ -69,19 +70,59 @@ def index() -> str:
         zone=zone,
         flag_states={a.flag: _flag_state(env, a.flag) for a in rows if a.flag},
         widget_src=base_url() + url_for("changelog.widget_js"),
+        # Admins hand this key to the host product's backend, which signs reader context.
+        reader_key=(
+            readers.context_key(current_app.config["SECRET_KEY"])
+            if _can(Permission.GATE_ADMIN)
+            else None
+        ),
     )
 
 
-def _flag_state(env: CompiledEnvironment | None, name: str) -> str:
-    """How far a linked flag is revealed in production, in words."""
+@dataclass(frozen=True)
+class FlagState:
+    """How far a linked flag reveals its announcement, in words; `warning` when readers miss it."""
+
+    text: str
+    warning: bool = False
+
+
+def _reader_fields(env: CompiledEnvironment | None, name: str, seen: set[str]) -> set[str]:
+    """Context fields no anonymous reader carries that `name` or a parent of it asks for."""
+    if name in seen:
+        return set()
+    seen.add(name)
+    needs = reveal.reader_needs(env, name)
+    fields = set(needs.fields)
+    for parent in needs.parents:
+        fields |= _reader_fields(env, parent, seen)
+    return fields
+
+
+def _flag_state(env: CompiledEnvironment | None, name: str) -> FlagState:
+    """How far a linked flag is revealed in production, and whether readers can match it."""
     info = env.flags.get(name) if env else None
     if info is None:
-        return "not in production (archived?): hidden everywhere"
+        return FlagState("not in production (archived?): hidden everywhere")
     if not info.enabled:
-        return "off in production: hidden everywhere"
+        return FlagState("off in production: hidden everywhere")
     if reveal.on_for_everyone(env, name):
-        return "on for everyone: shown everywhere"
-    return "on for some visitors: shown to them, not in feeds"
+        return FlagState("on for everyone: shown everywhere")
+    fields = sorted(_reader_fields(env, name, set()))
+    parents = reveal.reader_needs(env, name).parents
+    if fields:
+        return FlagState(
+            f"on for some users, but it asks for {', '.join(fields)}, which anonymous readers "
+            "do not have: hidden from them; shown only where the host product passes signed "
+            "reader context (docs/changelog.md), never in feeds",
+            warning=True,
+        )
+    if parents:
+        return FlagState(
+            f"on for some visitors (depends on {', '.join(parents)}): shown to visitors who "
+            "get both, not in feeds"
+        )
+    return FlagState("on for some visitors (by visitor id or address): shown to them, not in feeds")
 
 
 def _humanise(flag: str) -> str:
@@ -105,6 +146,8 @@ def _editor(
         preview_html=preview_html,
         categories={c.value: c.label for c in Category},
         zone=zone,
+        timezones=canonical_timezones(),
+        flag_state=_flag_state(reveal.production(), form.flag.data) if form.flag.data else None,
     ), status
 
 
@@ -154,6 +197,18 @@ def _action() -> str:
     return action
 
 
+def _refused(form: AnnouncementForm, changes: dict[str, Any]) -> bool:
+    """Put a human message under each field the announcement rules refuse; True if any."""
+    errors = editor_errors(changes)
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [message]
+        else:
+            form.form_errors.append(message)
+    return bool(errors)
+
+
 def _changes(form: AnnouncementForm, action: str, current: Status | None) -> dict[str, Any]:
     changes = form.fields()
     target = TARGET_STATUS.get(action, current or Status.DRAFT)
@@ -172,11 +227,15 @@ def new() -> Response | tuple[str, int]:
         return _editor(form, None)
     action = _action()
     if not form.validate_on_submit():
+        form.humanise()
         return _editor(form, None, status=400)
     if action == "preview":
         return _editor(form, None)
+    changes = _changes(form, action, None)
+    if _refused(form, changes):
+        return _editor(form, None, status=400)
     try:
-        data = validate(AnnouncementIn, _changes(form, action, None))
+        data = validate(AnnouncementIn, changes)
         a = service.create_announcement(db.session(), actor(), data)
     except DomainError as exc:
         form_errors(form, exc)
@@ -196,14 +255,16 @@ def edit(announcement_id: int) -> Response | tuple[str, int]:
         return _editor(form, a)
     action = _action()
     if not form.validate_on_submit():
+        form.humanise()
         return _editor(form, a, status=400)
     if action == "preview":
         return _editor(form, a)
     version = int(form.version.data) if (form.version.data or "").isdigit() else None
+    changes = _changes(form, action, service.effective_status(a))
+    if _refused(form, changes):
+        return _editor(form, a, status=400)
     try:
-        a = service.update_announcement(
-            s, actor(), a.id, _changes(form, action, service.effective_status(a)), version
-        )
+        a = service.update_announcement(s, actor(), a.id, changes, version)
     except DomainError as exc:
         if isinstance(exc, Conflict):
             form.form_errors.append(exc.message)

@@ -56,7 +56,8 @@ GATE_APP_NAME = "darklaunch-gate"
 # sign-out, static files, and the gate's own public pages (preview claim, forward-auth, closed
 # page and its assets).
 EXEMPT_PREFIXES = ("/-/", "/static/", "/gate/")
-EXEMPT_PATHS = ("/login", "/logout")
+# /widget.js is a static script with no content: served while closed, it logs why it stays empty.
+EXEMPT_PATHS = ("/login", "/logout", "/widget.js")
 # For forward-auth the original URI belongs to the protected application: only the gate's own
 # pages (which the proxy routes to Darklaunch) are exempt there. The rest of the list names
 # Darklaunch's paths; exempting e.g. the application's /static/ would leak its assets.

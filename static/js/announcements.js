@@ -13,16 +13,42 @@
   var state = part("state");
   var out = part("body");
 
+  // Errors: move focus to the summary so keyboard and screen reader users start there; once a
+  // field is changed, its error (and its line in the summary) goes, so no stale message stays
+  // under a field that may now be right. The server checks again on the next save.
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+  form.addEventListener("input", clearError);
+  form.addEventListener("change", clearError);
+  function clearError(event) {
+    var input = event.target;
+    if (!input || !input.id || input.getAttribute("aria-invalid") !== "true") return;
+    input.removeAttribute("aria-invalid");
+    var message = document.getElementById(input.id + "-error");
+    if (message) message.remove();
+    var hint = document.getElementById(input.id + "-hint");
+    if (hint) input.setAttribute("aria-describedby", hint.id);
+    else input.removeAttribute("aria-describedby");
+    var wrapper = input.closest(".field");
+    if (wrapper) wrapper.classList.remove("has-error");
+    if (summary) {
+      var line = summary.querySelector('[data-error-for="' + input.id + '"]');
+      if (line) line.remove();
+      if (!summary.querySelector("li") && !summary.querySelector("p")) summary.remove();
+    }
+  }
+
   var button = form.querySelector(".ann-preview-button");
   if (button) button.hidden = true;
 
   // A new announcement starts in the browser's own time zone when the list knows it.
   if (form.hasAttribute("data-guess-zone") && window.Intl) {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    var select = field("timezone");
-    if (zone && select) {
-      for (var i = 0; i < select.options.length; i++) {
-        if (select.options[i].value === zone) { select.value = zone; break; }
+    var input = field("timezone");
+    var choices = document.getElementById("timezone-choices");
+    if (zone && input && choices) {
+      for (var i = 0; i < choices.options.length; i++) {
+        if (choices.options[i].value === zone) { input.value = zone; break; }
       }
     }
   }

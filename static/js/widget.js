@@ -4,6 +4,12 @@
  *   data-target="#selector"   render the button inside that element instead of floating
  *   data-position="left"      float at the bottom left instead of the bottom right
  *   data-label="Updates"      the button's text (default "What's new")
+ *   data-context='{"userId":"42","properties":{"country":"NO"}}'
+ *   data-context-signature="hex HMAC-SHA256 of that exact text"
+ *                             the signed-in user, signed by your backend with the reader-context
+ *                             key: entries whose linked flag is on for this user show too
+ *                             (see docs/changelog.md, "Reader context"); unsigned context is
+ *                             ignored by the server
  * It reads /changelog/widget.json from the same server (CORS), keeps the last entry you read
  * in localStorage, and draws everything inside a Shadow DOM so the page's CSS cannot leak in.
  * Nothing from the feed is ever parsed as HTML: every text goes in through textContent.
@@ -15,7 +21,14 @@
   if (!script || !script.src || !window.fetch) return;
   var source = new URL(script.src, window.location.href);
   var base = source.origin + source.pathname.replace(/\/widget\.js$/, "");
-  var feedUrl = base + "/changelog/widget.json";
+  var context = script.getAttribute("data-context");
+  var signature = script.getAttribute("data-context-signature");
+  var readerQuery = context && signature ?
+    "context=" + encodeURIComponent(context) + "&signature=" + encodeURIComponent(signature) : "";
+  var feedUrl = base + "/changelog/widget.json" + (readerQuery ? "?" + readerQuery : "");
+  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December"];
+  var CATEGORIES = { "new": "New", improved: "Improved", fixed: "Fixed" };
   var storageKey = "darklaunch-whats-new:" + base;
   var label = script.getAttribute("data-label") || "What\u2019s new";
   var targetSelector = script.getAttribute("data-target");
@@ -46,6 +59,8 @@
     "  font-weight: 700; line-height: 22px; text-align: center; background: var(--accent);",
     "  color: var(--accent-text); }",
     ".count[hidden] { display: none; }",
+    ".visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;",
+    "  clip: rect(0 0 0 0); white-space: nowrap; }",
     ".panel { position: absolute; bottom: calc(100% + 12px); right: 0; width: min(380px, calc(100vw - 40px));",
     "  max-height: min(560px, 75vh); display: flex; flex-direction: column; background: var(--bg);",
     "  color: var(--text); border: 1px solid var(--border); border-radius: 16px; overflow: hidden;",
@@ -63,11 +78,13 @@
     "li a { display: block; padding: 12px; border-radius: 10px; color: inherit; text-decoration: none; }",
     "li a:hover { background: var(--soft); }",
     ".meta { display: flex; align-items: center; gap: 8px; font-size: 12px; color: var(--muted); }",
-    ".cat { padding: 1px 8px; border-radius: 999px; font-size: 11px; font-weight: 700;",
-    "  letter-spacing: 0.04em; text-transform: uppercase; background: var(--new-bg); color: var(--new); }",
+    ".cat { padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 700;",
+    "  background: var(--new-bg); color: var(--new); }",
     ".cat.improved { background: var(--improved-bg); color: var(--improved); }",
     ".cat.fixed { background: var(--fixed-bg); color: var(--fixed); }",
-    ".unread { width: 8px; height: 8px; border-radius: 50%; background: var(--accent); }",
+    ".unread { display: inline-flex; align-items: center; gap: 4px; font-weight: 700;",
+    "  color: var(--accent); }",
+    ".unread::before { content: ''; width: 8px; height: 8px; border-radius: 50%; background: var(--accent); }",
     ".title { display: block; margin: 4px 0 2px; font-weight: 700; font-size: 15px; }",
     ".summary { margin: 0; color: var(--muted); font-size: 14px; }",
     ".empty { margin: 0; padding: 24px 16px; color: var(--muted); text-align: center; }",
@@ -97,7 +114,13 @@
   function safeLink(value) {
     try {
       var url = new URL(String(value), base);
-      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+      if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+      // Links into this changelog carry the reader's signed context, so their pages reveal
+      // the same entries (the changelog remembers it in a cookie and drops it from the address).
+      if (readerQuery && url.origin === source.origin) {
+        url.search += (url.search ? "&" : "") + readerQuery;
+      }
+      return url.href;
     } catch (e) { return null; }
   }
 
@@ -107,9 +130,10 @@
   }
 
   function formatDate(value) {
+    // As the changelog prints it: "5 March 2026", the day in UTC.
     var date = new Date(value);
     if (isNaN(date.getTime())) return "";
-    return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+    return date.getUTCDate() + " " + MONTHS[date.getUTCMonth()] + " " + date.getUTCFullYear();
   }
 
   function sparkle() {
@@ -159,6 +183,8 @@
     trigger.appendChild(el("span", "label", label));
     var count = el("span", "count");
     trigger.appendChild(count);
+    var unreadWord = el("span", "visually-hidden");
+    trigger.appendChild(unreadWord);
 
     var panel = el("section", "panel");
     panel.hidden = true;
@@ -203,14 +229,13 @@
           link.rel = "noopener";
         }
         var meta = el("span", "meta");
-        if (isUnread(item, state)) {
-          var dot = el("span", "unread");
-          dot.setAttribute("title", "New since your last visit");
-          meta.appendChild(dot);
-        }
+        if (isUnread(item, state)) meta.appendChild(el("span", "unread", "Unread"));
         var category = String(item.category || "new");
-        meta.appendChild(el("span", "cat " + category.replace(/[^a-z]/g, ""), category));
-        meta.appendChild(el("time", null, formatDate(item.date_published)));
+        var name = item.category_label || CATEGORIES[category] || category;
+        meta.appendChild(el("span", "cat " + category.replace(/[^a-z]/g, ""), name));
+        var when = el("time", null, formatDate(item.date_published));
+        when.setAttribute("datetime", String(item.date_published || ""));
+        meta.appendChild(when);
         link.appendChild(meta);
         link.appendChild(el("span", "title", item.title));
         if (item.summary) link.appendChild(el("p", "summary", item.summary));
@@ -223,7 +248,9 @@
       var unread = items.filter(function (item) { return isUnread(item, state); }).length;
       count.hidden = unread === 0;
       count.textContent = unread > 9 ? "9+" : String(unread);
-      trigger.setAttribute("aria-label", label + (unread ? ", " + unread + " unread" : ""));
+      // The button's name is its visible text ("What's new 3"), with the word screen readers
+      // need kept as visually hidden text inside the button, never a different aria-label.
+      unreadWord.textContent = unread ? " unread" : "";
     }
 
     function open() {
@@ -255,14 +282,29 @@
     showCount(readState());
   }
 
+  function why(message) {
+    if (window.console && console.info) console.info("Darklaunch widget: " + message);
+  }
+
   function start() {
     fetch(feedUrl, { credentials: "omit", mode: "cors" })
       .then(function (response) {
-        if (!response.ok) throw new Error("changelog unavailable: " + response.status);
+        if (response.status === 503) {
+          why("the changelog at " + base + " is closed (the production gate is closed and " +
+            "the changelog is not public on its own), so the widget shows nothing.");
+          return null;
+        }
+        if (!response.ok) {
+          why("the changelog at " + base + " answered " + response.status +
+            ", so the widget shows nothing.");
+          return null;
+        }
         return response.json();
       })
-      .then(render)
-      .catch(function () { /* gate closed or offline: the widget stays out of the way */ });
+      .then(function (feed) { if (feed) render(feed); })
+      .catch(function (error) {
+        why("could not read " + feedUrl + " (" + error + "), so the widget shows nothing.");
+      });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -123,3 +123,26 @@ def make_flag(app: Flask) -> Callable[..., None]:
 def set_flag(app: Flask, name: str, enabled: bool) -> None:
     with app.app_context():
         flags.set_enabled(db.session(), Actor("dev"), name, "production", enabled)
+
+
+def targeted_flag(
+    app: Flask,
+    name: str,
+    constraints: list[dict[str, Any]] | None = None,
+    *,
+    depends_on: str | None = None,
+) -> None:
+    """Create a flag on in production for readers matching `constraints` (and its parent)."""
+    with app.app_context():
+        s = db.session()
+        dependencies = [{"feature": depends_on}] if depends_on else []
+        flags.create_flag(
+            s,
+            Actor("dev"),
+            FlagCreate.model_validate({"name": name, "dependencies": dependencies}),
+            app.config["ENVIRONMENTS"],
+        )
+        if constraints:
+            strategy = StrategyIn(name="default", constraints=constraints)
+            flags.add_strategy(s, Actor("dev"), name, "production", strategy)
+        flags.set_enabled(s, Actor("dev"), name, "production", True)

@@ -280,7 +280,15 @@ def test_widget_data_is_plain_text_cors_enabled_and_revalidates(
     doc = json.loads(response.data)
     assert doc["changelog_url"] == f"{BASE}/changelog"
     assert doc["items"][0]["summary"] == "Bold & brave"
-    assert set(doc["items"][0]) == {"id", "url", "title", "summary", "category", "date_published"}
+    assert set(doc["items"][0]) == {
+        "id",
+        "url",
+        "title",
+        "summary",
+        "category",
+        "category_label",
+        "date_published",
+    }
     etag = response.headers["ETag"]
     assert client.get("/changelog/widget.json", headers={"If-None-Match": etag}).status_code == 304
 
@@ -299,8 +307,23 @@ PUBLIC_URLS = (
     "/changelog.atom",
     "/changelog.json",
     "/changelog/widget.json",
-    "/widget.js",
+    "/changelog/-/subscribe",
 )
+
+
+def test_widget_script_loads_while_the_gate_is_closed_but_its_feed_stays_closed(
+    app: Flask, client: FlaskClient, make_announcement: Factory
+) -> None:
+    make_announcement(title="Open sesame", status="published")
+    close_gate(app)
+    script = client.get("/widget.js")
+    assert script.status_code == 200
+    assert script.mimetype == "text/javascript"
+    assert "Open sesame" not in text(script)
+    assert "changelog at" in text(script)  # it tells the console why it shows nothing
+    feed = client.get("/changelog/widget.json")
+    assert feed.status_code == 503
+    assert "Open sesame" not in text(feed)
 
 
 def test_closed_gate_blocks_every_public_view_until_the_changelog_is_made_public(
@@ -330,7 +353,7 @@ def test_closed_gate_blocks_every_public_view_until_the_changelog_is_made_public
 def test_changelog_paths_helpers(app: Flask) -> None:
     from server.announcements import changelog_is_public, is_changelog_path
 
-    for url in PUBLIC_URLS:
+    for url in (*PUBLIC_URLS, "/widget.js"):
         assert is_changelog_path(url)
     assert not is_changelog_path("/changelogs")
     with app.app_context():
@@ -368,3 +391,54 @@ def test_office_only_flag_reveals_its_entry_to_visitors_from_the_office(
     elsewhere = client.get("/changelog", headers={"X-Forwarded-For": "198.51.100.1"})
     assert "Office preview" not in text(elsewhere)
     assert "Office preview" not in text(client.get("/changelog.json"))
+
+
+def test_category_filter_carries_into_both_feeds(
+    client: FlaskClient, make_announcement: Factory, frozen: Clock
+) -> None:
+    make_announcement(title="Quick fix", category="fixed", status="published")
+    make_announcement(title="Big news", category="new", status="published")
+    make_announcement(title="Another fix", category="fixed", status="published")
+    atom = feedparser.parse(client.get("/changelog.atom?category=fixed").data)
+    assert atom.bozo == 0, atom.get("bozo_exception")
+    assert sorted(e.title for e in atom.entries) == ["Another fix", "Quick fix"]
+    assert {e.tags[0].term for e in atom.entries} == {"fixed"}
+    assert atom.feed.title == "Product updates: Fixed"
+    assert atom.feed.link == f"{BASE}/changelog?category=fixed"
+    selfs = [link.href for link in atom.feed.links if link.rel == "self"]
+    assert selfs == [f"{BASE}/changelog.atom?category=fixed"]
+    # feedparser 6.0 reads Atom, not JSON Feed: the JSON Feed is read as JSON.
+    fixed = json.loads(client.get("/changelog.json?category=fixed").data)
+    assert sorted(i["title"] for i in fixed["items"]) == ["Another fix", "Quick fix"]
+    assert {tag for i in fixed["items"] for tag in i["tags"]} == {"fixed"}
+    doc = json.loads(client.get("/changelog.json?category=new").data)
+    assert [i["title"] for i in doc["items"]] == ["Big news"]
+    assert doc["feed_url"] == f"{BASE}/changelog.json?category=new"
+    everything = feedparser.parse(client.get("/changelog.atom").data)
+    assert len(everything.entries) == 3
+    assert client.get("/changelog.atom?category=nonsense").status_code == 400
+
+
+def test_changelog_page_offers_the_feeds_of_its_category_and_a_subscribe_page(
+    client: FlaskClient, make_announcement: Factory
+) -> None:
+    make_announcement(title="Quick fix", category="fixed", status="published")
+    page = text(client.get("/changelog?category=fixed"))
+    assert 'href="/changelog.atom?category=fixed">Atom feed (Fixed)</a>' in page
+    alternate = 'type="application/atom+xml" title="Product updates: Fixed (Atom)" href="{}"'
+    assert alternate.format(f"{BASE}/changelog.atom?category=fixed") in page
+    assert 'href="/changelog/-/subscribe">Subscribe</a>' in page
+    subscribe = client.get("/changelog/-/subscribe")
+    assert subscribe.status_code == 200
+    assert subscribe.mimetype == "text/html"
+    body = text(subscribe)
+    for category in ("new", "improved", "fixed"):
+        atom = f"changelog.atom?category={category}"
+        assert f'value="{BASE}/{atom}"' in body
+        parsed = feedparser.parse(client.get("/" + atom).data)
+        assert parsed.bozo == 0, (atom, parsed.get("bozo_exception"))
+        assert parsed.feed.title.endswith(category.title())
+        json_url = f"changelog.json?category={category}"
+        assert f'value="{BASE}/{json_url}"' in body
+        assert json.loads(client.get("/" + json_url).data)["feed_url"] == f"{BASE}/{json_url}"
+    assert f'value="{BASE}/changelog.atom"' in body

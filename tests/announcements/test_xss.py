@@ -142,7 +142,15 @@ def check_outputs(client: FlaskClient, slug: str) -> None:
     widget = json.loads(client.get("/changelog/widget.json").data)
     for item in widget["items"]:
         # No HTML field at all: the widget puts every value in with textContent.
-        assert set(item) == {"id", "url", "title", "summary", "category", "date_published"}
+        assert set(item) == {
+            "id",
+            "url",
+            "title",
+            "summary",
+            "category",
+            "category_label",
+            "date_published",
+        }
         assert item["url"].startswith(("http://", "https://"))
 
 

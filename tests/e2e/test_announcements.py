@@ -33,7 +33,7 @@ EMBED_PAGE = """<!doctype html>
 </style></head>
 <body><header><strong>Acme</strong><span id="news"></span></header>
 <main><h1>Your dashboard</h1><p>Numbers, charts and other important things.</p></main>
-<script src="{server}/widget.js" defer></script>
+<script src="{server}/widget.js" defer{attributes}></script>
 </body></html>
 """
 
@@ -47,14 +47,15 @@ def open_gate(app: Flask) -> None:
 
 
 @pytest.fixture
-def other_origin(live_server: LiveServer) -> Iterator[str]:
-    """A second web server, on another port (so another origin), serving a page that embeds
-    the widget."""
-    html = EMBED_PAGE.format(server=live_server.url).encode()
+def host_pages(live_server: LiveServer) -> Iterator[tuple[str, dict[str, str]]]:
+    """A second web server, on another port (so another origin): the host product. Its pages
+    (path → HTML) can be changed by the test; `/` embeds the widget."""
+    pages = {"/": EMBED_PAGE.format(server=live_server.url, attributes="")}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
+            html = pages.get(self.path.split("?")[0], "").encode()
+            self.send_response(200 if html else 404)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(html)))
             self.end_headers()
@@ -67,11 +68,17 @@ def other_origin(live_server: LiveServer) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/"
+        yield f"http://127.0.0.1:{server.server_port}/", pages
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def other_origin(host_pages: tuple[str, dict[str, str]]) -> str:
+    """The host product's page that embeds the widget."""
+    return host_pages[0]
 
 
 def publish(app: Flask, title: str, days_ago: int, **fields: Any) -> None:
@@ -179,10 +186,13 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
     publish(app, "Reminder emails arrive on time", 9, category="fixed")
     publish(app, "Dark mode", 2, category="new")
     page.goto(other_origin)
-    button = page.get_by_role("button", name="What\u2019s new, 3 unread")
+    button = page.get_by_role("button", name="What\u2019s new 3 unread", exact=True)
     button.wait_for()
     count = page.locator("[data-darklaunch-widget] .count")
     assert count.inner_text() == "3"
+    # Its accessible name starts with the text it shows (WCAG 2.5.3, label in name).
+    shown = [button.locator(".label").inner_text(), count.inner_text()]
+    assert shown == ["What\u2019s new", "3"]
     # The host page's `button { background: red !important }` does not reach into the widget.
     background = button.evaluate("b => getComputedStyle(b).backgroundColor")
     assert background != "rgb(255, 0, 0)"
@@ -197,6 +207,10 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
         f"{live_server.url}/changelog"
     )
     assert count.is_hidden()
+    # Unread shows as text, categories and dates read as on the changelog.
+    assert panel.locator(".unread").all_inner_texts() == ["Unread"] * 3
+    assert panel.locator(".cat").all_inner_texts() == ["New", "Fixed", "New"]
+    widget_dates = panel.locator("time").all_inner_texts()
     panel.evaluate("p => Promise.all(p.getAnimations().map(a => a.finished))")
     shot(page, "widget-open")
     page.keyboard.press("Escape")
@@ -205,20 +219,144 @@ def test_widget_on_another_origin_shows_unread_count_and_clears_it_when_opened(
     page.reload()
     page.get_by_role("button", name="What\u2019s new").wait_for()
     assert page.locator("[data-darklaunch-widget] .count").is_hidden()  # remembered as read
+    page.get_by_role("button", name="What\u2019s new").click()
+    assert page.get_by_role("dialog").locator(".unread").count() == 0
+
+    changelog = page.context.new_page()
+    changelog.goto(f"{live_server.url}/changelog")
+    assert changelog.locator(".cl-when time").all_inner_texts() == widget_dates
+    changelog.close()
 
     publish(app, "Faster dashboards", 0, category="improved")
     page.reload()
-    page.get_by_role("button", name="What\u2019s new, 1 unread").wait_for()
+    page.get_by_role("button", name="What\u2019s new 1 unread", exact=True).wait_for()
     shot(page, "widget-one-new")
 
 
-def test_widget_stays_away_while_the_gate_is_closed(
+def test_widget_stays_away_while_the_gate_is_closed_and_says_why_in_the_console(
     page: Any, app: Flask, live_server: LiveServer, other_origin: str
 ) -> None:
     from tests.announcements.conftest import close_gate
 
     publish(app, "Secret launch", 1)
     close_gate(app)
-    page.goto(other_origin)
-    page.wait_for_load_state("networkidle")
+    with page.expect_console_message(lambda m: "Darklaunch widget" in m.text) as said:
+        page.goto(other_origin)
+    message = said.value.text
+    assert "closed" in message and "shows nothing" in message, message
     assert page.locator("[data-darklaunch-widget]").count() == 0
+
+
+def test_signed_user_context_reveals_a_targeted_entry_in_the_widget_and_its_page(
+    page: Any,
+    app: Flask,
+    live_server: LiveServer,
+    host_pages: tuple[str, dict[str, str]],
+    open_gate: None,
+    shot: Shots,
+) -> None:
+    import html
+    import json
+
+    from server.announcements import readers
+    from tests.announcements.conftest import targeted_flag
+
+    norway = [{"contextName": "country", "operator": "IN", "values": ["NO"]}]
+    targeted_flag(app, "oslo-pricing", norway)
+    publish(app, "Prices in kroner", 1, flag="oslo-pricing")
+    publish(app, "Dark mode", 3)
+    url, pages = host_pages
+
+    def embed(path: str, context: dict[str, Any], key: str) -> str:
+        """What the host product's backend renders for its signed-in user."""
+        raw = json.dumps(context)
+        signature = readers.sign_context(raw, key)
+        attributes = f' data-context="{html.escape(raw)}" data-context-signature="{signature}"'
+        pages[path] = EMBED_PAGE.format(server=live_server.url, attributes=attributes)
+        return url.rstrip("/") + path
+
+    secret = app.config["SECRET_KEY"]
+    for _ in range(5):  # anonymous readers never match a country constraint
+        page.context.clear_cookies()
+        page.goto(url)
+        page.get_by_role("button", name="What\u2019s new").first.click()
+        titles = page.get_by_role("dialog").locator(".title").all_inner_texts()
+        assert titles == ["Dark mode"]
+
+    forged = embed("/forged", {"userId": "u-2", "properties": {"country": "NO"}}, "guess")
+    page.goto(forged)
+    page.get_by_role("button", name="What\u2019s new").first.click()
+    assert page.get_by_role("dialog").locator(".title").all_inner_texts() == ["Dark mode"]
+
+    norwegian = embed("/oslo", {"userId": "u-1", "properties": {"country": "NO"}}, secret)
+    page.goto(norwegian)
+    page.get_by_role("button", name="What\u2019s new").first.click()
+    panel = page.get_by_role("dialog")
+    panel.locator(".title", has_text="Prices in kroner").wait_for()
+    assert panel.locator(".title").all_inner_texts() == ["Prices in kroner", "Dark mode"]
+    shot(page, "widget-signed-reader")
+    with page.context.expect_page() as opened:
+        panel.get_by_role("link", name="Prices in kroner").click()
+    entry = opened.value
+    entry.wait_for_load_state()
+    assert entry.url == f"{live_server.url}/changelog/prices-in-kroner"  # context dropped
+    assert entry.get_by_role("heading", level=1, name="Prices in kroner").is_visible()
+    entry.goto(f"{live_server.url}/changelog")
+    assert "Prices in kroner" in entry.locator(".cl-title").all_inner_texts()
+    entry.close()
+
+
+def test_subscribe_link_opens_a_page_with_per_category_feeds_not_raw_xml(
+    page: Any, app: Flask, live_server: LiveServer, open_gate: None, shot: Shots
+) -> None:
+    publish(app, "Reminder emails arrive on time", 3, category="fixed")
+    page.goto(f"{live_server.url}/changelog?category=fixed")
+    feeds = page.locator(".cl-feeds")
+    atom = feeds.get_by_role("link", name="Atom feed (Fixed)")
+    assert atom.get_attribute("href") == "/changelog.atom?category=fixed"
+    page.get_by_role("navigation", name="Subscribe").get_by_role("link", name="Subscribe").click()
+    page.get_by_role("heading", level=1, name="Subscribe").wait_for()
+    assert page.url == f"{live_server.url}/changelog/-/subscribe"
+    fixed = page.get_by_label("Atom feed address, Fixed")
+    assert fixed.input_value() == f"{live_server.url}/changelog.atom?category=fixed"
+    shot(page, "subscribe")
+    page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the subscribe page scrolls sideways on a phone ({width} px)"
+    shot(page, "subscribe-390")
+
+
+def test_editor_errors_summary_takes_focus_links_to_fields_and_clears_when_fixed(
+    page: Any,
+    live_server: LiveServer,
+    make_user: Callable[..., Any],
+    shot: Shots,
+) -> None:
+    editor = make_user("editor", email="pm@example.com")
+    browser_sign_in(page, live_server, editor.email)
+    page.goto(f"{live_server.url}/announcements/new")
+    page.get_by_label("Summary").fill("x" * 301)
+    page.get_by_label("Time zone").fill("Mars/Base")
+    page.get_by_role("button", name="Save draft").click()
+    summary = page.locator("#error-summary")
+    summary.wait_for()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    text = summary.inner_text()
+    assert "Fix 3 things before saving" in text
+    assert "String should" not in text and "Value error" not in text
+    assert "Give the announcement a title." in text
+    shot(page, "editor-error-summary")
+    summary.get_by_role("link", name="Title: Give the announcement a title.").click()
+    title = page.get_by_label("Title")
+    assert page.evaluate("document.activeElement.id") == "title"
+    assert title.get_attribute("aria-invalid") == "true"
+    title.fill("Dark mode")
+    assert title.get_attribute("aria-invalid") is None
+    assert page.locator("#title-error").count() == 0
+    assert summary.locator('[data-error-for="title"]').count() == 0
+    assert summary.locator("li").count() == 2  # the others still need fixing
+    page.get_by_label("Summary").fill("Easy on the eyes.")
+    page.get_by_label("Time zone").fill("Europe/Oslo")
+    assert page.locator("#error-summary").count() == 0
+    page.get_by_role("button", name="Save draft").click()
+    assert page.get_by_text("“Dark mode” is saved.").is_visible()
