@@ -32,12 +32,6 @@ SERVER = Path(__file__).resolve().parent.parent / "server"
 ALICE = Actor("alice@example.com")
 FEATURES = "/api/admin/projects/default/features"
 
-# Modules that still commit on their own: the sessions and abuse engineers rewrite them in
-# parallel this round; the lead converts them after merging (they must end up empty).
-NOT_YET_CONVERTED = {
-    "server/auth/service.py",  # sign-in, users, tokens (sessions engineer)
-    "server/protocols/service.py",  # SDK metrics and registrations (abuse engineer)
-}
 # A read-only connection ending its snapshot, not a unit of work's transaction.
 READ_SNAPSHOTS = {"server/ops/transfer.py"}
 
@@ -46,7 +40,7 @@ def test_nothing_in_server_commits_or_rolls_back_outside_the_unit_of_work() -> N
     found = []
     for path in sorted(SERVER.rglob("*.py")):
         name = str(path.relative_to(SERVER.parent))
-        if name in {"server/unit_of_work.py"} | NOT_YET_CONVERTED | READ_SNAPSHOTS:
+        if name in {"server/unit_of_work.py"} | READ_SNAPSHOTS:
             continue
         for node in ast.walk(ast.parse(path.read_text(), name)):
             if (
@@ -60,7 +54,7 @@ def test_nothing_in_server_commits_or_rolls_back_outside_the_unit_of_work() -> N
 
 def test_the_allowlist_names_modules_that_still_commit() -> None:
     # Once a module is converted, it leaves the list (the list can only shrink).
-    for name in NOT_YET_CONVERTED | READ_SNAPSHOTS:
+    for name in READ_SNAPSHOTS:
         assert (
             ".commit()" in (SERVER.parent / name).read_text()
             or ".rollback()" in (SERVER.parent / name).read_text()

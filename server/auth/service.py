@@ -22,8 +22,10 @@ from server.access import ROLE_PERMISSIONS, TOKEN_PERMISSIONS, Principal, Role, 
 from server.audit.service import Actor, record_event
 from server.auth.models import ApiToken, LoginFailure, LoginLimit, User
 from server.auth.sessions import end_sessions
-from server.db import bump_revision
+from server.changes.log import ChangeKind
+from server.db import new_session
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
+from server.unit_of_work import record_change, writes
 
 _hasher = PasswordHasher()
 # Verifying against this keeps sign-in time the same whether or not the email exists.
@@ -39,6 +41,7 @@ def _user_dict(user: User) -> dict[str, Any]:
     return {"email": user.email, "role": user.role, "disabled": user.disabled_at is not None}
 
 
+@writes
 def create_user(session: Session, actor: Actor, email: str, role: str, password: str) -> User:
     """Create a team member; the email must be new and the password at least 10 characters."""
     email = email.strip().lower()
@@ -62,14 +65,13 @@ def create_user(session: Session, actor: Actor, email: str, role: str, password:
     try:
         session.flush()
     except IntegrityError:
-        session.rollback()
         raise Conflict(f"A user with the email {email} already exists.") from None
     record_event(session, actor, "user.created", "user", email, after=_user_dict(user))
-    bump_revision(session)
-    session.commit()
+    record_change(session, actor, ChangeKind.USER, email, _user_dict(user))
     return user
 
 
+@writes
 def set_user_disabled(session: Session, actor: Actor, user_id: int, disabled: bool) -> User:
     """Disable (sign out everywhere) or re-enable a team member."""
     user = session.get(User, user_id)
@@ -91,8 +93,7 @@ def set_user_disabled(session: Session, actor: Actor, user_id: int, disabled: bo
         before=before,
         after=_user_dict(user),
     )
-    bump_revision(session)
-    session.commit()
+    record_change(session, actor, ChangeKind.USER, user.email, _user_dict(user))
     return user
 
 
@@ -177,43 +178,52 @@ def authenticate(
     window = int(stamp // LIMIT_WINDOW)
     elapsed = (stamp % LIMIT_WINDOW) / LIMIT_WINDOW  # how far into this window, 0 to 1
     retry_after = LIMIT_WINDOW  # by then the checks that counted have left the last minute
-    session.commit()  # the counting below runs in a transaction of its own
     by_address = f"address:{address_bucket(address)}"
-    if _over_limit(session, by_address, window, elapsed, per_address):
-        session.commit()
+    by_account = f"account:{email[:254]}"
+    # The counts are a unit of work of their own: they stay counted whatever this request
+    # does next, and the connection goes back to the pool before Argon2 runs.
+    with new_session() as counting:
+        over_address = _over_limit(counting, by_address, window, elapsed, per_address)
+        over_account = (
+            not over_address
+            and per_account is not None
+            and _over_limit(counting, by_account, window, elapsed, per_account)
+        )
+        found = counting.scalar(select(User).where(User.email == email))
+        user_id = found.id if found is not None and found.disabled_at is None else None
+        password_hash = found.password_hash if found is not None else _DUMMY_HASH
+    if over_address:
         raise TooManyRequests(
             "Too many failed sign-ins from your address. Wait a minute and try again.",
             retry_after=retry_after,
         )
-    by_account = f"account:{email[:254]}"
-    if per_account is not None and _over_limit(session, by_account, window, elapsed, per_account):
-        session.commit()
+    if over_account:
         raise TooManyRequests(
             "Too many failed sign-ins for this account. Wait a minute and try again.",
             retry_after=retry_after,
         )
-    session.commit()
-    user = session.scalar(select(User).where(User.email == email))
-    # Hold no database connection while Argon2 runs: under a burst of attempts each check
+    # No database connection is held while Argon2 runs: under a burst of attempts each check
     # takes long enough to exhaust the pool, and other requests would time out waiting.
-    session.commit()
     ok: bool
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok or user is None or user.disabled_at is not None:
-        session.add(LoginFailure(address=address, at=now, user_id=user.id if user else None))
-        # Old failures and counts no longer matter; keep the tables small.
-        session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(hours=1)))
-        session.execute(delete(LoginLimit).where(LoginLimit.window < window - 1))
-        session.commit()
+    if not ok or user_id is None:
+        with new_session() as failing:  # recorded even though the request answers 401
+            failing.add(LoginFailure(address=address, at=now, user_id=found.id if found else None))
+            # Old failures and counts no longer matter; keep the tables small.
+            failing.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(hours=1)))
+            failing.execute(delete(LoginLimit).where(LoginLimit.window < window - 1))
+        return None
+    user = session.get(User, user_id)
+    if user is None or user.disabled_at is not None:  # gone or disabled since the check
         return None
     _uncount_check(session, by_address, window)
     _uncount_check(session, by_account, window)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    session.commit()
+    session.flush()
     return user
 
 
@@ -228,6 +238,17 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _token_state(token: ApiToken) -> dict[str, Any]:
+    """A token as the change log keeps it: never its secret or hash."""
+    return {
+        "name": token.name,
+        "kind": token.kind,
+        "environment": token.environment,
+        "revoked": token.revoked_at is not None,
+    }
+
+
+@writes
 def create_token(
     session: Session,
     actor: Actor,
@@ -284,11 +305,11 @@ def create_token(
         environment=token.environment,
         after={"kind": token.kind, "environment": token.environment, "id": token.id},
     )
-    bump_revision(session)
-    session.commit()
+    record_change(session, actor, ChangeKind.TOKEN, str(token.id), _token_state(token))
     return IssuedToken(token, secret)
 
 
+@writes
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     """Revoke a token; every worker refuses it after its next revision check."""
     token = session.get(ApiToken, token_id)
@@ -306,8 +327,7 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
             before={"revoked": False},
             after={"revoked": True, "id": token.id},
         )
-        bump_revision(session)
-        session.commit()
+        record_change(session, actor, ChangeKind.TOKEN, str(token.id), _token_state(token))
     return token
 
 

@@ -34,8 +34,10 @@ from server import clock, snapshot
 from server.access import Principal
 from server.audit.service import Actor, record_event
 from server.auth.models import SessionKind, User, UserSession
-from server.db import bump_revision, new_session
+from server.changes.log import ChangeKind
+from server.db import new_session
 from server.errors import NotFound
+from server.unit_of_work import record_change
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +129,9 @@ def start_session(
     record_event(
         session, Actor(user.email), "session.started", "user", user.email, after=_session_dict(row)
     )
-    # No revision bump: a session no snapshot knows yet is read once per worker (see above),
-    # and signing in must not make every worker rebuild its flag documents.
-    session.commit()
+    # No change recorded, so no new revision: a session no snapshot knows yet is read once per
+    # worker (see above), and signing in must not make every worker rebuild its flag documents.
+    session.flush()
     return IssuedSession(row, secret)
 
 
@@ -148,7 +150,8 @@ def _end(session: Session, actor: Actor, rows: list[UserSession], email: str) ->
         record_event(
             session, actor, "session.ended", "user", email, before=before, after=_session_dict(row)
         )
-    bump_revision(session)  # every worker's snapshot marks them ended within the refresh
+        # A new revision: every worker's snapshot marks them ended within the refresh.
+        record_change(session, actor, ChangeKind.SESSION, row.id, _session_dict(row))
 
 
 def end_session(
@@ -161,7 +164,6 @@ def end_session(
     if row.revoked_at is None:
         user = session.get(User, row.user_id)
         _end(session, actor, [row], user.email if user else str(row.user_id))
-        session.commit()
     _locally_ended().add(row.id)
     return row
 
@@ -190,7 +192,6 @@ def end_session_by_secret(session: Session, secret: str) -> None:
         user = session.get(User, row.user_id)
         email = user.email if user else str(row.user_id)
         _end(session, Actor(email), [row], email)
-        session.commit()
     _locally_ended().add(row.id)
 
 
@@ -293,7 +294,6 @@ def _touch(info: SessionInfo, now: datetime) -> None:
                 .where(UserSession.id == info.id, UserSession.revoked_at.is_(None))
                 .values(last_seen_at=now, expires_at=now + current_app.permanent_session_lifetime)
             )
-            s.commit()
     except SQLAlchemyError as exc:
         log.warning("could not note a session's activity: %s", exc)
 

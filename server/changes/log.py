@@ -32,6 +32,7 @@ class ChangeKind(enum.StrEnum):
     DEPLOY = "deploy"
     TOKEN = "token"  # noqa: S105 - a kind of entity, not a secret
     USER = "user"
+    SESSION = "session"  # a sign-in session ended (started ones need no new revision)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,6 @@ def record_registration(session: Session, who: SdkIdentity, data: RegisterIn) ->
             "registered_at": clock.now(),
         },
     )
-    session.commit()
     _maybe_prune(session)
     return recorded
 
@@ -256,7 +255,6 @@ def record_metrics(
                 set_={"last_seen": _later(FlagLastSeen.last_seen, stmt.excluded.last_seen)},
             )
         )
-    session.commit()
     _maybe_prune(session)
     return Recorded(len(counted), recorded)
 
@@ -274,10 +272,10 @@ def _maybe_prune(session: Session) -> None:
         return
     try:
         _pruned_at = time.monotonic()
-        prune(session)
+        with session.begin_nested():  # a savepoint: a failed prune leaves the report intact
+            prune(session)
     except SQLAlchemyError:
-        # The report itself is already committed; housekeeping can wait for the next hour.
-        session.rollback()
+        # Housekeeping can wait for the next hour; the report is saved with the request.
         log.warning("pruning old SDK metrics failed", exc_info=True)
     finally:
         _prune_lock.release()
@@ -290,7 +288,6 @@ def prune(session: Session, now: datetime | None = None) -> None:
     session.execute(delete(FlagHourlyMetric).where(FlagHourlyMetric.hour < cutoff))
     session.execute(delete(FlagHourlyVariantMetric).where(FlagHourlyVariantMetric.hour < cutoff))
     session.execute(delete(SdkInstance).where(SdkInstance.last_seen < now - INSTANCE_RETENTION))
-    session.commit()
 
 
 # ---- reading -----------------------------------------------------------------------------------

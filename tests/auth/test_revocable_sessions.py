@@ -22,6 +22,7 @@ from server.audit.service import Actor
 from server.auth import service, sessions
 from server.auth.models import SessionKind, UserSession
 from server.errors import NotFound
+from server.unit_of_work import complete
 from tests.common.live_auth import (
     ADMIN_COOKIE,
     eventually,
@@ -101,7 +102,7 @@ def test_a_session_ended_on_one_worker_closes_the_gate_on_another(
         s = db.session()
         user = s.get(type(admin), admin.id)
         assert sessions.end_sessions(s, user) == 1
-        s.commit()
+        complete(s)  # the caller's unit of work: one new revision for the other worker
     assert replay(live_server.url, "/gate/auth", kept, headers=forward).status_code == 401
     assert eventually(
         lambda: replay(second_worker.url, "/gate/auth", kept, headers=forward).status_code == 401
@@ -199,7 +200,7 @@ def test_sessions_are_listed_and_ended_one_by_one_or_all_but_one(
         sessions.end_session(s, Actor(member.email), ids[0], user_id=member.id)
         assert {r.id for r in sessions.list_sessions(s, member.id)} == set(ids[1:])
         assert sessions.end_sessions(s, user, except_id=ids[1]) == 1
-        s.commit()
+        complete(s)
         assert [r.id for r in sessions.list_sessions(s, member.id)] == [ids[1]]
         ended = s.scalars(select(UserSession).where(UserSession.revoked_at.is_not(None))).all()
         assert {r.id for r in ended} == {ids[0], ids[2]}
@@ -218,6 +219,6 @@ def test_a_session_kept_alive_on_another_worker_is_not_refused_here(
     with app.app_context():  # another worker saw activity and moved the expiry on
         s = db.session()
         s.execute(update(UserSession).values(expires_at=later + timedelta(days=1)))
-        s.commit()
+        complete(s)
     monkeypatch.setattr(clock, "now", lambda: later)
     assert client.get("/settings").status_code == 200
