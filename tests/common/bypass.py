@@ -178,7 +178,7 @@ def raw_request(
     lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in headers]
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0)) as s:
         s.sendall(data)
         chunks = []
         while chunk := s.recv(65536):

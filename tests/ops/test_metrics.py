@@ -21,6 +21,7 @@ from server.config import Mode
 from server.flags import service as flags
 from server.flags.schemas import FlagCreate
 from server.ops.metrics import METHODS, OTHER_METHOD, count_evaluation, count_evaluations
+from server.unit_of_work import complete
 from tests.conftest import Database, make_app
 
 
@@ -156,6 +157,7 @@ def test_database_errors_are_counted_and_answered_503(
 def test_snapshot_revision_and_age_are_reported(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         flags.create_flag(db.session(), Actor("t"), FlagCreate(name="x"), ("production",))
+        complete(db.session())
         revision = db.read_revision(db.session())
     samples = scrape(client)
     assert samples["darklaunch_snapshot_revision"] == [({}, float(revision))]

@@ -16,6 +16,7 @@ from server.flags import service as flags
 from server.flags.schemas import FlagCreate
 from server.ops import readiness
 from server.snapshot import SnapshotCache
+from server.unit_of_work import complete
 from tests.conftest import make_app
 
 UNREACHABLE_PG = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
@@ -34,6 +35,7 @@ def test_health_answers_without_touching_the_database(app: Flask, client: FlaskC
 def test_ready_reports_every_check_and_the_revision(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         flags.create_flag(db.session(), Actor("t"), FlagCreate(name="one"), ("production",))
+        complete(db.session())
         expected = db.read_revision(db.session())
     response = client.get("/-/ready")
     assert response.status_code == 200
