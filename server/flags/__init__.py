@@ -9,10 +9,11 @@ from server.flags.compile import FlagsSnapshot, build_flags_snapshot
 
 
 def init_app(app: Flask) -> None:
-    from server.flags import api, cli
+    from server.flags import admin_meta, api, cli
     from server.flags.views import init_ui
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin_meta.bp)
     app.cli.add_command(cli.flags_group)
     cli.register_demo(app)
     init_ui(app)

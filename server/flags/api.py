@@ -236,7 +236,8 @@ class SortOrderItem(StrictModel):
 
 
 class SortOrderIn(RootModel[list[SortOrderItem]]):
-    root: list[SortOrderItem] = Field(min_length=1, max_length=1000)
+    # Empty is accepted, as Unleash accepts it (200): nothing to reorder.
+    root: list[SortOrderItem] = Field(max_length=1000)
 
 
 class VariantsIn(RootModel[list[Variant]]):
@@ -745,7 +746,7 @@ def add_strategy(name: str, environment: str) -> Response:
 @bp.post(STRATEGIES + "/set-sort-order")
 @requires(Permission.FLAGS_WRITE)
 @api_doc(
-    "Reorder strategies: [{id, sortOrder}] (ids left out keep their place)",
+    "Reorder strategies: [{id, sortOrder}] (ids left out keep their place; [] changes nothing)",
     request=SortOrderIn,
     responses={200: None},
     tag="flags",
@@ -755,6 +756,9 @@ def set_sort_order(name: str, environment: str) -> Response:
     body = parse_body(SortOrderIn)
     session = db.session()
     _, env = _environment_of(session, name, environment)
+    if not body.root:
+        # A no-op, as in Unleash: no new version, no change set, no audit event.
+        return _empty()
     wanted = {item.id: item.sortOrder for item in body.root}
     current = sorted(env.strategies, key=lambda s: s.sort_order)
     unknown = set(wanted) - {s.id for s in current}

@@ -584,6 +584,34 @@ def test_set_sort_order_reorders_strategies(api: Api) -> None:
     assert missing.status_code == 404
 
 
+def test_set_sort_order_with_an_empty_list_changes_nothing(api: Api, app: Flask) -> None:
+    from server.changes.models import ChangeSet
+
+    feature(api, "f")
+    ids = [
+        add_strategy(api, "f", "development", name="userWithId", parameters={"userIds": u})["id"]
+        for u in ("a", "b")
+    ]
+    url = f"{FEATURES}/f/environments/development/strategies"
+    before = env_of(api("get", f"{FEATURES}/f").get_json(), "development")["version"]
+    with app.app_context():
+        change_sets = db.session().query(ChangeSet).count()
+
+    response = api("post", url + "/set-sort-order", json=[])
+
+    assert response.status_code == 200, response.get_json()
+    assert [s["id"] for s in api("get", url).get_json()] == ids
+    assert env_of(api("get", f"{FEATURES}/f").get_json(), "development")["version"] == before
+    assert events(app, "flag.strategy.reordered") == []
+    with app.app_context():
+        assert db.session().query(ChangeSet).count() == change_sets
+    # Still a flag and environment that must exist, and still a list.
+    for path in ("ghost/environments/development", "f/environments/staging"):
+        missing = api("post", f"{FEATURES}/{path}/strategies/set-sort-order", json=[])
+        assert missing.status_code == 404, path
+    assert api("post", url + "/set-sort-order", json={}).status_code == 400
+
+
 # ---- variants, copy, dependencies ---------------------------------------------------------
 
 
