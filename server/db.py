@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -253,6 +254,7 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         pool_timeout=5,
         connect_args=connect_params(timeouts),
     )
+    _close_strays_after_dispose(engine)
     if timeouts is not None:
         factory = _bounded_connection(timeouts.answer_seconds)
 
@@ -263,6 +265,24 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         event.listen(engine, "begin", _transaction_began)
         event.listen(engine, "commit", _refuse_late_commit(timeouts.transaction_ms / 1000))
     return engine
+
+
+def _close_strays_after_dispose(engine: Engine) -> None:
+    """Close connections that come back to a pool `engine.dispose()` has already replaced.
+
+    A background thread (the snapshot updater) may be using a connection while the app shuts
+    down; returned to the old pool, it would stay open until garbage collection.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _remember_pool(_dbapi: Any, record: Any) -> None:
+        record.info["darklaunch.pool"] = weakref.ref(engine.pool)
+
+    @event.listens_for(engine, "checkin")
+    def _close_if_stray(dbapi: Any, record: Any) -> None:
+        pool = record.info.get("darklaunch.pool")
+        if dbapi is not None and pool is not None and pool() is not engine.pool:
+            dbapi.close()
 
 
 @contextmanager
@@ -304,6 +324,7 @@ def init_app(app: Flask) -> None:
         # The app is being shut down (tests, scripts): its updater must not outlive it.
         if "snapshot" in app.extensions:
             app.extensions["snapshot"].stop()
+            engine.pool.dispose()  # what the updater took from the new pool before it stopped
 
     @event.listens_for(maker, "after_rollback")
     def _after_rollback(s: Session) -> None:
