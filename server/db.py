@@ -215,7 +215,12 @@ def _refuse_late_commit(limit_seconds: float) -> Callable[[Connection], None]:
         took = time.monotonic() - began
         if took > limit_seconds:
             # The request's client has most likely given up: roll back rather than commit a
-            # change nobody will be told about (the rollback follows the error).
+            # change nobody will be told about. Here, before raising: SQLAlchemy counts the
+            # transaction as ended either way and would hand the connection back still in it.
+            try:
+                conn.connection.rollback()
+            except Exception:  # the server ended the session first (idle in transaction)
+                conn.invalidate()
             raise OperationalError(
                 "COMMIT",
                 None,
