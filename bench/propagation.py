@@ -18,6 +18,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,14 +124,18 @@ def a_to_b(log: Callable[[str], None], flags: int = 1000, toggles: int = 50) -> 
                 delays = []
                 for i in range(toggles):
                     # An odd flag is off: each toggle makes a document never served before.
+                    # B is polled while the toggle is in flight: A's answer waits until A
+                    # serves the change, B does not wait for A's answer.
                     t0 = time.monotonic()
-                    toggle(a, admin, f"flag-{2 * i + 1:05d}")
+                    sent = threading.Thread(target=toggle, args=(a, admin, f"flag-{2 * i + 1:05d}"))
+                    sent.start()
                     while (etag := etag_of(b, client)) in seen:
                         if time.monotonic() - t0 > 30:
                             raise RuntimeError("instance B never served the change")
                         time.sleep(0.002)
                     delays.append((time.monotonic() - t0) * 1000)
                     seen.add(etag)
+                    sent.join()
                 return delays
             finally:
                 a.stop()

@@ -259,7 +259,7 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         pool_timeout=5,
         connect_args=connect_params(timeouts),
     )
-    _close_strays_after_dispose(engine)
+    _remember_pools(engine)
     if timeouts is not None:
         factory = _bounded_connection(timeouts.answer_seconds)
 
@@ -272,22 +272,25 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     return engine
 
 
-def _close_strays_after_dispose(engine: Engine) -> None:
-    """Close connections that come back to a pool `engine.dispose()` has already replaced.
+# Every pool an engine has had: `Engine.dispose()` replaces the pool, and a connection a
+# background thread (the snapshot updater) was using meanwhile goes back to the old one.
+_POOLS: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[Any]] = weakref.WeakKeyDictionary()
 
-    A background thread (the snapshot updater) may be using a connection while the app shuts
-    down; returned to the old pool, it would stay open until garbage collection.
-    """
+
+def _remember_pools(engine: Engine) -> None:
+    pools: weakref.WeakSet[Any] = weakref.WeakSet()
+    _POOLS[engine] = pools
 
     @event.listens_for(engine, "connect")
-    def _remember_pool(_dbapi: Any, record: Any) -> None:
-        record.info["darklaunch.pool"] = weakref.ref(engine.pool)
+    def _remember(_dbapi: Any, _record: Any) -> None:
+        pools.add(engine.pool)
 
-    @event.listens_for(engine, "checkin")
-    def _close_if_stray(dbapi: Any, record: Any) -> None:
-        pool = record.info.get("darklaunch.pool")
-        if dbapi is not None and pool is not None and pool() is not engine.pool:
-            dbapi.close()
+
+def close_idle_connections(engine: Engine) -> None:
+    """Close the idle connections of every pool `engine` has had (after its threads stopped)."""
+    for pool in list(_POOLS.get(engine, ())):
+        pool.dispose()
+    engine.pool.dispose()
 
 
 @contextmanager
@@ -329,7 +332,7 @@ def init_app(app: Flask) -> None:
         # The app is being shut down (tests, scripts): its updater must not outlive it.
         if "snapshot" in app.extensions:
             app.extensions["snapshot"].stop()
-            engine.pool.dispose()  # what the updater took from the new pool before it stopped
+            close_idle_connections(engine)  # what the updater was using as dispose began
 
     @event.listens_for(maker, "after_rollback")
     def _after_rollback(s: Session) -> None:
