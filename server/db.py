@@ -272,22 +272,36 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     return engine
 
 
-# Every pool an engine has had: `Engine.dispose()` replaces the pool, and a connection a
-# background thread (the snapshot updater) was using meanwhile goes back to the old one.
+# Every pool an engine has had, and how many times it was disposed: `Engine.dispose()` replaces
+# the pool, and a connection a background thread (the snapshot updater, a readiness probe) was
+# using meanwhile goes back to the old one, where nothing would ever close it.
 _POOLS: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[Any]] = weakref.WeakKeyDictionary()
+_DISPOSALS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
 
 
 def _remember_pools(engine: Engine) -> None:
     pools: weakref.WeakSet[Any] = weakref.WeakSet()
     _POOLS[engine] = pools
+    _DISPOSALS[engine] = 0
 
     @event.listens_for(engine, "connect")
     def _remember(_dbapi: Any, _record: Any) -> None:
         pools.add(engine.pool)
 
+    @event.listens_for(engine, "checkout")
+    def _checked_out(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info["darklaunch.disposals"] = _DISPOSALS.get(engine, 0)
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi: Any, record: Any) -> None:
+        taken = record.info.get("darklaunch.disposals")
+        if dbapi is not None and taken is not None and taken != _DISPOSALS.get(engine, 0):
+            dbapi.close()  # taken before a dispose: its pool may be gone
+
 
 def close_idle_connections(engine: Engine) -> None:
-    """Close the idle connections of every pool `engine` has had (after its threads stopped)."""
+    """Close every connection `engine`'s pools hold, and those taken before now when returned."""
+    _DISPOSALS[engine] = _DISPOSALS.get(engine, 0) + 1
     for pool in list(_POOLS.get(engine, ())):
         pool.dispose()
     engine.pool.dispose()
