@@ -12,7 +12,8 @@ The snapshot check fails when this worker's background updater has died, when it
 failed, and when the snapshot was last confirmed current more than max(5 s, 10 x
 DARKLAUNCH_REFRESH_MS) ago: the bound on how far a worker may lag (an updater stuck in a
 rebuild or on a database that does not answer). A worker's very first build may keep it
-unready; nothing else waits for it. Error texts name the fault without connection details
+unready; while the database answers, `/-/ready` waits for it (up to 10 s, as requests do).
+Error texts name the fault without connection details
 (`/-/ready` is public); the full error goes to the log.
 """
 
@@ -105,7 +106,7 @@ class Readiness:
         deadline = time.monotonic() + READY_DEADLINE
         self._cache.start()  # the first build runs while the database is probed
         database, migrations = self._database_checks(deadline)
-        snapshot = self._snapshot(database.ok, deadline)
+        snapshot = self._snapshot(database.ok)
         current = self._cache.peek()
         checks = {"database": database, "migrations": migrations, "snapshot": snapshot}
         return Report(
@@ -181,10 +182,12 @@ class Readiness:
             )
         return Check(True)
 
-    def _snapshot(self, database_ok: bool, deadline: float) -> Check:
+    def _snapshot(self, database_ok: bool) -> Check:
         if database_ok and self._cache.peek() is None:
-            with suppress(Unavailable):  # a worker's first build: wait for it, within bounds
-                self._cache.get(first_build_wait=max(0.0, deadline - time.monotonic()))
+            # A worker's first build, the database having just answered: wait for it (up to
+            # FIRST_BUILD_WAIT, as a request would), so a worker is ready as soon as it can serve.
+            with suppress(Unavailable):
+                self._cache.get()
         age = self._cache.age_seconds
         extra: dict[str, Any] = {"age_seconds": None if age is None else round(age, 3)}
         if not self._cache.updater_alive:
