@@ -88,6 +88,17 @@ def on_starting(server):
         stale.unlink()
 
 
+def post_worker_init(worker):
+    """Start the worker's snapshot updater as it boots, so its first build runs before requests.
+
+    Requests never build snapshots; without this the first request would wait for the first
+    build (the updater also starts lazily on first use, e.g. under the development server).
+    """
+    from server import snapshot
+
+    snapshot.start_updaters()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (its counters keep counting toward the totals)."""
     from prometheus_client import multiprocess

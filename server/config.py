@@ -247,7 +247,26 @@ SETTINGS: tuple[Setting, ...] = (
         "REFRESH_MS",
         parse_positive_int,
         "500",
-        "How often (ms) each worker checks the database revision for changes.",
+        "How often (ms) each worker's background updater checks the database revision for "
+        "changes: the only way on SQLite, the fallback behind `LISTEN/NOTIFY` on PostgreSQL.",
+    ),
+    Setting(
+        "DARKLAUNCH_DB_STATEMENT_TIMEOUT_MS",
+        "DB_STATEMENT_TIMEOUT_MS",
+        parse_positive_int,
+        "5000",
+        "PostgreSQL: `statement_timeout` of every statement the server runs; the server also "
+        "stops waiting for any one answer from the database 1 s after it and drops that "
+        "connection (a frozen database cannot enforce its own timeout).",
+    ),
+    Setting(
+        "DARKLAUNCH_DB_TRANSACTION_TIMEOUT_MS",
+        "DB_TRANSACTION_TIMEOUT_MS",
+        parse_positive_int,
+        "10000",
+        "PostgreSQL: a request's transaction open longer than this is rolled back instead of "
+        "committed (503), and a session idle inside a transaction this long is ended "
+        "(`idle_in_transaction_session_timeout`).",
     ),
     Setting(
         "DARKLAUNCH_BASE_URL",

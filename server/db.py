@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,15 +16,18 @@ from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     DateTime,
     Engine,
     MetaData,
     create_engine,
     event,
+    func,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +35,7 @@ from sqlalchemy.types import TypeDecorator
 from server import clock
 
 if TYPE_CHECKING:
+    import psycopg
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -82,18 +88,40 @@ class StateRevision(Base):
     changed_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+# Every commit that raises the revision notifies this channel with the new revision (PostgreSQL
+# delivers it on commit, never for a rolled-back transaction); each worker listens on it.
+REVISION_CHANNEL = "darklaunch_revision"
+
+
 def bump_revision(session: Session) -> int:
-    """Raise the global revision inside the caller's transaction and return the new one."""
-    result = session.execute(
+    """Raise the global revision in the caller's transaction, announce it on commit, return it.
+
+    On PostgreSQL a `NOTIFY darklaunch_revision, '<revision>'` goes out in the same transaction,
+    so every worker listening hears of the change the moment it commits (and never of one that
+    rolled back); their polling check stays as the fallback, and is all SQLite has.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = (
         update(StateRevision)
         .where(StateRevision.id == 1)
         .values(revision=StateRevision.revision + 1, changed_at=clock.now())
     )
-    session.info["revision_bumped"] = True
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    revision: int | None
+    if postgres:
+        revision = session.scalar(statement.returning(StateRevision.revision))
+        bumped = revision is not None
+    else:
+        result = session.execute(statement)
+        revision, bumped = None, bool(result.rowcount)  # type: ignore[attr-defined]
+    if not bumped:
         session.add(StateRevision(id=1, revision=1, changed_at=clock.now()))
-        return 1
-    return read_revision(session)
+        revision = 1
+    if postgres:
+        session.execute(select(func.pg_notify(REVISION_CHANNEL, str(revision))))
+    session.info["revision_bumped"] = True
+    if revision is None:  # SQLite: UPDATE ... RETURNING is not used there
+        revision = read_revision(session)
+    return revision
 
 
 def read_revision(session: Session) -> int:
@@ -109,8 +137,114 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Build the engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+@dataclass(frozen=True)
+class Timeouts:
+    """How long this server waits on PostgreSQL (none of it applies to SQLite, a local file).
+
+    - `statement_ms`: the server cancels a statement running longer (`statement_timeout`), and
+      this process stops waiting for any single answer after that plus `ANSWER_GRACE_MS`: a
+      frozen or cut-off server cannot enforce its own timeout, so the client does, and closes
+      that connection. The server then sees the connection gone and rolls its work back.
+    - `transaction_ms`: a request's transaction open longer than this is rolled back instead of
+      committed (its client has most likely given up), and the server ends a session left idle
+      inside a transaction for that long (`idle_in_transaction_session_timeout`).
+    """
+
+    statement_ms: int
+    transaction_ms: int
+
+    @property
+    def answer_seconds(self) -> float:
+        return (self.statement_ms + ANSWER_GRACE_MS) / 1000
+
+
+ANSWER_GRACE_MS = 1000
+CONNECT_TIMEOUT_S = 3
+# A peer that vanished without closing (a cut cable, a dead host) is found within about
+# idle + interval x count = 10 + 5 x 3 = 25 s even on an idle connection (the listener's).
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def connect_params(timeouts: Timeouts | None) -> dict[str, Any]:
+    """libpq parameters for every PostgreSQL connection of this process."""
+    params: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, **KEEPALIVES}
+    if timeouts is not None:
+        params["options"] = (
+            f"-c statement_timeout={timeouts.statement_ms} "
+            f"-c idle_in_transaction_session_timeout={timeouts.transaction_ms}"
+        )
+    return params
+
+
+def _bounded_connection(answer_seconds: float) -> type[psycopg.Connection[Any]]:
+    """A psycopg connection class that waits at most `answer_seconds` for any answer."""
+    import psycopg
+    from psycopg import errors
+
+    class BoundedConnection(psycopg.Connection[Any]):
+        # Every blocking exchange with the server (execute, fetch, commit, rollback, the pool's
+        # ping) goes through `wait`; psycopg raises its internal _WaitTimeout when it expires.
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            limit = answer_seconds if timeout is None else min(timeout, answer_seconds)
+            try:
+                return super().wait(gen, interval, limit)
+            except errors._WaitTimeout:
+                if timeout is not None and timeout <= answer_seconds:
+                    raise  # the caller's own, shorter timeout (psycopg handles it)
+                # The exchange is half done: the connection is unusable. Closing it lets the
+                # server (when it answers again) roll back whatever this connection started.
+                self.pgconn.finish()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {answer_seconds:g} s"
+                ) from None
+
+    return BoundedConnection
+
+
+def _transaction_began(conn: Connection) -> None:
+    conn.info["began_at"] = time.monotonic()
+
+
+def _refuse_late_commit(limit_seconds: float) -> Callable[[Connection], None]:
+    def check(conn: Connection) -> None:
+        began = conn.info.pop("began_at", None)
+        if began is None or not has_request_context():
+            return  # CLI commands and jobs: their operator is still there
+        took = time.monotonic() - began
+        if took > limit_seconds:
+            # The request's client has most likely given up: roll back rather than commit a
+            # change nobody will be told about. Here, before raising: SQLAlchemy counts the
+            # transaction as ended either way and would hand the connection back still in it.
+            try:
+                conn.connection.rollback()
+            except Exception:  # the server ended the session first (idle in transaction)
+                conn.invalidate()
+            raise OperationalError(
+                "COMMIT",
+                None,
+                TransactionTooLong(
+                    f"the transaction took {took:.1f} s (limit {limit_seconds:g} s): rolled back"
+                ),
+            )
+
+    return check
+
+
+class TransactionTooLong(Exception):
+    """A request's transaction outlived DARKLAUNCH_DB_TRANSACTION_TIMEOUT_MS."""
+
+
+def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
+    """Build the engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
+
+    PostgreSQL always gets a connect timeout and TCP keepalives; with `timeouts` (the serving
+    app's) also bounded statements, answers and transactions. Migrations run without them.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -120,18 +254,83 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3},
+        connect_args=connect_params(timeouts),
     )
+    _remember_pools(engine)
+    if timeouts is not None:
+        factory = _bounded_connection(timeouts.answer_seconds)
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            return factory.connect(*cargs, **cparams)
+
+        event.listen(engine, "begin", _transaction_began)
+        event.listen(engine, "commit", _refuse_late_commit(timeouts.transaction_ms / 1000))
+    return engine
+
+
+# Every pool an engine has had, and how many times it was disposed: `Engine.dispose()` replaces
+# the pool, and a connection a background thread (the snapshot updater, a readiness probe) was
+# using meanwhile goes back to the old one, where nothing would ever close it.
+_POOLS: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[Any]] = weakref.WeakKeyDictionary()
+_DISPOSALS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def _remember_pools(engine: Engine) -> None:
+    pools: weakref.WeakSet[Any] = weakref.WeakSet()
+    _POOLS[engine] = pools
+    _DISPOSALS[engine] = 0
+
+    @event.listens_for(engine, "connect")
+    def _remember(_dbapi: Any, _record: Any) -> None:
+        pools.add(engine.pool)
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info["darklaunch.disposals"] = _DISPOSALS.get(engine, 0)
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi: Any, record: Any) -> None:
+        taken = record.info.get("darklaunch.disposals")
+        if dbapi is not None and taken is not None and taken != _DISPOSALS.get(engine, 0):
+            dbapi.close()  # taken before a dispose: its pool may be gone
+
+
+def close_idle_connections(engine: Engine) -> None:
+    """Close every connection `engine`'s pools hold, and those taken before now when returned."""
+    _DISPOSALS[engine] = _DISPOSALS.get(engine, 0) + 1
+    for pool in list(_POOLS.get(engine, ())):
+        pool.dispose()
+    engine.pool.dispose()
+
+
+@contextmanager
+def revision_listener(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own LISTENing on the revision channel (PostgreSQL only)."""
+    import psycopg
+
+    _args, params = engine.dialect.create_connect_args(engine.url)  # no positional ones
+    params = {k: v for k, v in params.items() if k != "context"}  # SQLAlchemy's adapters
+    params.update(connect_params(None))
+    conn = psycopg.Connection.connect(autocommit=True, **params)
+    try:
+        conn.execute(f"LISTEN {REVISION_CHANNEL}")
+        yield conn
+    finally:
+        conn.close()
 
 
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
+    timeouts = Timeouts(
+        app.config["DB_STATEMENT_TIMEOUT_MS"], app.config["DB_TRANSACTION_TIMEOUT_MS"]
+    )
+    engine = make_engine(app.config["DATABASE_URL"], timeouts)
     app.extensions["db.engine"] = engine
     maker = sessionmaker(engine, expire_on_commit=False)
     app.extensions["db.sessionmaker"] = maker
@@ -139,9 +338,18 @@ def init_app(app: Flask) -> None:
 
     @event.listens_for(maker, "after_commit")
     def _after_commit(s: Session) -> None:
-        # This worker sees its own writes at once; the others within DARKLAUNCH_REFRESH_MS.
+        # This worker serves its own writes before the writer's response goes out (the updater
+        # rebuilds; this thread waits for it); other instances hear of it by NOTIFY, or within
+        # DARKLAUNCH_REFRESH_MS.
         if s.info.pop("revision_bumped", False) and "snapshot" in app.extensions:
             app.extensions["snapshot"].invalidate()
+
+    @event.listens_for(engine, "engine_disposed")
+    def _disposed(_engine: Engine) -> None:
+        # The app is being shut down (tests, scripts): its updater must not outlive it.
+        if "snapshot" in app.extensions:
+            app.extensions["snapshot"].stop()
+            close_idle_connections(engine)  # what the updater was using as dispose began
 
     @event.listens_for(maker, "after_rollback")
     def _after_rollback(s: Session) -> None:

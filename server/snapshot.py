@@ -1,18 +1,37 @@
 """Immutable, compiled views of the database that hot paths read without querying.
 
-Features register a builder per part (principals, flag documents, ...). Each worker checks the
-global revision at most once per DARKLAUNCH_REFRESH_MS and rebuilds every part when it moved.
-If the database is unreachable the last good snapshot keeps serving and the fault is reported
-(readiness), and the next check after the database returns picks up where it left off.
+Features register a builder per part (principals, flag documents, ...). Each worker process has
+one background updater thread that keeps the snapshot current; requests only ever read the
+snapshot it last built, so no request pays for a rebuild (at 10,000 flags one takes seconds).
+
+The updater checks the global revision every DARKLAUNCH_REFRESH_MS and rebuilds every part when
+it moved. On PostgreSQL a second thread holds a connection that LISTENs for the revision each
+commit announces (server.db.bump_revision) and wakes the updater at once; the timed check stays
+as the fallback, and after every (re)connection the updater checks, so a notification missed
+while the listener was away is caught. A worker's own writes are served before the writer's
+response goes out: the commit wakes the updater and waits for its next check (`invalidate`).
+
+Before the first snapshot exists (a worker just started), a request waits for the first build up
+to FIRST_BUILD_WAIT seconds; if that build fails or takes longer, the request gets 503 and the
+updater keeps trying. If the database is unreachable later, the last good snapshot keeps serving
+and the fault is reported (readiness, metrics).
+
+Changes are applied as whole rebuilds today; `_check_once` is the one place that would apply
+change sets instead (a worker only slightly behind), with the rebuild kept for start and for a
+worker too far behind.
 """
 
 from __future__ import annotations
 
 import ctypes
+import enum
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -21,12 +40,27 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db import read_revision
+from server.db import REVISION_CHANNEL, read_revision, revision_listener
 from server.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 Builder = Callable[[Session], Any]
+# Opens a connection that receives the revision notifications; yields an object with psycopg's
+# `notifies(timeout=...)`.
+Listen = Callable[[], AbstractContextManager[Any]]
+
+FIRST_BUILD_WAIT = 10.0  # seconds a request waits for its worker's first snapshot, then 503
+SYNC_WAIT = 10.0  # seconds a committing request waits for the updater to serve its change
+LISTEN_POLL = 1.0  # seconds the listener waits for notifications before checking for shutdown
+RECONNECT_FIRST, RECONNECT_MAX = 0.1, 5.0  # the listener's backoff between reconnections
+
+
+class ListenerState(enum.StrEnum):
+    OFF = "off"  # SQLite, or the updater is not running: polling only
+    CONNECTING = "connecting"
+    LISTENING = "listening"
+    RECONNECTING = "reconnecting"  # lost (database restarted, connection killed): retrying
 
 
 @dataclass(frozen=True)
@@ -39,26 +73,85 @@ class Snapshot:
         return self.parts[name]
 
 
-class SnapshotCache:
-    """Holds the current Snapshot for one app (one per worker process)."""
+@dataclass(frozen=True)
+class Status:
+    """What the updater reports to metrics after every check and listener change."""
 
-    def __init__(self, make_session: sessionmaker[Session], refresh_seconds: float) -> None:
+    revision: int | None  # served
+    newest: int | None  # the newest revision this worker knows exists
+    listener: ListenerState
+    updater_running: bool
+
+    @property
+    def revision_lag(self) -> int:
+        if self.newest is None:
+            return 0
+        return max(0, self.newest - (self.revision or 0))
+
+
+class SnapshotCache:
+    """Holds the current Snapshot for one app (one per worker process) and its updater."""
+
+    def __init__(
+        self,
+        make_session: sessionmaker[Session],
+        refresh_seconds: float,
+        listen: Listen | None = None,
+    ) -> None:
         self._make_session = make_session
         self._refresh = refresh_seconds
+        self._listen = listen
         self._builders: dict[str, Builder] = {}
-        self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._checked_at = 0.0  # monotonic time of the last successful revision check
-        self._due = 0.0
+        self._checked_at = 0.0  # monotonic time the snapshot was last confirmed current
+        self._stale = True  # parts were registered since the last build
+        self._newest: int | None = None
         self.last_error: str | None = None
+        self.updater_error: str | None = None  # why the updater thread ended, if it died
+        self.listener_state = ListenerState.OFF
+        self._observers: list[Callable[[Status], None]] = []
+        # The updater's checks are numbered; waiters wait for a check that began after them.
+        self._cond = threading.Condition()
+        self._begun = 0
+        self._finished = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._running = False
+        self._updater: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        _CACHES.add(self)
 
     def register(self, name: str, builder: Builder) -> None:
         self._builders[name] = builder
-        self.invalidate()
+        self._stale = True
+        self._wake.set()
 
-    def invalidate(self) -> None:
-        """Make the next read check the revision (after a local write commits)."""
-        self._due = 0.0
+    def observe(self, observer: Callable[[Status], None]) -> None:
+        """Call `observer` with the updater's status after every check and listener change."""
+        self._observers.append(observer)
+        observer(self.status())
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def get(self, first_build_wait: float = FIRST_BUILD_WAIT) -> Snapshot:
+        """The current snapshot, never rebuilt here; waits only for a worker's first build."""
+        snapshot = self._snapshot
+        if snapshot is not None and self._running:
+            return snapshot
+        self.start()
+        if self._snapshot is None:
+            with self._cond:
+                # The first check's outcome, whatever it is: a failed one answers 503 at once.
+                self._cond.wait_for(
+                    lambda: self._snapshot is not None or self._finished > 0 or self.updater_error,
+                    first_build_wait,
+                )
+        if self._snapshot is None:
+            raise Unavailable("Flag data is not loaded yet and the database is unreachable.")
+        return self._snapshot
+
+    def peek(self) -> Snapshot | None:
+        return self._snapshot
 
     @property
     def age_seconds(self) -> float | None:
@@ -67,36 +160,133 @@ class SnapshotCache:
             return None
         return time.monotonic() - self._checked_at
 
-    def get(self) -> Snapshot:
-        """The current snapshot; refreshed when due; the last good one if the database is down."""
-        # Before the first snapshot exists, wait for the thread building it (it moved `_due`
-        # before building, so without this check concurrent first readers would get 503).
-        if self._snapshot is None or time.monotonic() >= self._due:
-            self._refresh_if_due()
-        if self._snapshot is None:
-            raise Unavailable("Flag data is not loaded yet and the database is unreachable.")
-        return self._snapshot
+    @property
+    def updater_alive(self) -> bool:
+        thread = self._updater
+        return (
+            self._running
+            and self.updater_error is None
+            and thread is not None
+            and thread.is_alive()
+        )
 
-    def peek(self) -> Snapshot | None:
-        return self._snapshot
+    def status(self) -> Status:
+        current = self._snapshot
+        return Status(
+            current.revision if current is not None else None,
+            self._newest,
+            self.listener_state,
+            self.updater_alive,
+        )
 
-    def _refresh_if_due(self) -> None:
-        # One thread refreshes; others keep serving the current snapshot meanwhile.
-        if not self._lock.acquire(blocking=self._snapshot is None):
-            return
-        try:
-            if time.monotonic() < self._due:
+    # ---- waking the updater ----------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        """Serve every change committed so far before returning (after a local write commits).
+
+        Wakes the updater and waits, at most SYNC_WAIT seconds, until a check that began after
+        this call has finished. Without a running updater there is nothing to wait for: the
+        first read starts one, and it builds from what is committed by then.
+        """
+        self.sync(SYNC_WAIT)
+
+    def sync(self, timeout: float) -> bool:
+        """Wake the updater and wait for a check that begins now; False if none finished."""
+        if not self.updater_alive or threading.current_thread() is self._updater:
+            return False
+        with self._cond:
+            target = self._begun + 1
+            self._wake.set()
+            return self._cond.wait_for(
+                lambda: self._finished >= target or not self.updater_alive, timeout
+            ) and (self._finished >= target)
+
+    def heard(self, revision: int) -> None:
+        """A notification says `revision` was committed: check now unless it is served."""
+        if self._newest is None or revision > self._newest:
+            self._newest = revision
+        current = self._snapshot
+        if current is None or current.revision != revision:
+            self._wake.set()
+        self._publish()
+
+    # ---- the updater -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start this worker's updater (and listener) unless running: after fork, on first use."""
+        with self._cond:
+            if self._running:
                 return
-            self._due = time.monotonic() + self._refresh
+            self._running = True
+            self.updater_error = None
+            self._stop = stop = threading.Event()
+            ref = weakref.ref(self)
+            self._updater = threading.Thread(
+                target=_run_updater, args=(ref, stop, self._wake), name="snapshot-updater"
+            )
+            self._updater.daemon = True
+            self._listener = None
+            if self._listen is not None:
+                self.listener_state = ListenerState.CONNECTING
+                self._listener = threading.Thread(
+                    target=_run_listener, args=(ref, stop, self._listen), name="snapshot-listener"
+                )
+                self._listener.daemon = True
+        self._updater.start()
+        if self._listener is not None:
+            self._listener.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the updater and listener (the app is shutting down); `get` starts them again."""
+        with self._cond:
+            if not self._running:
+                return
+            self._running = False
+            self._stop.set()
+            self._wake.set()
+            threads = [t for t in (self._updater, self._listener) if t is not None]
+            self._cond.notify_all()
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+        self.listener_state = ListenerState.OFF
+        self._publish()
+
+    def _forget_threads(self) -> None:
+        # In a forked child the parent's threads do not exist (and their locks may be held):
+        # start afresh on first use.
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._running = False
+        self._updater = self._listener = None
+        self.listener_state = ListenerState.OFF
+
+    def _check_once(self) -> None:
+        """Check the revision and rebuild when it moved (the only place that builds)."""
+        with self._cond:
+            self._begun += 1
+            number = self._begun
+        try:
             with self._make_session() as session:
                 revision = read_revision(session)
+                if self._newest is None or revision > self._newest:
+                    self._newest = revision
                 current = self._snapshot
-                if current is None or revision != current.revision:
-                    parts = {name: build(session) for name, build in self._builders.items()}
+                if current is None or revision != current.revision or self._stale:
+                    self._stale = False  # a part registered during the build marks it again
+                    try:
+                        parts = {name: build(session) for name, build in self._builders.items()}
+                    except BaseException:
+                        self._stale = True
+                        raise
                     self._snapshot = Snapshot(revision, MappingProxyType(parts))
                     del parts, current
                     release_build_memory()
-                    log.info("snapshot rebuilt", extra={"revision": revision})
+                    # DEBUG: the updater's thread logs into whatever runs meanwhile (a CLI
+                    # command's output, in tests); metrics carry the revision served.
+                    log.debug("snapshot rebuilt", extra={"revision": revision})
+                self._newest = revision  # what the database said, even if it went back
             self._checked_at = time.monotonic()
             self.last_error = None
         except SQLAlchemyError as exc:
@@ -107,7 +297,109 @@ class SnapshotCache:
             self.last_error = f"snapshot build failed: {exc.__class__.__name__}"
             log.exception("snapshot build failed; serving the last good one")
         finally:
-            self._lock.release()
+            with self._cond:
+                self._finished = number
+                self._cond.notify_all()
+            self._publish()
+
+    def _set_listener(self, state: ListenerState) -> None:
+        if state is not self.listener_state:
+            self.listener_state = state
+            self._publish()
+
+    def _publish(self) -> None:
+        if not self._observers:
+            return
+        status = self.status()
+        for observer in self._observers:
+            try:
+                observer(status)
+            except Exception:  # metrics must never stop the updater
+                log.exception("snapshot status observer failed")
+
+
+def _run_updater(
+    ref: weakref.ref[SnapshotCache], stop: threading.Event, wake: threading.Event
+) -> None:
+    # Holds the cache only while working, so an app that is dropped ends its updater too.
+    try:
+        while not stop.is_set():
+            cache = ref()
+            if cache is None:
+                return
+            wake.clear()  # before checking: a wake during the check asks for another one
+            cache._check_once()
+            interval = cache._refresh
+            del cache
+            wake.wait(interval)
+    except BaseException as exc:  # a bug, or the process going down: say so, loudly
+        cache = ref()
+        if cache is not None:
+            cache.updater_error = f"the snapshot updater stopped: {exc.__class__.__name__}"
+            log.critical(
+                "the snapshot updater stopped; this worker serves a frozen snapshot until it is "
+                "restarted",
+                exc_info=exc,
+            )
+            with cache._cond:
+                cache._cond.notify_all()
+            cache._publish()
+
+
+def _run_listener(ref: weakref.ref[SnapshotCache], stop: threading.Event, listen: Listen) -> None:
+    backoff = RECONNECT_FIRST
+    while not stop.is_set():
+        try:
+            with listen() as conn:
+                cache = ref()
+                if cache is None:
+                    return
+                cache._set_listener(ListenerState.LISTENING)
+                # Anything committed while nobody listened is caught by this check.
+                cache._wake.set()
+                del cache
+                backoff = RECONNECT_FIRST
+                while not stop.is_set():
+                    for note in conn.notifies(timeout=LISTEN_POLL):
+                        cache = ref()
+                        if cache is None:
+                            return
+                        if note.channel == REVISION_CHANNEL and note.payload.isdigit():
+                            cache.heard(int(note.payload))
+                        else:  # an announcement we cannot read still means "look"
+                            cache._wake.set()
+                        del cache
+                    if ref() is None:
+                        return
+        except Exception as exc:
+            if stop.is_set():
+                return
+            cache = ref()
+            if cache is None:
+                return
+            log.warning("snapshot listener lost its connection; retrying: %s", exc)
+            cache._set_listener(ListenerState.RECONNECTING)
+            del cache
+            stop.wait(backoff)
+            backoff = min(backoff * 2, RECONNECT_MAX)
+
+
+# Every cache of this process, so a fork (or a server hook) can reach them all.
+_CACHES: weakref.WeakSet[SnapshotCache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_CACHES):
+        cache._forget_threads()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def start_updaters() -> None:
+    """Start the updater of every app in this process (gunicorn calls it as a worker boots)."""
+    for cache in list(_CACHES):
+        cache.start()
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -135,7 +427,16 @@ def release_build_memory() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    cache = SnapshotCache(app.extensions["db.sessionmaker"], app.config["REFRESH_MS"] / 1000)
+    engine = app.extensions["db.engine"]
+    listen: Listen | None = None
+    if engine.dialect.name == "postgresql":
+
+        def listen() -> AbstractContextManager[Any]:
+            return revision_listener(engine)
+
+    cache = SnapshotCache(
+        app.extensions["db.sessionmaker"], app.config["REFRESH_MS"] / 1000, listen
+    )
     app.extensions["snapshot"] = cache
 
 

@@ -41,7 +41,7 @@ from prometheus_client.registry import Collector
 
 from server import errors
 from server.config import Mode
-from server.snapshot import SnapshotCache
+from server.snapshot import ListenerState, SnapshotCache, Status
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
@@ -139,6 +139,32 @@ class Metrics:
         self._evaluation_children: dict[tuple[str, bool], Any] = {}
         self.snapshot_collector = SnapshotCollector(cache)
         reg.register(self.snapshot_collector)
+        # Set by each worker's snapshot updater as things happen, so in multiprocess mode every
+        # live worker has its own series (a `pid` label), whichever worker answers the scrape.
+        updater_registry = None if multiprocess_path else reg
+        self.snapshot_lag = Gauge(
+            "darklaunch_snapshot_revision_lag",
+            "Revisions between the newest this worker knows of and the one it serves.",
+            registry=updater_registry,
+            multiprocess_mode="liveall",
+        )
+        self.snapshot_updater = Gauge(
+            "darklaunch_snapshot_updater_running",
+            "1 while this worker's background snapshot updater runs, 0 if it stopped or died.",
+            registry=updater_registry,
+            multiprocess_mode="liveall",
+        )
+        self.snapshot_listener = Gauge(
+            "darklaunch_snapshot_listener",
+            "1 for the state this worker's change listener is in (off on SQLite: polling only).",
+            ["state"],
+            registry=updater_registry,
+            multiprocess_mode="liveall",
+        )
+        self._listener_children = {
+            state: self.snapshot_listener.labels(state.value) for state in ListenerState
+        }
+        cache.observe(self.observe_snapshot)
         self._process = ProcessCollector(registry=None)
         self._worker_due = 0.0
         self.worker_memory: Gauge | None = None
@@ -159,6 +185,13 @@ class Metrics:
                 multiprocess_mode="liveall",
             )
             self.update_worker_stats(force=True)
+
+    def observe_snapshot(self, status: Status) -> None:
+        """Record the snapshot updater's state (called from the updater's threads)."""
+        self.snapshot_lag.set(status.revision_lag)
+        self.snapshot_updater.set(1.0 if status.updater_running else 0.0)
+        for state, child in self._listener_children.items():
+            child.set(1.0 if state is status.listener else 0.0)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         # The cache is keyed by the label, not the raw method: a client inventing methods

@@ -1,9 +1,19 @@
 """Readiness: the database answers, its migrations are at head, the flag snapshot is fresh.
 
-The database probe (`SELECT 1`, at most 2 s on PostgreSQL) runs at most once per second per
+`/-/ready` answers within READY_DEADLINE (2 s) whatever the database does: the database probe
+(`SELECT 1`) runs in a thread of its own, and a probe that has not answered by then counts as a
+database that does not answer (it may finish later; a frozen server cannot enforce its own
+statement timeout, so the wait is the client's). The probe runs at most once per second per
 worker: probes arriving meanwhile share its result, so a load balancer polling every worker
 cannot turn readiness into load on the database. The migration check reads `alembic_version`
-at most every 10 s once it has passed. Error texts name the fault without connection details
+at most every 10 s once it has passed.
+
+The snapshot check fails when this worker's background updater has died, when its last check
+failed, and when the snapshot was last confirmed current more than max(5 s, 10 x
+DARKLAUNCH_REFRESH_MS) ago: the bound on how far a worker may lag (an updater stuck in a
+rebuild or on a database that does not answer). A worker's very first build may keep it
+unready; while the database answers, `/-/ready` waits for it (up to 10 s, as requests do).
+Error texts name the fault without connection details
 (`/-/ready` is public); the full error goes to the log.
 """
 
@@ -26,6 +36,7 @@ from server.snapshot import SnapshotCache
 log = logging.getLogger(__name__)
 
 PROBE_EVERY = 1.0  # seconds a database probe result is reused
+READY_DEADLINE = 2.0  # seconds within which /-/ready answers, whatever the database does
 MIGRATIONS_EVERY = 10.0  # seconds a passed migration check is reused
 STATEMENT_TIMEOUT_MS = 2000
 MIN_SNAPSHOT_AGE_LIMIT = 5.0
@@ -83,6 +94,8 @@ class Readiness:
         self._age_limit = snapshot_age_limit(refresh_seconds)
         self._lock = threading.Lock()
         self._probed_at: float | None = None
+        self._probing: threading.Event | None = None  # set when the running probe finishes
+        self._probe_started = 0.0
         self._database = Check(False, "not checked yet")
         self._migrations = Check(False, "not checked yet")
         self._migrations_ok_at: float | None = None
@@ -90,11 +103,9 @@ class Readiness:
 
     def report(self) -> Report:
         """Run (or reuse) the checks and say whether this worker should receive traffic."""
-        with self._lock:
-            if _due(self._probed_at, PROBE_EVERY):
-                self._probe()
-                self._probed_at = time.monotonic()
-            database, migrations = self._database, self._migrations
+        deadline = time.monotonic() + READY_DEADLINE
+        self._cache.start()  # the first build runs while the database is probed
+        database, migrations = self._database_checks(deadline)
         snapshot = self._snapshot(database.ok)
         current = self._cache.peek()
         checks = {"database": database, "migrations": migrations, "snapshot": snapshot}
@@ -103,6 +114,32 @@ class Readiness:
             current.revision if current is not None else None,
             checks,
         )
+
+    def _database_checks(self, deadline: float) -> tuple[Check, Check]:
+        with self._lock:
+            if self._probing is None and _due(self._probed_at, PROBE_EVERY):
+                self._probing = done = threading.Event()
+                self._probe_started = time.monotonic()
+                threading.Thread(
+                    target=self._run_probe, args=(done,), name="readiness-probe", daemon=True
+                ).start()
+            probing, started = self._probing, self._probe_started
+        if probing is not None:
+            probing.wait(max(0.0, min(deadline, started + READY_DEADLINE) - time.monotonic()))
+        with self._lock:
+            if self._probing is not None and time.monotonic() - started >= READY_DEADLINE:
+                late = f"the database does not answer (no answer within {READY_DEADLINE:g} s)"
+                return Check(False, late), Check(False, "not checked: the database does not answer")
+            return self._database, self._migrations
+
+    def _run_probe(self, done: threading.Event) -> None:
+        try:
+            self._probe()
+        finally:
+            with self._lock:
+                self._probed_at = time.monotonic()
+                self._probing = None
+            done.set()
 
     def _probe(self) -> None:
         try:
@@ -146,11 +183,16 @@ class Readiness:
         return Check(True)
 
     def _snapshot(self, database_ok: bool) -> Check:
-        if database_ok:
+        if database_ok and self._cache.peek() is None:
+            # A worker's first build, the database having just answered: wait for it (up to
+            # FIRST_BUILD_WAIT, as a request would), so a worker is ready as soon as it can serve.
             with suppress(Unavailable):
-                self._cache.get()  # refresh now if due, so the age below is today's truth
+                self._cache.get()
         age = self._cache.age_seconds
         extra: dict[str, Any] = {"age_seconds": None if age is None else round(age, 3)}
+        if not self._cache.updater_alive:
+            error = self._cache.updater_error or "the snapshot updater is not running"
+            return Check(False, error, extra)
         if self._cache.last_error:
             return Check(False, self._cache.last_error, extra)
         if age is None:

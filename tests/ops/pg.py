@@ -13,6 +13,7 @@ fail.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -152,12 +153,41 @@ class PrivatePostgres:
         """Fast shutdown: open connections are cut, committed data stays."""
         if self.process is None or self.process.poll() is not None:
             return
+        self.thaw()  # a frozen server would never act on the signal
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def _cluster_pids(self) -> list[int]:
+        """The postmaster and every process it started (backends, writers, launchers)."""
+        assert self.process is not None
+        root = self.process.pid
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == root:
+                pids.append(int(stat.parent.name))
+        return [root, *pids]
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole cluster: connections stay open, nothing answers (a hung host)."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)  # first: it starts no new backend meanwhile
+        for pid in self._cluster_pids()[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT every process of the cluster."""
+        for pid in reversed(self._cluster_pids()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def create_database(self, name: str) -> str:
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")

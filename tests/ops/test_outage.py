@@ -3,7 +3,8 @@
 A private PostgreSQL (tests/ops/pg.py) is stopped under a live server (real HTTP, werkzeug in a
 thread): `/-/health` stays 200, `/-/ready` turns 503 naming the database, a write answers 503
 with a clear message and leaves nothing behind, pages that read only the snapshot keep working,
-and everything recovers by itself when the database returns.
+and everything recovers by itself when the database returns. Frozen (SIGSTOP) under gunicorn,
+nothing hangs and nothing commits late; restarted, the instances hear of changes again at once.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from server import db
 from server.audit.models import Event
@@ -23,6 +25,7 @@ from server.audit.service import Actor
 from server.auth import service as auth
 from server.auth.models import User
 from tests.conftest import PASSWORD, LiveServer, make_app, start_live_server
+from tests.ops.helpers import ServerProcess
 from tests.ops.pg import PrivatePostgres
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -224,3 +227,144 @@ def test_sdk_and_gate_endpoints_answer_from_the_last_snapshot_during_an_outage(
         server.stop()
         if private_postgres.process is None or private_postgres.process.poll() is not None:
             private_postgres.start()
+
+
+def seed_beta(url: str) -> tuple[str, str]:
+    """A flag `beta` switched on in production; returns (client token, admin token)."""
+    from server.auth import service as tokens
+    from server.flags import service as flags
+    from server.flags.schemas import FlagCreate, StrategyIn
+
+    writer = make_app(url)
+    envs = writer.config["ENVIRONMENTS"]
+    try:
+        with writer.app_context():
+            s = db.session()
+            flags.create_flag(
+                s,
+                Actor.cli(),
+                FlagCreate(name="beta"),
+                envs,
+                strategies={"production": [StrategyIn(name="default")]},
+            )
+            flags.set_enabled(s, Actor.cli(), "beta", "production", True)
+            client = tokens.create_token(s, Actor.cli(), "client", "sdk", "production", envs)
+            admin = tokens.create_token(s, Actor.cli(), "admin", "ops", None, envs)
+    finally:
+        writer.extensions["db.engine"].dispose()
+    return client.secret, admin.secret
+
+
+def flag_events(url: str, flag: str) -> list[str]:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(select(Event.action).where(Event.target == flag)))
+    finally:
+        engine.dispose()
+
+
+TOGGLE = "/api/admin/projects/default/features/beta/environments/production/{}"
+
+
+def test_a_frozen_database_hangs_no_request_and_commits_nothing_late(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """SIGSTOP on every PostgreSQL process: connections stay open and nothing answers."""
+    url = private_postgres.create_database(f"frozen_{time.monotonic_ns()}")
+    db.upgrade(url)
+    client, admin = seed_beta(url)
+    env = {"DARKLAUNCH_DB_STATEMENT_TIMEOUT_MS": "1000", "DARKLAUNCH_REFRESH_MS": "200"}
+    with ServerProcess(url, tmp_path, workers=1, env=env) as server:
+        features = f"{server.url}/api/client/features"
+        sdk = {"Authorization": client}
+        etag = requests.get(features, headers=sdk, timeout=5).headers["ETag"]
+        private_postgres.freeze()
+        try:
+            # Readiness turns 503 (each answer within the 5 s hang detector).
+            deadline = time.monotonic() + 20
+            while (ready := requests.get(f"{server.url}/-/ready", timeout=5)).status_code != 503:
+                assert time.monotonic() < deadline, "/-/ready kept answering 200"
+                time.sleep(0.1)
+            assert ready.json()["checks"]["database"]["ok"] is False
+            # SDK endpoints answer from the snapshot.
+            polled = requests.get(features, headers=sdk, timeout=5)
+            assert polled.status_code == 200 and polled.headers["ETag"] == etag
+            cached = requests.get(features, headers={**sdk, "If-None-Match": etag}, timeout=5)
+            assert cached.status_code == 304
+            evaluated = requests.post(
+                f"{server.url}/ofrep/v1/evaluate/flags/beta",
+                json={"context": {"targetingKey": "u1"}},
+                headers={"Authorization": f"Bearer {client}"},
+                timeout=5,
+            )
+            assert evaluated.status_code == 200 and evaluated.json()["value"] is True
+            # A write fails with 503 instead of hanging (20 s: far above its bounded waits).
+            refused = requests.post(
+                server.url + TOGGLE.format("off"), headers={"Authorization": admin}, timeout=20
+            )
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "database_unavailable"
+            assert requests.get(f"{server.url}/-/health", timeout=5).status_code == 200
+        finally:
+            private_postgres.thaw()
+        server.wait_until_ready(30)  # recovers by itself
+        time.sleep(1)  # time for the server side of the cut connections to wind up
+        assert "flag.disabled" not in flag_events(url, "beta")  # nothing committed late
+        assert requests.get(features, headers=sdk, timeout=5).headers["ETag"] == etag
+        again = requests.post(
+            server.url + TOGGLE.format("off"), headers={"Authorization": admin}, timeout=10
+        )
+        assert again.status_code == 200, again.text
+        assert requests.get(features, headers=sdk, timeout=5).headers["ETag"] != etag
+
+
+def test_changes_propagate_at_once_after_a_database_restart(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """The listeners reconnect by themselves; polling (30 s here) is not what carries it."""
+    url = private_postgres.create_database(f"restart_{time.monotonic_ns()}")
+    db.upgrade(url)
+    client, admin = seed_beta(url)
+    env = {"DARKLAUNCH_REFRESH_MS": "30000"}
+    with (
+        ServerProcess(url, tmp_path, env=env) as a,
+        ServerProcess(url, tmp_path, env=env) as b,
+    ):
+        sdk = {"Authorization": client}
+        features = f"{b.url}/api/client/features"
+        before = requests.get(features, headers=sdk, timeout=5).headers["ETag"]
+        private_postgres.stop()
+        private_postgres.start()
+        deadline = time.monotonic() + 30
+        while listener_count(url) < 2:  # both instances listen again
+            assert time.monotonic() < deadline, "the listeners did not reconnect"
+            time.sleep(0.1)
+        toggled = requests.post(
+            a.url + TOGGLE.format("off"), headers={"Authorization": admin}, timeout=10
+        )
+        assert toggled.status_code == 200, toggled.text
+        deadline = time.monotonic() + 5
+        while requests.get(features, headers=sdk, timeout=5).headers["ETag"] == before:
+            assert time.monotonic() < deadline, "B did not hear of the toggle"
+            time.sleep(0.02)
+
+
+def listener_count(url: str) -> int:
+    """Connections LISTENing for revisions on this database."""
+    engine = create_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND query = 'LISTEN darklaunch_revision'"
+                    )
+                )
+                or 0
+            )
+    except Exception:
+        return 0
+    finally:
+        engine.dispose()

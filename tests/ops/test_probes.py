@@ -148,7 +148,8 @@ def test_ready_probes_the_database_at_most_once_per_period(
     statements: list[str] = []
     event.listen(app.extensions["db.engine"], "before_cursor_execute", _collect(statements))
     for _ in range(5):
-        assert client.get("/-/ready").status_code == 200
+        response = client.get("/-/ready")
+        assert response.status_code == 200, response.get_json()
     assert statements.count("SELECT 1") == 1
     assert sum("alembic_version" in s for s in statements) == 1
 
