@@ -40,8 +40,10 @@ def test_admin_creates_a_token_on_the_settings_page_and_sees_it_once(
         "/settings/tokens",
         {"token-name": "checkout", "token-kind": "client", "token-environment": "production"},
     )
-    assert response.status_code == 201
-    match = SECRET_RE.search(response.get_data(as_text=True))
+    assert response.status_code == 303
+    shown = admin_client.get(response.headers["Location"])
+    assert shown.headers["Cache-Control"] == "no-store"
+    match = SECRET_RE.search(shown.get_data(as_text=True))
     assert match, "the new token is shown"
     secret = match.group(1)
     assert secret.startswith("dl_client_")
@@ -58,6 +60,46 @@ def test_admin_creates_a_token_on_the_settings_page_and_sees_it_once(
         assert token.created_by == admin.email
     (created,) = events(app, "token.created")
     assert created.actor == admin.email and created.environment == "production"
+
+
+def test_reloading_the_page_that_shows_a_new_token_creates_no_second_one(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    form = {"token-name": "ci-main", "token-kind": "ci"}
+    created = post_form(admin_client, "/settings/tokens", form)
+    assert created.status_code == 303  # post/redirect/get: a reload repeats only the GET
+    location = created.headers["Location"]
+    first = admin_client.get(location).get_data(as_text=True)
+    assert SECRET_RE.search(first)
+    again = admin_client.get(location).get_data(as_text=True)  # the reload
+    assert SECRET_RE.search(again) is None
+    assert "ci-main" in again
+    with app.app_context():
+        names = list(db.session().scalars(select(ApiToken.name)))
+    assert names == ["ci-main"]
+    assert len(events(app, "token.created")) == 1
+
+
+def test_a_second_active_token_with_the_same_name_is_refused(
+    app: Flask, admin_client: FlaskClient, api: Callable[..., Any]
+) -> None:
+    form = {"token-name": "ci-main", "token-kind": "ci"}
+    assert post_form(admin_client, "/settings/tokens", form).status_code == 303
+    # Surrounding spaces are trimmed, so they do not make a name new.
+    again = post_form(admin_client, "/settings/tokens", {**form, "token-name": " ci-main "})
+    assert again.status_code == 409
+    html = again.get_data(as_text=True)
+    assert "A token named ci-main exists already" in html
+    assert SECRET_RE.search(html) is None
+    refused = api("post", "/api/admin/tokens", json={"name": "ci-main", "kind": "admin"})
+    assert refused.status_code == 409
+    assert "ci-main exists already" in refused.get_json()["error"]["message"]
+    assert [e.target for e in events(app, "token.created")].count("ci-main") == 1
+    # Once revoked, the name is free again (a rotated token keeps its name).
+    with app.app_context():
+        token_id = db.session().scalar(select(ApiToken.id).where(ApiToken.name == "ci-main"))
+    post_form(admin_client, f"/settings/tokens/{token_id}/revoke")
+    assert post_form(admin_client, "/settings/tokens", form).status_code == 303
 
 
 def test_tokens_are_stored_only_as_sha256_hashes(
