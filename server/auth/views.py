@@ -203,9 +203,16 @@ def create_user() -> Response | tuple[str, int]:
 
 @bp.route("/settings/users/<int:user_id>/disable", methods=["POST"])
 @requires(Permission.USERS_ADMIN)
-def disable_user(user_id: int) -> Response:
-    """Disable a team member (or enable again with enable=1)."""
+def disable_user(user_id: int) -> Response | tuple[str, int]:
+    """Disable a team member (after a confirmation), or enable again with enable=1."""
     enable = request.form.get("enable") == "1"
+    if not enable and request.form.get("confirmed") != "yes":
+        # Disabling ends the person's sessions at once: ask first, on a page of its own, so
+        # the question works without JavaScript and names who is affected.
+        target = db.session().get(User, user_id)
+        # An unknown user or oneself is refused below, without a question first.
+        if target is not None and target.email != actor().label:
+            return render_template("auth/confirm_disable.html", user=target), 200
     try:
         user = service.set_user_disabled(db.session(), actor(), user_id, disabled=not enable)
     except DomainError as exc:

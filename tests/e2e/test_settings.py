@@ -39,10 +39,13 @@ def test_admin_creates_a_token_sees_it_once_and_revokes_it(
     assert page.get_by_label("Name").input_value() == ""  # ready for the next one
     shot(page, "token-created")
 
+    page.reload()  # reloading the page that showed it creates nothing and shows it no more
+    assert secret not in page.content()
+    assert page.get_by_role("cell", name="checkout-service", exact=True).count() == 1
     page.goto(f"{live_server.url}/settings")  # the next visit no longer shows it
     assert secret not in page.content()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Revoke").click()
+    page.get_by_role("button", name="Revoke token checkout-service", exact=True).click()
     assert page.get_by_text("Token checkout-service is revoked.").is_visible()
     assert page.locator("td .badge.warn", has_text="revoked").is_visible()
     shot(page, "token-revoked")
