@@ -284,3 +284,45 @@ def test_token_api_creates_ci_tokens(api: Callable[..., Any]) -> None:
     response = api("post", "/api/admin/tokens", json={"name": "pipeline", "kind": "ci"})
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.get_json()["kind"] == "ci" and response.get_json()["environment"] is None
+
+
+def test_upgrading_renames_older_duplicate_token_names(empty_database_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+
+    config = db.alembic_config(empty_database_url)
+    command.upgrade(config, "0009_write_path")
+    engine = db.make_engine(empty_database_url)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [  # (id, name, revoked): two active "ci", a revoked "ci", and a "ci-2" in the way
+        (1, "ci", False),
+        (2, "ci", True),
+        (3, "ci-2", False),
+        (4, "ci", False),
+        (5, "x" * 100, False),
+        (6, "x" * 100, False),
+    ]
+    try:
+        with engine.begin() as conn:
+            for token_id, name, revoked in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO api_tokens (id, name, kind, environment, token_hash, prefix,"
+                        " created_by, created_at, revoked_at, version) VALUES (:id, :name,"
+                        " 'ci', NULL, :hash, 'dl_ci_x', 't', :at, :revoked, 1)"
+                    ),
+                    {
+                        "id": token_id,
+                        "name": name,
+                        "hash": f"{token_id:064d}",
+                        "at": start + timedelta(minutes=token_id),
+                        "revoked": start if revoked else None,
+                    },
+                )
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            names = dict(conn.execute(text("SELECT id, name FROM api_tokens")).all())
+    finally:
+        engine.dispose()
+    assert names == {1: "ci", 2: "ci", 3: "ci-2", 4: "ci-3", 5: "x" * 100, 6: "x" * 98 + "-2"}
