@@ -109,7 +109,7 @@ def test_toggle_flips_in_place_and_cancel_changes_nothing(
     shot(page, "flags-dark")
 
 
-def test_toggle_conflict_is_shown_and_the_switch_stays(
+def test_toggle_conflict_is_shown_and_the_switch_follows_the_server(
     page: Any, live_server: LiveServer, admin: Any
 ) -> None:
     from server import db
@@ -124,7 +124,11 @@ def test_toggle_conflict_is_shown_and_the_switch_stays(
     switch = page.get_by_role("switch", name="Toggle search-v2 in development")
     switch.click()
     expect(page.locator("#flag-status")).to_contain_text("changed by alice@example.com")
-    expect(switch).to_have_attribute("aria-checked", "false")
+    # Nothing of this tab's was saved, and the switch shows alice's "on", not the stale "off".
+    expect(switch).to_have_attribute("aria-checked", "true")
+    with live_server.app.app_context():
+        flag = service.get_flag(db.session(), "search-v2")
+        assert service.flag_environment(flag, "development").enabled
 
 
 def test_a_stale_switch_refused_by_the_server_shows_the_servers_state_and_message(
