@@ -284,6 +284,10 @@ def create_token(
     if errors:
         raise Invalid("The token could not be created.", {"fields": errors})
     assert token_kind is not None
+    taken = select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    if session.scalar(taken) is not None:
+        message = f"A token named {name} exists already: choose another name or revoke that one."
+        raise Conflict(message, {"fields": {"name": message}})
     secret = f"dl_{token_kind.value}_{secrets.token_urlsafe(32)}"
     token = ApiToken(
         name=name,

@@ -27,6 +27,9 @@ from server.web import actor, client_address, form_errors
 
 bp = Blueprint("auth", __name__)
 
+# The session key that holds a new token (name and secret) until the next settings page.
+UNSHOWN_SLOT = "unshown"
+
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: never redirect a fresh sign-in to another site. Browsers read "/\\x"
@@ -166,9 +169,14 @@ def _settings_page(
 
 @bp.route("/settings")
 @requires(Permission.READ)
-def settings() -> tuple[str, int]:
+def settings() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """List users and API tokens; admins also get the forms to add them."""
-    return _settings_page()
+    new_token = session.pop(UNSHOWN_SLOT, None)
+    if not isinstance(new_token, dict):
+        return _settings_page()
+    page, status = _settings_page(new_token=new_token)
+    # The only page that ever holds the secret: kept out of every cache and the back button.
+    return page, status, {"Cache-Control": "no-store"}
 
 
 @bp.route("/settings/users", methods=["POST"])
@@ -195,9 +203,16 @@ def create_user() -> Response | tuple[str, int]:
 
 @bp.route("/settings/users/<int:user_id>/disable", methods=["POST"])
 @requires(Permission.USERS_ADMIN)
-def disable_user(user_id: int) -> Response:
-    """Disable a team member (or enable again with enable=1)."""
+def disable_user(user_id: int) -> Response | tuple[str, int]:
+    """Disable a team member (after a confirmation), or enable again with enable=1."""
     enable = request.form.get("enable") == "1"
+    if not enable and request.form.get("confirmed") != "yes":
+        # Disabling ends the person's sessions at once: ask first, on a page of its own, so
+        # the question works without JavaScript and names who is affected.
+        target = db.session().get(User, user_id)
+        # An unknown user or oneself is refused below, without a question first.
+        if target is not None and target.email != actor().label:
+            return render_template("auth/confirm_disable.html", user=target), 200
     try:
         user = service.set_user_disabled(db.session(), actor(), user_id, disabled=not enable)
     except DomainError as exc:
@@ -209,7 +224,7 @@ def disable_user(user_id: int) -> Response:
 
 @bp.route("/settings/tokens", methods=["POST"])
 @requires(Permission.USERS_ADMIN)
-def create_token() -> tuple[str, int]:
+def create_token() -> Response | tuple[str, int]:
     """Issue an API token and show it once."""
     form = _token_form()
     if form.validate_on_submit():
@@ -224,11 +239,11 @@ def create_token() -> tuple[str, int]:
             )
         except DomainError as exc:
             form_errors(form, exc)
-        else:
-            # Rendered straight away, never stored: the secret exists only in this response.
-            return _settings_page(
-                201, new_token={"name": issued.token.name, "secret": issued.secret}
-            )
+            return _settings_page(exc.status, token_form=form)
+        # Post/redirect/get: the secret waits in this browser's session for exactly one
+        # showing, so reloading the page that shows it creates nothing and shows it no more.
+        session[UNSHOWN_SLOT] = {"name": issued.token.name, "secret": issued.secret}
+        return redirect(url_for("auth.settings", _anchor="new-token"), 303)
     return _settings_page(400, token_form=form)
 
 

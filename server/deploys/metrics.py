@@ -129,15 +129,22 @@ class Frequency:
     days: int
     per_day: float
     per_week: float
-    band: Band
+    band: Band | None
 
 
-def deployment_frequency(successes: int, days: int) -> Frequency:
-    """Successful deploys per day and per week over a window of `days` days."""
+def deployment_frequency(successes: int, days: int, finished: int | None = None) -> Frequency:
+    """Successful deploys per day and per week over a window of `days` days.
+
+    `finished` counts every deploy that finished in the window (succeeded, failed or rolled
+    back; default: the successes). With none there is no band, as for the other keys.
+    """
     if days <= 0:
         raise ValueError("the window must be at least one day long")
     per_day = successes / days
-    return Frequency(successes, days, per_day, per_day * 7, frequency_band(per_day))
+    # No finished deploy says nothing about how often a team ships (an empty install, a new
+    # environment): "no data", never a red "low". Only failures in the window is a real low.
+    band = frequency_band(per_day) if max(finished or 0, successes) > 0 else None
+    return Frequency(successes, days, per_day, per_day * 7, band)
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,11 @@ def dora_keys(
 ) -> DoraKeys:
     """All four keys of one environment over a window of `days` days."""
     return DoraKeys(
-        frequency=deployment_frequency(status_counts.get("succeeded", 0), days),
+        frequency=deployment_frequency(
+            status_counts.get("succeeded", 0),
+            days,
+            sum(status_counts.get(status, 0) for status in FINISHED_STATUSES),
+        ),
         lead_time=lead_time(sorted_lead_seconds),
         failure_rate=change_failure_rate(status_counts),
         recovery=recovery_time(episodes),

@@ -225,8 +225,8 @@ def create_flag(
         raise Invalid(f"Flag names are {FLAG_NAME_RULE}.", {"fields": {"name": FLAG_NAME_RULE}})
     existing = session.scalar(select(Flag).where(Flag.name == data.name))
     if existing is not None:
-        state = "archived " if existing.archived_at else ""
-        raise Conflict(f"An {state}flag named {data.name!r} already exists.")
+        kind = "An archived flag" if existing.archived_at else "A flag"
+        raise Conflict(f"{kind} named {data.name!r} already exists.")
     _dependencies_valid(session, data.name, data)
     now = clock.now()
     flag = Flag(

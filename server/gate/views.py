@@ -61,6 +61,8 @@ bp = Blueprint("gate", __name__)
 
 VISITOR_COOKIE = visitor.COOKIE
 PREVIEW_COOKIE = "dl_preview"
+# The session key that holds a new preview link until the next gate page.
+UNSHOWN_PREVIEW_SLOT = "unshown_preview"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Ordinary answers; the others (errors, bad cookies or addresses) are logged as warnings.
 _QUIET = (Reason.EXEMPT, Reason.TEAM, Reason.PREVIEW, Reason.OPEN, Reason.CLOSED, Reason.NO_FLAG)
@@ -460,9 +462,14 @@ def _render(
 
 @bp.route("/gate")
 @requires(Permission.READ)
-def index() -> tuple[str, int]:
+def index() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Show the gate: its state in a sentence, who may pass, preview passes and history."""
-    return _render()
+    new_pass = session.pop(UNSHOWN_PREVIEW_SLOT, None)
+    if not isinstance(new_pass, dict):
+        return _render()
+    page, status = _render(new_pass=new_pass)
+    # The only page that ever holds the link: kept out of every cache and the back button.
+    return page, status, {"Cache-Control": "no-store"}
 
 
 def _confirm(action: str) -> tuple[str, int] | None:
@@ -532,7 +539,7 @@ def set_audience() -> Response | tuple[str, int]:
 
 @bp.route("/gate/passes", methods=["POST"])
 @requires(Permission.GATE_ADMIN)
-def create_pass() -> tuple[str, int]:
+def create_pass() -> Response | tuple[str, int]:
     """Create a preview pass and show its link once."""
     form = PassForm(prefix="pass")
     if form.validate_on_submit():
@@ -548,8 +555,11 @@ def create_pass() -> tuple[str, int]:
                 exc.details["fields"]["expires_on"] = exc.details["fields"].pop("expires")
             form_errors(form, exc)
         else:
+            # Post/redirect/get: the link waits in this browser's session for one showing, so
+            # reloading the page that shows it creates no second pass and shows it no more.
             link = service.preview_link(base_url(), issued.secret)
-            return _render(201, new_pass={"label": issued.preview_pass.label, "link": link})
+            session[UNSHOWN_PREVIEW_SLOT] = {"label": issued.preview_pass.label, "link": link}
+            return redirect(url_for("gate.index", _anchor="new-pass"), 303)
     return _render(400, pass_form=form)
 
 

@@ -55,6 +55,37 @@
     if (shown) shown.textContent = String(version);
   }
 
+  // The server refused (any non-2xx): the switch must not keep claiming a state the server does
+  // not have. It shows what the page showed before the click at once, and then what the
+  // server holds now (a stale tab's flag may have been changed by someone else meanwhile).
+  function refused(form, message) {
+    var button = form.querySelector(".switch");
+    var shown = button.getAttribute("aria-checked") === "true";
+    showState(form, shown);
+    button.classList.add("failed");
+    announce(message, true);
+    if (!window.DOMParser) return;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.ok && !response.redirected ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelectorAll("form.toggle");
+        for (var i = 0; i < fresh.length; i++) {
+          var other = fresh[i];
+          if (other.getAttribute("data-flag") !== form.getAttribute("data-flag")) continue;
+          if (other.getAttribute("data-env") !== form.getAttribute("data-env")) continue;
+          var now = other.querySelector(".switch").getAttribute("aria-checked") === "true";
+          showState(form, now);
+          // Only this switch builds on the server's version: other forms stay stale on purpose.
+          var version = other.querySelector('input[name="version"]');
+          if (version) field(form, "version").value = version.value;
+          button.classList.add("failed");
+          return;
+        }
+      })
+      .catch(function () { /* the message is shown; a reload shows the rest */ });
+  }
+
   function sendToggle(form) {
     var button = form.querySelector(".switch");
     if (button.getAttribute("aria-busy") === "true") return;
@@ -76,12 +107,10 @@
         var message = body && body.error && body.error.message
           ? body.error.message
           : "The change was not saved (HTTP " + response.status + "). Reload and try again.";
-        button.classList.add("failed");
-        announce(message, true);
+        refused(form, message);
       });
     }).catch(function () {
-      button.classList.add("failed");
-      announce("The server could not be reached; nothing was changed.", true);
+      refused(form, "The server could not be reached; nothing was changed.");
     }).then(function () {
       button.removeAttribute("aria-busy");
     });

@@ -40,8 +40,10 @@ def test_admin_creates_a_token_on_the_settings_page_and_sees_it_once(
         "/settings/tokens",
         {"token-name": "checkout", "token-kind": "client", "token-environment": "production"},
     )
-    assert response.status_code == 201
-    match = SECRET_RE.search(response.get_data(as_text=True))
+    assert response.status_code == 303
+    shown = admin_client.get(response.headers["Location"])
+    assert shown.headers["Cache-Control"] == "no-store"
+    match = SECRET_RE.search(shown.get_data(as_text=True))
     assert match, "the new token is shown"
     secret = match.group(1)
     assert secret.startswith("dl_client_")
@@ -58,6 +60,46 @@ def test_admin_creates_a_token_on_the_settings_page_and_sees_it_once(
         assert token.created_by == admin.email
     (created,) = events(app, "token.created")
     assert created.actor == admin.email and created.environment == "production"
+
+
+def test_reloading_the_page_that_shows_a_new_token_creates_no_second_one(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    form = {"token-name": "ci-main", "token-kind": "ci"}
+    created = post_form(admin_client, "/settings/tokens", form)
+    assert created.status_code == 303  # post/redirect/get: a reload repeats only the GET
+    location = created.headers["Location"]
+    first = admin_client.get(location).get_data(as_text=True)
+    assert SECRET_RE.search(first)
+    again = admin_client.get(location).get_data(as_text=True)  # the reload
+    assert SECRET_RE.search(again) is None
+    assert "ci-main" in again
+    with app.app_context():
+        names = list(db.session().scalars(select(ApiToken.name)))
+    assert names == ["ci-main"]
+    assert len(events(app, "token.created")) == 1
+
+
+def test_a_second_active_token_with_the_same_name_is_refused(
+    app: Flask, admin_client: FlaskClient, api: Callable[..., Any]
+) -> None:
+    form = {"token-name": "ci-main", "token-kind": "ci"}
+    assert post_form(admin_client, "/settings/tokens", form).status_code == 303
+    # Surrounding spaces are trimmed, so they do not make a name new.
+    again = post_form(admin_client, "/settings/tokens", {**form, "token-name": " ci-main "})
+    assert again.status_code == 409
+    html = again.get_data(as_text=True)
+    assert "A token named ci-main exists already" in html
+    assert SECRET_RE.search(html) is None
+    refused = api("post", "/api/admin/tokens", json={"name": "ci-main", "kind": "admin"})
+    assert refused.status_code == 409
+    assert "ci-main exists already" in refused.get_json()["error"]["message"]
+    assert [e.target for e in events(app, "token.created")].count("ci-main") == 1
+    # Once revoked, the name is free again (a rotated token keeps its name).
+    with app.app_context():
+        token_id = db.session().scalar(select(ApiToken.id).where(ApiToken.name == "ci-main"))
+    post_form(admin_client, f"/settings/tokens/{token_id}/revoke")
+    assert post_form(admin_client, "/settings/tokens", form).status_code == 303
 
 
 def test_tokens_are_stored_only_as_sha256_hashes(
@@ -242,3 +284,45 @@ def test_token_api_creates_ci_tokens(api: Callable[..., Any]) -> None:
     response = api("post", "/api/admin/tokens", json={"name": "pipeline", "kind": "ci"})
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.get_json()["kind"] == "ci" and response.get_json()["environment"] is None
+
+
+def test_upgrading_renames_older_duplicate_token_names(empty_database_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+
+    config = db.alembic_config(empty_database_url)
+    command.upgrade(config, "0009_write_path")
+    engine = db.make_engine(empty_database_url)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [  # (id, name, revoked): two active "ci", a revoked "ci", and a "ci-2" in the way
+        (1, "ci", False),
+        (2, "ci", True),
+        (3, "ci-2", False),
+        (4, "ci", False),
+        (5, "x" * 100, False),
+        (6, "x" * 100, False),
+    ]
+    try:
+        with engine.begin() as conn:
+            for token_id, name, revoked in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO api_tokens (id, name, kind, environment, token_hash, prefix,"
+                        " created_by, created_at, revoked_at, version) VALUES (:id, :name,"
+                        " 'ci', NULL, :hash, 'dl_ci_x', 't', :at, :revoked, 1)"
+                    ),
+                    {
+                        "id": token_id,
+                        "name": name,
+                        "hash": f"{token_id:064d}",
+                        "at": start + timedelta(minutes=token_id),
+                        "revoked": start if revoked else None,
+                    },
+                )
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            names = dict(conn.execute(text("SELECT id, name FROM api_tokens")).all())
+    finally:
+        engine.dispose()
+    assert names == {1: "ci", 2: "ci", 3: "ci-2", 4: "ci-3", 5: "x" * 100, 6: "x" * 98 + "-2"}

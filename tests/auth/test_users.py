@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -80,7 +81,10 @@ def test_admin_disables_and_enables_a_user(
     member = make_user("editor")
     member_client = app.test_client()
     sign_in(member_client, member.email)
-    assert post_form(admin_client, f"/settings/users/{member.id}/disable").status_code == 302
+    assert post_form(admin_client, f"/settings/users/{member.id}/disable").status_code == 200
+    confirmed = {"confirmed": "yes"}
+    disabled = post_form(admin_client, f"/settings/users/{member.id}/disable", confirmed)
+    assert disabled.status_code == 302
     assert f"{member.email} is disabled." in admin_client.get("/settings").get_data(as_text=True)
     assert member_client.get("/audit").status_code == 302  # signed out at once
     post_form(admin_client, f"/settings/users/{member.id}/disable", {"enable": "1"})
@@ -101,6 +105,44 @@ def test_admin_disables_and_enables_a_user(
         "user.enabled",
         "session.started",
     ]
+
+
+def test_disabling_a_user_asks_first_without_javascript(
+    app: Flask, admin_client: FlaskClient, make_user: Callable[..., Any]
+) -> None:
+    member = make_user("editor")
+    member_client = app.test_client()
+    sign_in(member_client, member.email)
+    question = post_form(admin_client, f"/settings/users/{member.id}/disable")
+    assert question.status_code == 200
+    html = question.get_data(as_text=True)
+    assert f"Disable {member.email}?" in html
+    assert 'name="confirmed" value="yes"' in html
+    assert f"Yes, disable {member.email}" in html
+    assert 'href="/settings"' in html  # a way back that changes nothing
+    assert member_client.get("/audit").status_code == 200  # nothing happened yet
+    with app.app_context():
+        assert db.session().get(User, member.id).disabled_at is None
+    # Only the literal answer counts.
+    post_form(admin_client, f"/settings/users/{member.id}/disable", {"confirmed": "no"})
+    assert member_client.get("/audit").status_code == 200
+
+
+def test_settings_buttons_name_the_user_or_token_they_act_on(
+    admin_client: FlaskClient, make_user: Callable[..., Any], make_token: Callable[..., str]
+) -> None:
+    member = make_user("editor")
+    make_token("ci", name="ci-main")
+    make_token("ci", name="ci-nightly")
+    html = admin_client.get("/settings").get_data(as_text=True)
+    names = [
+        re.sub(r"<[^>]+>", "", label).strip()
+        for label in re.findall(r'<button class="button[^"]*small"[^>]*>(.*?)</button>', html)
+    ]
+    assert f"Disable user {member.email}" in names
+    assert "Revoke token ci-main" in names
+    assert "Revoke token ci-nightly" in names
+    assert len(set(names)) == len(names)  # a screen reader tells every button apart
 
 
 def test_admins_cannot_disable_themselves(admin_client: FlaskClient, admin: Any) -> None:

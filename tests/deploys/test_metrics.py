@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 
 from server.deploys.metrics import (
     DAY,
@@ -48,8 +50,14 @@ def test_deployment_frequency_counts_successes_per_day_and_week() -> None:
     assert deployment_frequency(5, 30).band is Band.HIGH  # 1/6 a day: more than weekly
     assert deployment_frequency(4, 30).band is Band.MEDIUM  # 0.133 a day: under weekly
     assert deployment_frequency(1, 30).band is Band.MEDIUM  # exactly once a month
-    assert deployment_frequency(0, 30).band is Band.LOW  # an empty window
+    assert deployment_frequency(0, 30, finished=3).band is Band.LOW  # only failures
     assert deployment_frequency(2, 365).band is Band.LOW
+
+
+def test_deployment_frequency_of_no_finished_deploy_has_no_band() -> None:
+    assert deployment_frequency(0, 30).band is None  # an empty install: "no data", not "low"
+    assert deployment_frequency(0, 30, finished=0).band is None
+    assert deployment_frequency(0, 365, finished=1).band is Band.LOW
 
 
 def test_deployment_frequency_needs_a_window() -> None:
@@ -141,10 +149,16 @@ DAY_DELTA = timedelta(days=1)
 def test_dora_keys_of_an_empty_window() -> None:
     keys = dora_keys(30, {}, [], [])
     assert keys.frequency.per_day == 0
-    assert keys.frequency.band is Band.LOW
+    assert keys.frequency.band is None  # the same "no data" as the three other keys
     assert keys.lead_time.band is None
     assert keys.failure_rate.rate is None
     assert keys.recovery.failures == 0
+
+
+def test_dora_keys_of_a_window_with_only_failures_is_a_low_frequency() -> None:
+    keys = dora_keys(30, {"failed": 2, "in_progress": 1}, [], [])
+    assert keys.frequency.band is Band.LOW
+    assert dora_keys(30, {"in_progress": 1}, [], []).frequency.band is None
 
 
 def test_dora_keys_combine_all_four() -> None:
@@ -161,3 +175,14 @@ def test_dora_keys_combine_all_four() -> None:
     assert keys.failure_rate.band is Band.HIGH
     assert keys.recovery.median == 20 * MINUTE
     assert keys.recovery.band is Band.ELITE
+
+
+def test_metrics_page_of_an_empty_install_says_no_data_for_every_key(
+    admin_client: FlaskClient,
+) -> None:
+    html = admin_client.get("/deploys/metrics").get_data(as_text=True)
+    titles = re.findall(r'<h3 id="key-[a-z-]+-title">(.*?)</h3>', html, re.S)
+    assert len(titles) == 4
+    for title in titles:
+        assert '<span class="badge">no data</span>' in title, title
+    assert "band-low" not in html  # no red badge anywhere on the page

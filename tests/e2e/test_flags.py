@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -108,7 +109,7 @@ def test_toggle_flips_in_place_and_cancel_changes_nothing(
     shot(page, "flags-dark")
 
 
-def test_toggle_conflict_is_shown_and_the_switch_stays(
+def test_toggle_conflict_is_shown_and_the_switch_follows_the_server(
     page: Any, live_server: LiveServer, admin: Any
 ) -> None:
     from server import db
@@ -123,7 +124,61 @@ def test_toggle_conflict_is_shown_and_the_switch_stays(
     switch = page.get_by_role("switch", name="Toggle search-v2 in development")
     switch.click()
     expect(page.locator("#flag-status")).to_contain_text("changed by alice@example.com")
+    # Nothing of this tab's was saved, and the switch shows alice's "on", not the stale "off".
+    expect(switch).to_have_attribute("aria-checked", "true")
+    with live_server.app.app_context():
+        flag = service.get_flag(db.session(), "search-v2")
+        assert service.flag_environment(flag, "development").enabled
+
+
+def test_a_stale_switch_refused_by_the_server_shows_the_servers_state_and_message(
+    page: Any, live_server: LiveServer, admin: Any
+) -> None:
+    from server import db
+    from server.flags import service
+    from tests.flags.ui_helpers import ALICE
+
+    make_flag(live_server.app, "search-v2")
+    with live_server.app.app_context():
+        service.set_enabled(db.session(), ALICE, "search-v2", "development", True)
+    browser_sign_in(page, live_server, admin.email)
+    page.goto(f"{live_server.url}/flags")
+    switch = page.get_by_role("switch", name="Toggle search-v2 in development")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    with live_server.app.app_context():  # someone else turns it off meanwhile: this tab is stale
+        service.set_enabled(db.session(), ALICE, "search-v2", "development", False)
+    switch.click()  # "turn off", from a stale version: the server answers 409
+    expect(page.locator("#flag-status")).to_contain_text("changed by alice@example.com")
+    # The switch no longer claims "On": it shows what the server holds now.
     expect(switch).to_have_attribute("aria-checked", "false")
+    expect(switch.locator(".switch-word")).to_have_text("Off")
+    expect(switch).to_have_class(re.compile(r"\bfailed\b"))
+    # The next click builds on the server's version and goes through.
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#flag-status")).to_contain_text("search-v2 is on in development.")
+
+
+def test_a_refused_toggle_of_a_signed_out_tab_keeps_the_switch_and_says_why(
+    page: Any, live_server: LiveServer, admin: Any, make_user: Any
+) -> None:
+    from server import db
+    from server.audit.service import Actor
+    from server.auth import service as auth
+
+    make_flag(live_server.app, "search-v2")
+    developer = make_user("developer")
+    browser_sign_in(page, live_server, developer.email)
+    page.goto(f"{live_server.url}/flags")
+    switch = page.get_by_role("switch", name="Toggle search-v2 in development")
+    with live_server.app.app_context():  # an admin disables this developer meanwhile
+        auth.set_user_disabled(db.session(), Actor(admin.email), developer.id, disabled=True)
+    switch.click()
+    status = page.locator("#flag-status")
+    expect(status).to_be_visible()
+    expect(status).to_have_class(re.compile(r"\berror\b"))
+    expect(switch).to_have_attribute("aria-checked", "false")
+    expect(switch.locator(".switch-word")).to_have_text("Off")
 
 
 def test_without_javascript_production_goes_through_a_confirmation_page(

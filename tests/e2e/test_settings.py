@@ -39,13 +39,34 @@ def test_admin_creates_a_token_sees_it_once_and_revokes_it(
     assert page.get_by_label("Name").input_value() == ""  # ready for the next one
     shot(page, "token-created")
 
+    page.reload()  # reloading the page that showed it creates nothing and shows it no more
+    assert secret not in page.content()
+    assert page.get_by_role("cell", name="checkout-service", exact=True).count() == 1
     page.goto(f"{live_server.url}/settings")  # the next visit no longer shows it
     assert secret not in page.content()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Revoke").click()
+    page.get_by_role("button", name="Revoke token checkout-service", exact=True).click()
     assert page.get_by_text("Token checkout-service is revoked.").is_visible()
     assert page.locator("td .badge.warn", has_text="revoked").is_visible()
     shot(page, "token-revoked")
+
+
+def test_disabling_a_user_asks_first_and_each_button_names_its_user(
+    page: Any, live_server: LiveServer, admin: Any, make_user: Any
+) -> None:
+    member = make_user("editor", email="erin@example.com")
+    make_user("viewer", email="vic@example.com")
+    browser_sign_in(page, live_server, admin.email)
+    page.goto(f"{live_server.url}/settings")
+    page.get_by_role("button", name="Disable user erin@example.com", exact=True).click()
+    assert page.get_by_role("heading", name="Disable erin@example.com?").is_visible()
+    page.get_by_role("link", name="Cancel").click()  # changes nothing
+    assert page.get_by_role("button", name="Disable user erin@example.com", exact=True).is_visible()
+    page.get_by_role("button", name="Disable user erin@example.com", exact=True).click()
+    page.get_by_role("button", name="Yes, disable erin@example.com").click()
+    assert page.get_by_text(f"{member.email} is disabled.").is_visible()
+    assert page.get_by_role("button", name="Enable user erin@example.com", exact=True).is_visible()
+    assert page.get_by_role("button", name="Disable user vic@example.com", exact=True).is_visible()
 
 
 def test_keyboard_focus_is_visible(

@@ -129,6 +129,18 @@ def test_create_refuses_a_duplicate_name_with_409(api: Api) -> None:
     assert "already exists" in error_of(response)["message"]
 
 
+def test_duplicate_name_message_reads_as_english(api: Api) -> None:
+    feature(api, "twice")
+    assert error_of(api("post", FEATURES, json={"name": "twice"}))["message"] == (
+        "A flag named 'twice' already exists."
+    )
+    feature(api, "gone")
+    assert api("delete", f"{FEATURES}/gone").status_code == 202
+    assert error_of(api("post", FEATURES, json={"name": "gone"}))["message"] == (
+        "An archived flag named 'gone' already exists."
+    )
+
+
 def test_body_that_is_not_json_is_a_400(api: Api) -> None:
     response = api("post", FEATURES, data="{not json", content_type="application/json")
     assert response.status_code == 400

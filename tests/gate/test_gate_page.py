@@ -80,8 +80,10 @@ def test_create_a_preview_link_and_see_it_once(
         "/gate/passes",
         {"pass-label": "Design review", "pass-expires": "7d", "pass-max_uses": "3"},
     )
-    assert response.status_code == 201
-    html = text(response)
+    assert response.status_code == 303
+    shown = admin_client.get(response.headers["Location"])
+    assert shown.headers["Cache-Control"] == "no-store"
+    html = text(shown)
     match = re.search(r'id="new-pass-link"[^>]*value="(http://localhost/gate/preview/[^"]+)"', html)
     assert match, html
     assert 'data-copy="#new-pass-link"' in html
@@ -90,6 +92,17 @@ def test_create_a_preview_link_and_see_it_once(
     visitor = app.test_client()
     visitor.get(match.group(1).removeprefix("http://localhost"))
     assert visitor.get("/changelog").status_code == 200
+
+
+def test_reloading_the_page_that_shows_a_new_preview_link_creates_no_second_pass(
+    admin_client: FlaskClient, gate: Any
+) -> None:
+    created = post_form(admin_client, "/gate/passes", {"pass-label": "Board", "pass-expires": "7d"})
+    assert created.status_code == 303  # post/redirect/get: a reload repeats only the GET
+    assert 'id="new-pass-link"' in text(admin_client.get(created.headers["Location"]))
+    reloaded = text(admin_client.get(created.headers["Location"]))
+    assert 'id="new-pass-link"' not in reloaded
+    assert "Closed: only the team and 1 preview pass get in." in reloaded
 
 
 def test_preview_link_uses_the_configured_base_url(database: Any, tmp_path: Any) -> None:
@@ -105,7 +118,8 @@ def test_preview_link_uses_the_configured_base_url(database: Any, tmp_path: Any)
             auth.create_user(db.session(), Actor("t"), "a@example.com", "admin", "x" * 12)
         client = app.test_client()
         sign_in(client, "a@example.com", "x" * 12)
-        html = text(post_form(client, "/gate/passes", {"pass-label": "x", "pass-expires": "1d"}))
+        post_form(client, "/gate/passes", {"pass-label": "x", "pass-expires": "1d"})
+        html = text(client.get("/gate"))
         assert 'value="https://darklaunch.example.com/gate/preview/' in html
     finally:
         app.extensions["db.engine"].dispose()

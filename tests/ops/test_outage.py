@@ -105,12 +105,14 @@ def test_server_rides_out_a_database_outage(
             "error": "the database does not answer (OperationalError)",
         }
         # A signed-in member's pages that need the database fail clearly...
-        write = browser.post(disable, data={"csrf_token": csrf(browser, server)}, timeout=10)
+        write = browser.post(
+            disable, data={"csrf_token": csrf(browser, server), "confirmed": "yes"}, timeout=10
+        )
         assert write.status_code == 503
         assert "The database is unreachable; nothing was changed." in write.text
         api = browser.post(
             disable,
-            data={"csrf_token": csrf(browser, server)},
+            data={"csrf_token": csrf(browser, server), "confirmed": "yes"},
             headers={"Accept": "application/json"},
             timeout=10,
         )
@@ -135,7 +137,10 @@ def test_server_rides_out_a_database_outage(
             ]
         # The same session writes again once the database is back.
         again = browser.post(
-            disable, data={"csrf_token": csrf(browser, server)}, allow_redirects=False, timeout=10
+            disable,
+            data={"csrf_token": csrf(browser, server), "confirmed": "yes"},
+            allow_redirects=False,
+            timeout=10,
         )
         assert again.status_code == 302
         with outage_app.app_context():
