@@ -91,16 +91,23 @@ def writes(fn: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         session = args[0]
         assert isinstance(session, Session)
-        try:
+        with _all_or_nothing(session):
             return fn(*args, **kwargs)
-        except (StaleDataError, IntegrityError) as exc:
-            session.rollback()
-            raise as_conflict(exc) from None
-        except BaseException:
-            session.rollback()
-            raise
 
     return run
+
+
+@contextmanager
+def _all_or_nothing(session: Session) -> Iterator[None]:
+    """Undo the whole unit on any failure; a concurrent change becomes the one 409 conflict."""
+    try:
+        yield
+    except (StaleDataError, IntegrityError) as exc:
+        session.rollback()
+        raise as_conflict(exc) from None
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def discard(session: Session) -> None:
@@ -156,7 +163,7 @@ def complete(session: Session) -> int | None:
         # A flush failed and its error went to whoever called it: the unit saves nothing.
         session.rollback()
         return None
-    try:
+    with _all_or_nothing(session):
         if work is not None and work.changes:
             _check_rules(session, work.changes)
             session.flush()  # collects the audit events not flushed yet
@@ -169,12 +176,6 @@ def complete(session: Session) -> int | None:
                 [e.id for e in work.events],
             )
         session.commit()
-    except (StaleDataError, IntegrityError) as exc:
-        session.rollback()
-        raise as_conflict(exc) from None
-    except BaseException:
-        session.rollback()
-        raise
     return revision
 
 
