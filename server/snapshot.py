@@ -280,6 +280,9 @@ class SnapshotCache:
                     except BaseException:
                         self._stale = True
                         raise
+                    # Confirmed as it is published: a reader must never see a new snapshot
+                    # with the age of none at all (readiness would call it hours old).
+                    self._checked_at = time.monotonic()
                     self._snapshot = Snapshot(revision, MappingProxyType(parts))
                     del parts, current
                     release_build_memory()
@@ -297,10 +300,10 @@ class SnapshotCache:
             self.last_error = f"snapshot build failed: {exc.__class__.__name__}"
             log.exception("snapshot build failed; serving the last good one")
         finally:
+            self._publish()  # before waking waiters: what they read next must include it
             with self._cond:
                 self._finished = number
                 self._cond.notify_all()
-            self._publish()
 
     def _set_listener(self, state: ListenerState) -> None:
         if state is not self.listener_state:

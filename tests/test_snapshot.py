@@ -149,7 +149,8 @@ class UpdaterKilled(BaseException):
 
 
 def test_a_dead_updater_makes_the_worker_unready(app: Flask, client: FlaskClient) -> None:
-    assert client.get("/-/ready").status_code == 200
+    ready = client.get("/-/ready")
+    assert ready.status_code == 200, ready.get_json()
     cache = app.extensions["snapshot"]
     cache._refresh = Poison(0.05)  # between checks, outside any database session
     cache.sync(5)
@@ -178,19 +179,32 @@ def metric_values(text: str) -> dict[str, float]:
 def test_metrics_report_the_updater_the_listener_and_the_lag(
     app: Flask, client: FlaskClient, request: pytest.FixtureRequest
 ) -> None:
-    assert client.get("/-/ready").status_code == 200
+    ready = client.get("/-/ready")
+    assert ready.status_code == 200, ready.get_json()
     expected = "off" if request.config.getoption("--backend") == "sqlite" else "listening"
     cache = app.extensions["snapshot"]
     wait_until(lambda: cache.listener_state.value == expected, f"the listener is {expected}")
-    metrics = metric_values(client.get("/metrics").get_data(as_text=True))
-    assert metrics["darklaunch_snapshot_updater_running"] == 1.0
-    assert metrics["darklaunch_snapshot_revision_lag"] == 0.0
-    assert metrics[f'darklaunch_snapshot_listener{{state="{expected}"}}'] == 1.0
+    listening = f'darklaunch_snapshot_listener{{state="{expected}"}}'
+    wanted = {
+        "darklaunch_snapshot_updater_running": 1.0,
+        "darklaunch_snapshot_revision_lag": 0.0,
+        listening: 1.0,
+    }
+    # The updater's threads publish these; a scrape may come a moment before they do.
+    scraped: dict[str, float] = {}
+
+    def settled() -> bool:
+        scraped.update(metric_values(client.get("/metrics").get_data(as_text=True)))
+        return all(scraped.get(name) == value for name, value in wanted.items())
+
+    wait_until(settled, f"the metrics {wanted}")
+    metrics = scraped
     assert sum(v for k, v in metrics.items() if k.startswith("darklaunch_snapshot_listener{")) == 1
 
 
 def test_disposing_the_engine_stops_the_updater(app: Flask, client: FlaskClient) -> None:
-    assert client.get("/-/ready").status_code == 200
+    ready = client.get("/-/ready")
+    assert ready.status_code == 200, ready.get_json()
     cache = app.extensions["snapshot"]
     assert cache.updater_alive
     threads = [t for t in threading.enumerate() if t.name.startswith("snapshot-")]

@@ -170,7 +170,9 @@ def authenticate(
 
     Each attempt is counted before its password is checked and the count is read back from
     the same atomic upsert, so parallel attempts get no more checks than the limit. A
-    successful sign-in gives its count back: only failures use the allowance up.
+    successful sign-in gives its count back: only failures use the allowance up. Counts and
+    failures are units of work of their own (they stay whatever the request does next), so on
+    SQLite, with its one writer, the caller's unit must hold no uncommitted writes here.
     """
     email = email.strip().lower()
     now = clock.now()

@@ -20,6 +20,7 @@ from server.flags.schemas import (
     StrategyIn,
     Variant,
 )
+from server.unit_of_work import complete
 
 ENVS = ("development", "production")
 ALICE = Actor("alice@example.com")
@@ -121,7 +122,9 @@ def seed_everything(session: Session) -> dict[str, str]:
     flags.copy_environment(session, ALICE, "new-checkout", "production", "development")
     flags.create_flag(session, ALICE, FlagCreate(name="old-banner"), ENVS)
     flags.archive_flag(session, ALICE, "old-banner")
-    # A failed sign-in leaves an operational row that exports skip.
+    # A failed sign-in leaves an operational row that exports skip. Sign-in counts in a unit of
+    # work of its own, so the data so far is committed first (SQLite has one writer at a time).
+    complete(session)
     auth.authenticate(session, "alice@example.com", "wrong password!", "192.0.2.1", 10)
     return {"admin_token": admin_token}
 
