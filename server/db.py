@@ -6,7 +6,7 @@ import ast
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -202,6 +202,15 @@ def _bounded_connection(answer_seconds: float) -> type[psycopg.Connection[Any]]:
                 raise psycopg.OperationalError(
                     f"the database did not answer within {answer_seconds:g} s"
                 ) from None
+
+        def __del__(self, *args: Any) -> None:
+            # A connection a replaced pool lost track of (a background thread, such as the
+            # updater or a readiness probe, was connecting while the engine was disposed) is
+            # closed when it is collected, instead of lingering on the server until it times out.
+            if hasattr(self, "pgconn") and not self.closed:
+                with suppress(Exception):
+                    self.pgconn.finish()
+            super().__del__(*args)
 
     return BoundedConnection
 
