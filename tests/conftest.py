@@ -14,6 +14,7 @@ import shutil
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,7 +162,23 @@ def make_app(url: str, **overrides: Any) -> Flask:
         config.setdefault("BASE_URL", "http://localhost")
     application = create_app(config)
     application.test_cli_runner_class = AppContextCliRunner
+    _made_apps.append(weakref.ref(application))
     return application
+
+
+# Apps made during the running test. Each has a snapshot updater polling its database every
+# REFRESH_MS; one left running after its test is load on every later test (and on a busy machine
+# it slowed other apps' first builds past their wait). Stopping is safe: the next use restarts it.
+_made_apps: list[weakref.ref[Flask]] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_snapshot_updaters() -> Iterator[None]:
+    yield
+    while _made_apps:
+        made = _made_apps.pop()()
+        if made is not None and "snapshot" in made.extensions:
+            made.extensions["snapshot"].stop()
 
 
 @pytest.fixture
