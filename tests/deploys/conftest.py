@@ -229,3 +229,19 @@ def ci_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     for fmt, name in (("xml", "coverage.xml"), ("json", "coverage.json")):
         subprocess.run([*python, "coverage", fmt, "-o", name], check=True, **run)
     return project
+
+
+DARKLAUNCH = str(Path(sys.executable).parent / "darklaunch")
+
+
+def darklaunch(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script the way a CI job does, in the project folder."""
+    return subprocess.run(
+        [DARKLAUNCH, *args],
+        cwd=project.root,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
 
 from tests.conftest import LiveServer
-from tests.deploys.conftest import Project
-
-DARKLAUNCH = str(Path(sys.executable).parent / "darklaunch")
-
-
-def darklaunch(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [DARKLAUNCH, *args],
-        cwd=project.root,
-        env=project.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+from tests.deploys.conftest import Project, darklaunch
 
 
 def test_deploy_record_works_with_a_ci_token_and_the_token_does_nothing_else(

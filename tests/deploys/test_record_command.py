@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,22 +17,7 @@ from server import db
 from server.audit.models import Event
 from server.deploys import cli
 from tests.conftest import LiveServer, free_port
-from tests.deploys.conftest import HISTORY, Project
-
-DARKLAUNCH = str(Path(sys.executable).parent / "darklaunch")
-
-
-def darklaunch(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script the way a CI job does, in the project folder."""
-    return subprocess.run(
-        [DARKLAUNCH, *args],
-        cwd=project.root,
-        env=project.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+from tests.deploys.conftest import HISTORY, Project, darklaunch
 
 
 def deploy_events(app: Flask) -> int:
