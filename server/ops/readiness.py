@@ -103,8 +103,10 @@ class Readiness:
 
     def report(self) -> Report:
         """Run (or reuse) the checks and say whether this worker should receive traffic."""
-        deadline = time.monotonic() + READY_DEADLINE
         self._cache.start()  # the first build runs while the database is probed
+        # Counted from here: a worker that stalled while starting its updater still gives the
+        # probe its full time, instead of reporting a probe it never waited for.
+        deadline = time.monotonic() + READY_DEADLINE
         database, migrations = self._database_checks(deadline)
         snapshot = self._snapshot(database.ok)
         current = self._cache.peek()
@@ -147,7 +149,8 @@ class Readiness:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
                 conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # any failure is a database that does not answer, never a
+            # probe that dies and leaves "not checked yet" standing
             log.warning("readiness: the database does not answer: %s", exc)
             self._database = Check(False, f"the database does not answer ({type(exc).__name__})")
             self._migrations = Check(False, "not checked: the database does not answer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,48 @@ def test_ready_names_the_database_when_it_does_not_answer(app: Flask, client: Fl
         "error": "not checked: the database does not answer",
     }
     assert client.get("/-/health").status_code == 200
+
+
+def test_ready_names_a_probe_that_fails_in_an_unexpected_way(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.get("/-/ready")
+    probe = app.extensions["ops.readiness"]
+
+    def broken_begin() -> Any:
+        raise RuntimeError("a driver bug, not a database error")
+
+    monkeypatch.setattr(probe, "_engine", _EngineWith(broken_begin))
+    probe._probed_at = None
+    body = client.get("/-/ready").get_json()
+    # Before: the probe thread died and "not checked yet" stood for as long as the worker ran.
+    assert body["checks"]["database"] == {
+        "ok": False,
+        "error": "the database does not answer (RuntimeError)",
+    }
+
+
+def test_a_worker_stalled_while_starting_its_updater_still_waits_for_its_probe(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A machine that stalls for seconds inside `start()` (seen on CI) used up the probe's
+    # deadline before the probe began, so /-/ready said "not checked yet" about a healthy
+    # database and never waited for the first snapshot.
+    cache = app.extensions["snapshot"]
+    real_start = cache.start
+
+    def slow_start() -> None:
+        real_start()
+        time.sleep(readiness.READY_DEADLINE + 0.5)
+
+    monkeypatch.setattr(cache, "start", slow_start)
+    response = client.get("/-/ready")
+    assert response.status_code == 200, response.get_json()
+
+
+class _EngineWith:
+    def __init__(self, begin: Any) -> None:
+        self.begin = begin
 
 
 def test_ready_names_migrations_behind_the_code(tmp_path: Path) -> None:
