@@ -16,9 +16,13 @@ to FIRST_BUILD_WAIT seconds; if that build fails or takes longer, the request ge
 updater keeps trying. If the database is unreachable later, the last good snapshot keeps serving
 and the fault is reported (readiness, metrics).
 
-Changes are applied as whole rebuilds today; `_check_once` is the one place that would apply
-change sets instead (a worker only slightly behind), with the rebuild kept for start and for a
-worker too far behind.
+A worker that is behind applies the change log (server.changes): each part says which kinds of
+change it is built from, a part none of them touch is kept as it is, and a part that can update
+itself (the flags: only the flags a change names are compiled again) does so; any other touched
+part is built again. A whole rebuild happens on start, when the change log cannot bring the
+worker up to date (a gap, a reader behind its retention, more than MAX_APPLIED change sets), or
+when the revision went back. With `verify` (the test suite), every update is checked against a
+whole build of the same state, and a difference is recorded and the whole build served.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -40,12 +44,15 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.changes.log import ChangeKind, changes_since
 from server.db import REVISION_CHANNEL, read_revision, revision_listener
 from server.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 Builder = Callable[[Session], Any]
+# Brings a part up to date: (session, the part as it is, the change entries that concern it).
+Updater = Callable[[Session, Any, Sequence[Mapping[str, Any]]], Any]
 # Opens a connection that receives the revision notifications; yields an object with psycopg's
 # `notifies(timeout=...)`.
 Listen = Callable[[], AbstractContextManager[Any]]
@@ -54,6 +61,17 @@ FIRST_BUILD_WAIT = 10.0  # seconds a request waits for its worker's first snapsh
 SYNC_WAIT = 10.0  # seconds a committing request waits for the updater to serve its change
 LISTEN_POLL = 1.0  # seconds the listener waits for notifications before checking for shutdown
 RECONNECT_FIRST, RECONNECT_MAX = 0.1, 5.0  # the listener's backoff between reconnections
+MAX_APPLIED = 500  # change sets a worker applies one by one; further behind, it rebuilds
+
+
+@dataclass(frozen=True)
+class Part:
+    """How one part of the snapshot is made, and which changes make it out of date."""
+
+    build: Builder
+    update: Updater | None = None  # None: a change it reads builds it again
+    reads: frozenset[ChangeKind] | None = None  # None: every change concerns it
+    same: Callable[[Any, Any], bool] | None = None  # verify: an update equals a whole build
 
 
 class ListenerState(enum.StrEnum):
@@ -97,11 +115,15 @@ class SnapshotCache:
         make_session: sessionmaker[Session],
         refresh_seconds: float,
         listen: Listen | None = None,
+        *,
+        verify: bool = False,
     ) -> None:
         self._make_session = make_session
         self._refresh = refresh_seconds
         self._listen = listen
-        self._builders: dict[str, Builder] = {}
+        self._verify = verify
+        self.mismatches: list[str] = []  # verify: updates that differed from a whole build
+        self._parts: dict[str, Part] = {}
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0  # monotonic time the snapshot was last confirmed current
         self._stale = True  # parts were registered since the last build
@@ -121,8 +143,16 @@ class SnapshotCache:
         self._listener: threading.Thread | None = None
         _CACHES.add(self)
 
-    def register(self, name: str, builder: Builder) -> None:
-        self._builders[name] = builder
+    def register(
+        self,
+        name: str,
+        builder: Builder,
+        *,
+        update: Updater | None = None,
+        reads: frozenset[ChangeKind] | None = None,
+        same: Callable[[Any, Any], bool] | None = None,
+    ) -> None:
+        self._parts[name] = Part(builder, update, reads, same)
         self._stale = True
         self._wake.set()
 
@@ -263,32 +293,30 @@ class SnapshotCache:
         self.listener_state = ListenerState.OFF
 
     def _check_once(self) -> None:
-        """Check the revision and rebuild when it moved (the only place that builds)."""
+        """Check the revision and bring the snapshot up to it (the only place that builds)."""
         with self._cond:
             self._begun += 1
             number = self._begun
         try:
             with self._make_session() as session:
+                current = self._snapshot
                 revision = read_revision(session)
                 if self._newest is None or revision > self._newest:
                     self._newest = revision
-                current = self._snapshot
-                if current is None or revision != current.revision or self._stale:
+                if current is None or self._stale or revision < current.revision:
                     self._stale = False  # a part registered during the build marks it again
-                    try:
-                        parts = {name: build(session) for name, build in self._builders.items()}
-                    except BaseException:
-                        self._stale = True
-                        raise
-                    # Confirmed as it is published: a reader must never see a new snapshot
-                    # with the age of none at all (readiness would call it hours old).
-                    self._checked_at = time.monotonic()
-                    self._snapshot = Snapshot(revision, MappingProxyType(parts))
-                    del parts, current
-                    release_build_memory()
-                    # DEBUG: the updater's thread logs into whatever runs meanwhile (a CLI
-                    # command's output, in tests); metrics carry the revision served.
-                    log.debug("snapshot rebuilt", extra={"revision": revision})
+                    self._publish_build(revision, self._build_all(session), whole=True)
+                elif revision != current.revision:
+                    since = changes_since(session, current.revision)
+                    revision = since.revision
+                    whole = since.full_state_needed or len(since.change_sets) > MAX_APPLIED
+                    if whole:
+                        parts = self._build_all(session)
+                    else:
+                        changes = [c for cs in since.change_sets for c in cs.changes]
+                        parts = self._apply(session, current, changes)
+                    self._publish_build(revision, parts, whole=whole)
+                del current
                 self._newest = revision  # what the database said, even if it went back
             self._checked_at = time.monotonic()
             self.last_error = None
@@ -304,6 +332,47 @@ class SnapshotCache:
             with self._cond:
                 self._finished = number
                 self._cond.notify_all()
+
+    def _build_all(self, session: Session) -> dict[str, Any]:
+        try:
+            return {name: part.build(session) for name, part in self._parts.items()}
+        except BaseException:
+            self._stale = True
+            raise
+
+    def _apply(
+        self, session: Session, current: Snapshot, changes: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Each part brought up to date with `changes`: kept, updated, or built again."""
+        parts: dict[str, Any] = {}
+        for name, part in self._parts.items():
+            concerning = [c for c in changes if part.reads is None or c["kind"] in part.reads]
+            if not concerning:
+                parts[name] = current.parts[name]
+            elif part.update is None:
+                parts[name] = part.build(session)
+            else:
+                parts[name] = part.update(session, current.parts[name], concerning)
+                if self._verify and part.same is not None:
+                    whole = part.build(session)
+                    if not part.same(parts[name], whole):
+                        self.mismatches.append(f"{name}: {changes!r}")
+                        log.error("snapshot part %s: update differs from a whole build", name)
+                        parts[name] = whole
+        return parts
+
+    def _publish_build(self, revision: int, parts: dict[str, Any], *, whole: bool) -> None:
+        # Confirmed as it is published: a reader must never see a new snapshot with the age of
+        # none at all (readiness would call it hours old).
+        self._checked_at = time.monotonic()
+        self._snapshot = Snapshot(revision, MappingProxyType(parts))
+        del parts
+        if whole:
+            # An update frees little; trimming walks the whole heap, so only after a rebuild.
+            release_build_memory()
+        # DEBUG: the updater's thread logs into whatever runs meanwhile (a CLI command's output,
+        # in tests); metrics carry the revision served.
+        log.debug("snapshot %s", "rebuilt" if whole else "updated", extra={"revision": revision})
 
     def _set_listener(self, state: ListenerState) -> None:
         if state is not self.listener_state:
@@ -438,7 +507,10 @@ def init_app(app: Flask) -> None:
             return revision_listener(engine)
 
     cache = SnapshotCache(
-        app.extensions["db.sessionmaker"], app.config["REFRESH_MS"] / 1000, listen
+        app.extensions["db.sessionmaker"],
+        app.config["REFRESH_MS"] / 1000,
+        listen,
+        verify=bool(app.config.get("SNAPSHOT_VERIFY")),
     )
     app.extensions["snapshot"] = cache
 

@@ -155,6 +155,9 @@ def make_app(url: str, **overrides: Any) -> Flask:
         "SECRET_KEY": "test-secret-key-not-for-production",
         "DATABASE_URL": url,
         "REFRESH_MS": 50,
+        # Every incremental snapshot update is checked against a whole build of the same state,
+        # so each test that writes also tests the updates (see _stop_snapshot_updaters).
+        "SNAPSHOT_VERIFY": True,
     }
     config.update(overrides)
     if config["MODE"] is Mode.PRODUCTION:
@@ -175,10 +178,14 @@ _made_apps: list[weakref.ref[Flask]] = []
 @pytest.fixture(autouse=True)
 def _stop_snapshot_updaters() -> Iterator[None]:
     yield
+    mismatches: list[str] = []
     while _made_apps:
         made = _made_apps.pop()()
         if made is not None and "snapshot" in made.extensions:
             made.extensions["snapshot"].stop()
+            mismatches += made.extensions["snapshot"].mismatches
+    # A write the change log did not describe fully: the update missed it, a rebuild did not.
+    assert not mismatches, f"snapshot updates differ from whole builds: {mismatches}"
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from server.flags.compile import FlagsSnapshot, build_flags_snapshot
+from server.flags.compile import READS, FlagsSnapshot, build_flags_snapshot, update_flags_snapshot
 
 
 def init_app(app: Flask) -> None:
@@ -22,7 +24,12 @@ def init_app(app: Flask) -> None:
     def build(session: Session) -> FlagsSnapshot:
         return build_flags_snapshot(session, environments)
 
-    app.extensions["snapshot"].register("flags", build)
+    def update(session: Session, previous: FlagsSnapshot, changes: Any) -> FlagsSnapshot:
+        return update_flags_snapshot(session, previous, changes, environments)
+
+    app.extensions["snapshot"].register(
+        "flags", build, update=update, reads=READS, same=FlagsSnapshot.same_as
+    )
 
 
 def flags_snapshot() -> FlagsSnapshot:

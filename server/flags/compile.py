@@ -2,7 +2,9 @@
 
 For each environment: the exact bytes of the Unleash client document (and a gzip copy made once),
 a strong ETag over those bytes (it changes exactly when the environment's content changes), and
-an engine loaded from the same bytes. Built once per revision; requests only read it.
+an engine loaded from the same bytes. Built whole when a worker starts; after that, each change
+set re-encodes only the flags it names (`update_flags_snapshot`), and the result is the same bytes
+a whole build would give. Requests only read it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 from yggdrasil_engine.engine import UnleashEngine
 
-from server.flags.evaluation import document_for, load_engine
+from server.changes.log import ChangeKind
+from server.flags.evaluation import load_engine
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 PROJECT = "default"
@@ -91,6 +94,10 @@ class CompiledEnvironment:
     etag: str
     engine: UnleashEngine
     flags: Mapping[str, FlagInfo]
+    # Where each flag's feature sits in `document`, and the encoded segments: what an update
+    # reuses to re-encode only the flags that changed.
+    spans: Mapping[str, tuple[int, int]]
+    segments: bytes
 
 
 def _targeted(doc: dict[str, Any]) -> bool:
@@ -115,45 +122,102 @@ def _flag_info(feature: dict[str, Any]) -> FlagInfo:
     )
 
 
+def _encoded(value: Any) -> bytes:
+    # The same text as `document_for` (sorted keys, ASCII), so the pieces join into its bytes.
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
 def compile_environment(
     environment: str, features: Iterable[dict[str, Any]], segments: list[dict[str, Any]]
 ) -> CompiledEnvironment:
     """Compile one environment; raises Invalid if the engine would not load it.
 
-    `features` may be a stream: each is read once, summarised and encoded, then let go.
+    `features` may be a stream: each is read once, summarised and encoded, then let go. The
+    document lists them by name (code point order), whatever order they came in.
     """
-    flags: dict[str, FlagInfo] = {}
+    infos: dict[str, FlagInfo] = {}
     shared: dict[FlagInfo, FlagInfo] = {}
+    pieces: dict[str, bytes] = {}
+    for feature in features:
+        info = _flag_info(feature)
+        infos[feature["name"]] = shared.setdefault(info, info)
+        pieces[feature["name"]] = _encoded(feature)
+    return _assemble(environment, sorted(pieces), pieces.__getitem__, infos, _encoded(segments))
 
-    def summarised(features: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for feature in features:
-            info = _flag_info(feature)
-            flags[feature["name"]] = shared.setdefault(info, info)
-            yield feature
 
-    text = document_for(summarised(features), segments)
+def update_environment(
+    previous: CompiledEnvironment,
+    features: Mapping[str, dict[str, Any] | None],
+    segments: list[dict[str, Any]] | None,
+) -> CompiledEnvironment:
+    """`previous` with these flags' features replaced (None: gone) and, if given, new segments.
+
+    Only the given flags are encoded again; every other flag's bytes are copied from the old
+    document, so the result equals compiling the whole environment from scratch.
+    """
+    old = previous.document
+    spans = previous.spans
+    shared = {info: info for info in previous.flags.values()}
+    infos = dict(previous.flags)
+    pieces: dict[str, bytes] = {}
+    for name, feature in features.items():
+        if feature is None:
+            infos.pop(name, None)
+            continue
+        info = _flag_info(feature)
+        infos[name] = shared.setdefault(info, info)
+        pieces[name] = _encoded(feature)
+
+    def piece(name: str) -> bytes:
+        if name in pieces:
+            return pieces[name]
+        start, end = spans[name]
+        return old[start:end]
+
+    encoded_segments = previous.segments if segments is None else _encoded(segments)
+    return _assemble(previous.name, sorted(infos), piece, infos, encoded_segments)
+
+
+def _assemble(
+    environment: str,
+    names: list[str],
+    piece: Callable[[str], bytes],
+    infos: dict[str, FlagInfo],
+    segments: bytes,
+) -> CompiledEnvironment:
+    """Join the features in `names` order into the client document, then load and seal it."""
+    parts = [b'{"features":[']
+    position = len(parts[0])
+    spans: dict[str, tuple[int, int]] = {}
+    for index, name in enumerate(names):
+        if index:
+            parts.append(b",")
+            position += 1
+        encoded = piece(name)
+        parts.append(encoded)
+        spans[name] = (position, position + len(encoded))
+        position += len(encoded)
     # The query block tells SDKs the environment and that segments come separately.
-    text = (
-        text[:-1]
-        + ',"query":{"environment":'
-        + _json_str(environment)
-        + ',"inlineSegmentConstraints":false}}'
+    parts.append(
+        b'],"segments":'
+        + segments
+        + b',"version":2,"query":{"environment":'
+        + _encoded(environment)
+        + b',"inlineSegmentConstraints":false}}'
     )
-    engine = load_engine(text, set(flags))
-    data = text.encode()
-    del text
+    data = b"".join(parts)
+    del parts
+    engine = load_engine(data.decode(), set(infos))
     return CompiledEnvironment(
         name=environment,
         document=data,
         document_gzip=gzip.compress(data, compresslevel=6, mtime=0),
         etag='"' + hashlib.sha256(data).hexdigest()[:32] + '"',
         engine=engine,
-        flags=MappingProxyType(flags),
+        flags=MappingProxyType(infos),
+        spans=MappingProxyType(spans),
+        segments=segments,
     )
-
-
-def _json_str(value: str) -> str:
-    return json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -162,6 +226,16 @@ class FlagsSnapshot:
 
     def environment(self, name: str) -> CompiledEnvironment:
         return self.environments[name]
+
+    def same_as(self, other: FlagsSnapshot) -> bool:
+        """Whether both serve the same bytes and facts (engines are loaded from the bytes)."""
+        return {n: _served(e) for n, e in self.environments.items()} == {
+            n: _served(e) for n, e in other.environments.items()
+        }
+
+
+def _served(env: CompiledEnvironment) -> tuple[Any, ...]:
+    return (env.document, env.etag, dict(env.flags), dict(env.spans), env.segments)
 
 
 def active_flags(session: Session) -> list[Flag]:
@@ -194,8 +268,12 @@ def environment_features(session: Session, environment: str) -> Iterator[dict[st
         yield feature_document(env.flag, env)
 
 
+def _segment_documents(session: Session) -> list[dict[str, Any]]:
+    return [segment_document(s) for s in session.scalars(select(Segment).order_by(Segment.id))]
+
+
 def build_flags_snapshot(session: Session, environments: tuple[str, ...]) -> FlagsSnapshot:
-    segments = [segment_document(s) for s in session.scalars(select(Segment).order_by(Segment.id))]
+    segments = _segment_documents(session)
     compiled = {
         environment: compile_environment(
             environment, environment_features(session, environment), segments
@@ -203,3 +281,60 @@ def build_flags_snapshot(session: Session, environments: tuple[str, ...]) -> Fla
         for environment in environments
     }
     return FlagsSnapshot(MappingProxyType(compiled))
+
+
+# The change kinds the flags snapshot is compiled from (server.snapshot skips the others).
+READS = frozenset({ChangeKind.FLAG, ChangeKind.FLAG_ENVIRONMENT, ChangeKind.SEGMENT})
+
+
+def update_flags_snapshot(
+    session: Session,
+    previous: FlagsSnapshot,
+    changes: Sequence[Mapping[str, Any]],
+    environments: tuple[str, ...],
+) -> FlagsSnapshot:
+    """`previous` brought up to date with the change log's `changes` (entries of change sets).
+
+    Reads from the database only the flags the changes name, in the environments they touch,
+    and the segments if one changed; equal to `build_flags_snapshot` of the same state.
+    """
+    touched: dict[str, set[str]] = {environment: set() for environment in environments}
+    segments_changed = False
+    for change in changes:
+        kind = change["kind"]
+        if kind == ChangeKind.SEGMENT:
+            segments_changed = True
+        elif kind == ChangeKind.FLAG or change.get("environment") not in touched:
+            for names in touched.values():  # the flag's own fields show in every environment
+                names.add(change["key"])
+        elif kind == ChangeKind.FLAG_ENVIRONMENT:
+            touched[change["environment"]].add(change["key"])
+    segments = _segment_documents(session) if segments_changed else None
+    compiled = dict(previous.environments)
+    for environment, names in touched.items():
+        if not names and segments is None:
+            continue
+        current = _features_named(session, environment, names)
+        features = {name: current.get(name) for name in names}
+        compiled[environment] = update_environment(compiled[environment], features, segments)
+    return FlagsSnapshot(MappingProxyType(compiled))
+
+
+def _features_named(session: Session, environment: str, names: set[str]) -> dict[str, Any]:
+    """The live flags among `names`, as features of `environment` (a gone flag is absent)."""
+    found: dict[str, Any] = {}
+    ordered = sorted(names)
+    for start in range(0, len(ordered), BATCH):
+        rows = session.scalars(
+            select(FlagEnvironment)
+            .join(FlagEnvironment.flag)
+            .where(
+                FlagEnvironment.environment == environment,
+                Flag.archived_at.is_(None),
+                Flag.name.in_(ordered[start : start + BATCH]),
+            )
+            .options(contains_eager(FlagEnvironment.flag), selectinload(FlagEnvironment.strategies))
+        )
+        for env in rows:
+            found[env.flag.name] = feature_document(env.flag, env)
+    return found
