@@ -94,9 +94,10 @@ def post_worker_init(worker):
     Requests never build snapshots; without this the first request would wait for the first
     build (the updater also starts lazily on first use, e.g. under the development server).
     """
-    from server import snapshot
+    from server import scheduler, snapshot
 
     snapshot.start_updaters()
+    scheduler.start_schedulers()  # time-based changes (scheduled announcements go live)
 
 
 def child_exit(server, worker):

@@ -83,6 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         gate,
         ops,
         protocols,
+        scheduler,
         security,
         sessions,
         site,
@@ -95,6 +96,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     sessions.init_app(app)
     snapshot.init_app(app)
+    scheduler.init_app(app)
     errors.init_app(app)
     ops.init_app(app)
     web.init_app(app)

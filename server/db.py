@@ -118,9 +118,9 @@ def bump_revision(session: Session) -> int:
         revision = 1
     if postgres:
         session.execute(select(func.pg_notify(REVISION_CHANNEL, str(revision))))
-    session.info["revision_bumped"] = True
     if revision is None:  # SQLite: UPDATE ... RETURNING is not used there
         revision = read_revision(session)
+    session.info["revision_bumped"] = revision
     return revision
 
 
@@ -348,14 +348,17 @@ def init_app(app: Flask) -> None:
     @event.listens_for(maker, "after_commit")
     def _after_commit(s: Session) -> None:
         # This worker serves its own writes before the writer's response goes out (the updater
-        # rebuilds; this thread waits for it); other instances hear of it by NOTIFY, or within
+        # applies them; this thread waits for it); other instances hear of it by NOTIFY, or within
         # DARKLAUNCH_REFRESH_MS.
-        if s.info.pop("revision_bumped", False) and "snapshot" in app.extensions:
-            app.extensions["snapshot"].invalidate()
+        revision = s.info.pop("revision_bumped", None)
+        if revision is not None and "snapshot" in app.extensions:
+            app.extensions["snapshot"].invalidate(revision)
 
     @event.listens_for(engine, "engine_disposed")
     def _disposed(_engine: Engine) -> None:
         # The app is being shut down (tests, scripts): its updater must not outlive it.
+        if "scheduler" in app.extensions:
+            app.extensions["scheduler"].stop()
         if "snapshot" in app.extensions:
             app.extensions["snapshot"].stop()
             close_idle_connections(engine)  # what the updater was using as dispose began

@@ -211,25 +211,32 @@ class SnapshotCache:
 
     # ---- waking the updater ----------------------------------------------------------------
 
-    def invalidate(self) -> None:
+    def invalidate(self, revision: int | None = None) -> None:
         """Serve every change committed so far before returning (after a local write commits).
 
-        Wakes the updater and waits, at most SYNC_WAIT seconds, until a check that began after
-        this call has finished. Without a running updater there is nothing to wait for: the
-        first read starts one, and it builds from what is committed by then.
+        Wakes the updater and waits, at most SYNC_WAIT seconds, until the snapshot serves
+        `revision` (the one this write made) or a check that began after this call has finished.
+        Writers that commit while a check runs share the next one. Without a running updater
+        there is nothing to wait for: the first read starts one, and it builds from what is
+        committed by then.
         """
-        self.sync(SYNC_WAIT)
+        self.sync(SYNC_WAIT, revision)
 
-    def sync(self, timeout: float) -> bool:
-        """Wake the updater and wait for a check that begins now; False if none finished."""
+    def sync(self, timeout: float, revision: int | None = None) -> bool:
+        """Wake the updater and wait for a check that begins now (or for `revision` served)."""
         if not self.updater_alive or threading.current_thread() is self._updater:
             return False
+
+        def served() -> bool:
+            current = self._snapshot
+            return revision is not None and current is not None and current.revision >= revision
+
         with self._cond:
             target = self._begun + 1
             self._wake.set()
             return self._cond.wait_for(
-                lambda: self._finished >= target or not self.updater_alive, timeout
-            ) and (self._finished >= target)
+                lambda: self._finished >= target or served() or not self.updater_alive, timeout
+            ) and (self._finished >= target or served())
 
     def heard(self, revision: int) -> None:
         """A notification says `revision` was committed: check now unless it is served."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from server.access import Permission
-from server.announcements.service import ChangelogView, read_settings
+from server.announcements.service import ChangelogView, due_scheduled, publish_due, read_settings
 from server.web import add_nav
 
 # Paths the public changelog answers on (the gate may exempt them when the changelog is public).
@@ -50,6 +52,7 @@ def init_app(app: Flask) -> None:
         return read_settings(session)
 
     app.extensions["snapshot"].register("changelog", build)
+    app.extensions["scheduler"].register("announcements.publish", _due, _publish)
     app.extensions.setdefault("gate.open_paths", []).append(open_on_its_own)
     add_nav(app, "Announcements", "announcements.index", Permission.READ, order=50)
     add_demo_seeder(app, "announcements", seed_announcements)
@@ -62,3 +65,11 @@ def init_app(app: Flask) -> None:
         index="changelog/index.html",
         description="New features, improvements and fixes, as customers read them.",
     )
+
+
+def _due(session: Session, now: datetime) -> list[tuple[str, datetime]]:
+    return [(str(a.id), a.publish_at or now) for a in due_scheduled(session, now)]
+
+
+def _publish(session: Session, key: str, now: datetime) -> bool:
+    return publish_due(session, int(key), now)

@@ -418,6 +418,55 @@ def set_status(
     return update_announcement(session, actor, announcement_id, changes, expected_version)
 
 
+# ---- by time: the scheduler publishes what is due ----------------------------------------------
+
+
+def due_scheduled(session: Session, now: datetime) -> list[Announcement]:
+    """Scheduled announcements whose time has come but which are not marked published yet."""
+    return list(
+        session.scalars(
+            select(Announcement)
+            .where(
+                Announcement.status == Status.SCHEDULED.value,
+                Announcement.publish_at <= now,
+            )
+            .order_by(Announcement.publish_at, Announcement.id)
+        )
+    )
+
+
+@writes
+def publish_due(session: Session, announcement_id: int, now: datetime) -> bool:
+    """Mark one due scheduled announcement published, at its moment, as the system.
+
+    Readers already see it as live (its status is computed when read); this records the moment
+    as a change like any other, with its audit event, for whatever follows the change log.
+    False when it is no longer due (another worker, or an editor, got there first).
+    """
+    a = session.get(Announcement, announcement_id)
+    if a is None or a.status != Status.SCHEDULED.value or a.publish_at is None:
+        return False
+    if a.publish_at > now:
+        return False
+    before = announcement_state(a)
+    a.status = Status.PUBLISHED.value
+    a.updated_at = now
+    a.updated_by = Actor.system().label
+    session.flush()  # the version check: a concurrent publish makes this a conflict
+    after = announcement_state(a)
+    record_event(
+        session,
+        Actor.system(),
+        "announcement.published",
+        "announcement",
+        str(a.id),
+        before=before,
+        after=after,
+    )
+    record_change(session, Actor.system(), ChangeKind.ANNOUNCEMENT, str(a.id), after)
+    return True
+
+
 @writes
 def delete_announcement(session: Session, actor: Actor, announcement_id: int) -> None:
     """Delete a draft or archived announcement for good (live ones are archived first)."""

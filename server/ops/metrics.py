@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from server import errors
 from server.config import Mode
+from server.scheduler import Scheduler
 from server.snapshot import ListenerState, SnapshotCache, Status
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -95,10 +96,34 @@ class SnapshotCollector(Collector):
         ]
 
 
+class SchedulerCollector(Collector):
+    """Report how late the answering worker's scheduler is with time-based changes."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        family.add_metric([], self._scheduler.lag_seconds())
+        return [family]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "darklaunch_scheduler_lag_seconds",
+            "Seconds the oldest due time-based change (a scheduled announcement) has waited.",
+        )
+
+
 class Metrics:
     """One app's metrics; in multiprocess mode the values live in the shared folder."""
 
-    def __init__(self, cache: SnapshotCache, multiprocess_path: str | None) -> None:
+    def __init__(
+        self, cache: SnapshotCache, scheduler: Scheduler, multiprocess_path: str | None
+    ) -> None:
         self.multiprocess_path = multiprocess_path
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
@@ -139,6 +164,8 @@ class Metrics:
         self._evaluation_children: dict[tuple[str, bool], Any] = {}
         self.snapshot_collector = SnapshotCollector(cache)
         reg.register(self.snapshot_collector)
+        self.scheduler_collector = SchedulerCollector(scheduler)
+        reg.register(self.scheduler_collector)
         # Set by each worker's snapshot updater as things happen, so in multiprocess mode every
         # live worker has its own series (a `pid` label), whichever worker answers the scrape.
         updater_registry = None if multiprocess_path else reg
@@ -246,6 +273,7 @@ class Metrics:
             scrape = CollectorRegistry(auto_describe=True)
             MultiProcessCollector(scrape, path=self.multiprocess_path)
             scrape.register(self.snapshot_collector)
+            scrape.register(self.scheduler_collector)
             return generate_latest(scrape)
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
@@ -307,7 +335,7 @@ def metrics_response() -> Response:
 def init_app(app: Flask) -> None:
     # `_created` series double the output and say nothing a scraper needs.
     disable_created_metrics()
-    metrics = Metrics(app.extensions["snapshot"], multiprocess_dir())
+    metrics = Metrics(app.extensions["snapshot"], app.extensions["scheduler"], multiprocess_dir())
     app.extensions["ops.metrics"] = metrics
     errors.database_error.connect(_count_database_error, app)
     app.after_request(record_request)

@@ -237,7 +237,7 @@ def test_multiprocess_mode_reports_each_worker_and_reads_the_shared_folder(
 
     folder = tmp_path / "metrics"  # a folder of its own: every *.db file in it is read
     folder.mkdir()
-    metrics = Metrics(app.extensions["snapshot"], str(folder))
+    metrics = Metrics(app.extensions["snapshot"], app.extensions["scheduler"], str(folder))
     assert metrics.worker_memory is not None and metrics.worker_cpu is not None
     assert metrics.worker_memory._value.get() > 0  # set at start, before any request
     metrics.observe_request("ops.health", "GET", 200, 0.001)
