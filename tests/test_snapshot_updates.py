@@ -18,7 +18,8 @@ from flask import Flask
 
 from server import db
 from server import flags as flags_module
-from server.flags.compile import build_flags_snapshot
+from server.flags.compile import FlagsSnapshot, build_flags_snapshot
+from server.flags.evaluation import evaluate, load_engine, make_context
 from server.snapshot import SnapshotCache
 
 FEATURES = "/api/admin/projects/default/features"
@@ -41,7 +42,7 @@ class _World:
         choices: list[Callable[[], str]] = [self.create]
         if self.live:
             choices += [self.toggle, self.add_strategy, self.describe, self.variants, self.copy]
-            choices += [self.archive, self.change_strategy]
+            choices += [self.archive, self.change_strategy, self.depend, self.undepend]
         if self.archived:
             choices.append(self.revive)
         choices += [self.create_segment] if len(self.segments) < 4 else [self.change_segment]
@@ -121,9 +122,26 @@ class _World:
         self._ok("post", f"{FEATURES}/{name}/environments/production/copy/development")
         return f"copy {name}"
 
+    def depend(self) -> str:
+        child, parent = self.rng.choice(self.live), self.rng.choice(self.live)
+        body = {"feature": parent, "enabled": self.rng.random() < 0.8}
+        response = self.api("post", f"{FEATURES}/{child}/dependencies", json=body)
+        # One level deep, never on itself: some pairs are refused, and nothing changes.
+        assert response.status_code in (200, 400, 409), response.get_json()
+        return f"{child} depends on {parent}: {response.status_code}"
+
+    def undepend(self) -> str:
+        child = self.rng.choice(self.live)
+        response = self.api("delete", f"{FEATURES}/{child}/dependencies")
+        assert response.status_code < 300 or response.status_code == 404, response.get_json()
+        return f"{child} depends on nothing"
+
     def archive(self) -> str:
         name = self.rng.choice(self.live)
-        self._ok("delete", f"{FEATURES}/{name}")
+        response = self.api("delete", f"{FEATURES}/{name}")
+        if response.status_code == 409:  # live flags depend on it
+            return f"{name} kept: others depend on it"
+        assert response.status_code < 300, response.get_json()
         self.live.remove(name)
         self.archived.append(name)
         return f"archive {name}"
@@ -187,8 +205,25 @@ def test_random_writes_are_served_as_a_whole_build_would_serve_them(
             whole = build_flags_snapshot(db.session(), app.config["ENVIRONMENTS"])
             assert served["flags"].same_as(whole), done
             assert served.revision == db.read_revision(db.session())
+            _engines_answer_as_one(served["flags"])
     assert cache.mismatches == []
     assert len(updates) >= STEPS // 2, "the writes were not applied as updates"
+
+
+CONTEXTS = [
+    make_context({"userId": "1", "country": "N"}),
+    make_context({"userId": "3", "country": "S", "sessionId": "x"}),
+    make_context({"userId": "77"}),
+]
+
+
+def _engines_answer_as_one(flags: FlagsSnapshot) -> None:
+    """The shards answer every flag exactly as one engine loaded from the whole document."""
+    for compiled in flags.environments.values():
+        whole = load_engine(compiled.document.decode(), set(compiled.flags))
+        for name in [*compiled.flags, "no-such-flag"]:
+            for context in CONTEXTS:
+                assert evaluate(compiled.engine, name, context) == evaluate(whole, name, context)
 
 
 def test_an_unrecorded_write_is_caught_by_verification(app: Flask, api: Callable[..., Any]) -> None:

@@ -19,10 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, selectinload
-from yggdrasil_engine.engine import UnleashEngine
 
 from server.changes.log import ChangeKind
-from server.flags.evaluation import load_engine
+from server.flags.engines import NO_LINKS, Engines, Links, links_of, load_engines
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 
 PROJECT = "default"
@@ -92,12 +91,14 @@ class CompiledEnvironment:
     document: bytes
     document_gzip: bytes
     etag: str
-    engine: UnleashEngine
+    engine: Engines  # evaluates like one engine loaded from `document`
     flags: Mapping[str, FlagInfo]
-    # Where each flag's feature sits in `document`, and the encoded segments: what an update
-    # reuses to re-encode only the flags that changed.
+    # What an update reuses, to encode and load again only the flags that changed: where each
+    # flag's feature sits in `document`, the flags' links (parents, segments used) and each
+    # segment's encoded document, by id.
     spans: Mapping[str, tuple[int, int]]
-    segments: bytes
+    links: Mapping[str, Links]
+    segment_docs: Mapping[int, bytes]
 
 
 def _targeted(doc: dict[str, Any]) -> bool:
@@ -138,11 +139,16 @@ def compile_environment(
     infos: dict[str, FlagInfo] = {}
     shared: dict[FlagInfo, FlagInfo] = {}
     pieces: dict[str, bytes] = {}
+    links: dict[str, Links] = {}
     for feature in features:
+        name = feature["name"]
         info = _flag_info(feature)
-        infos[feature["name"]] = shared.setdefault(info, info)
-        pieces[feature["name"]] = _encoded(feature)
-    return _assemble(environment, sorted(pieces), pieces.__getitem__, infos, _encoded(segments))
+        infos[name] = shared.setdefault(info, info)
+        pieces[name] = _encoded(feature)
+        if (link := links_of(feature)) is not NO_LINKS:
+            links[name] = link
+    segment_docs = {s["id"]: _encoded(s) for s in segments}
+    return _assemble(environment, sorted(pieces), pieces.__getitem__, infos, links, segment_docs)
 
 
 def update_environment(
@@ -152,21 +158,26 @@ def update_environment(
 ) -> CompiledEnvironment:
     """`previous` with these flags' features replaced (None: gone) and, if given, new segments.
 
-    Only the given flags are encoded again; every other flag's bytes are copied from the old
-    document, so the result equals compiling the whole environment from scratch.
+    Only the given flags are encoded again, and only the engines holding them loaded again;
+    every other flag's bytes are copied from the old document, so the result equals compiling
+    the whole environment from scratch.
     """
     old = previous.document
     spans = previous.spans
     shared = {info: info for info in previous.flags.values()}
     infos = dict(previous.flags)
+    links = dict(previous.links)
     pieces: dict[str, bytes] = {}
     for name, feature in features.items():
+        links.pop(name, None)
         if feature is None:
             infos.pop(name, None)
             continue
         info = _flag_info(feature)
         infos[name] = shared.setdefault(info, info)
         pieces[name] = _encoded(feature)
+        if (link := links_of(feature)) is not NO_LINKS:
+            links[name] = link
 
     def piece(name: str) -> bytes:
         if name in pieces:
@@ -174,8 +185,15 @@ def update_environment(
         start, end = spans[name]
         return old[start:end]
 
-    encoded_segments = previous.segments if segments is None else _encoded(segments)
-    return _assemble(previous.name, sorted(infos), piece, infos, encoded_segments)
+    changed = set(features)
+    segment_docs = previous.segment_docs
+    if segments is not None:
+        segment_docs = {s["id"]: _encoded(s) for s in segments}
+        for ids in (segment_docs, previous.segment_docs):
+            changed |= {f"#{i}" for i in ids if segment_docs.get(i) != previous.segment_docs.get(i)}
+    return _assemble(
+        previous.name, sorted(infos), piece, infos, links, segment_docs, previous.engine, changed
+    )
 
 
 def _assemble(
@@ -183,7 +201,10 @@ def _assemble(
     names: list[str],
     piece: Callable[[str], bytes],
     infos: dict[str, FlagInfo],
-    segments: bytes,
+    links: dict[str, Links],
+    segment_docs: Mapping[int, bytes],
+    engines: Engines | None = None,
+    changed: set[str] | None = None,
 ) -> CompiledEnvironment:
     """Join the features in `names` order into the client document, then load and seal it."""
     parts = [b'{"features":[']
@@ -199,24 +220,29 @@ def _assemble(
         position += len(encoded)
     # The query block tells SDKs the environment and that segments come separately.
     parts.append(
-        b'],"segments":'
-        + segments
-        + b',"version":2,"query":{"environment":'
+        b'],"segments":['
+        + b",".join(segment_docs.values())
+        + b'],"version":2,"query":{"environment":'
         + _encoded(environment)
         + b',"inlineSegmentConstraints":false}}'
     )
     data = b"".join(parts)
     del parts
-    engine = load_engine(data.decode(), set(infos))
+
+    def loaded_piece(name: str) -> bytes:
+        start, end = spans[name]
+        return data[start:end]
+
     return CompiledEnvironment(
         name=environment,
         document=data,
         document_gzip=gzip.compress(data, compresslevel=6, mtime=0),
         etag='"' + hashlib.sha256(data).hexdigest()[:32] + '"',
-        engine=engine,
-        flags=MappingProxyType(infos),
+        engine=load_engines(names, loaded_piece, links, segment_docs, engines, changed),
+        flags=MappingProxyType({name: infos[name] for name in names}),
         spans=MappingProxyType(spans),
-        segments=segments,
+        links=MappingProxyType(links),
+        segment_docs=MappingProxyType(dict(segment_docs)),
     )
 
 
@@ -235,7 +261,16 @@ class FlagsSnapshot:
 
 
 def _served(env: CompiledEnvironment) -> tuple[Any, ...]:
-    return (env.document, env.etag, dict(env.flags), dict(env.spans), env.segments)
+    return (
+        env.document,
+        env.etag,
+        list(env.flags.items()),
+        dict(env.spans),
+        dict(env.links),
+        list(env.segment_docs.items()),
+        dict(env.engine.shard_of),
+        env.engine.digests,
+    )
 
 
 def active_flags(session: Session) -> list[Flag]:

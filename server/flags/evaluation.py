@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from yggdrasil_engine.engine import UnleashEngine
 
@@ -61,7 +61,13 @@ class Evaluation:
     variant: dict[str, Any]  # {"name", "enabled", "feature_enabled", "payload"?}
 
 
-def evaluate(engine: UnleashEngine, name: str, context: dict[str, Any]) -> Evaluation:
+class Evaluator(Protocol):
+    """An engine, or several that answer as one (server.flags.engines.Engines)."""
+
+    def check_variant(self, toggle_name: str, context: dict[str, Any]) -> Any: ...
+
+
+def evaluate(engine: Evaluator, name: str, context: dict[str, Any]) -> Evaluation:
     """Evaluate one flag without counting it in the engine's own metrics.
 
     One variant query answers both questions: the engine resolves whether the flag is on before
