@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from server import db
 from server.audit.models import Event
 from server.flags import flags_snapshot
-from server.flags.api import (
+from server.flags.evaluation import evaluate, make_context
+from server.flags.schemas import (
     EnvironmentOut,
     FeatureOut,
     FeaturesOut,
@@ -24,7 +25,6 @@ from server.flags.api import (
     StrategyOut,
     VariantsOut,
 )
-from server.flags.evaluation import evaluate, make_context
 from tests.conftest import csrf_token, sign_in
 
 FEATURES = "/api/admin/projects/default/features"
