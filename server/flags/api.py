@@ -180,40 +180,28 @@ def environment_out(flag: Flag, env: FlagEnvironment) -> EnvironmentOut:
 def feature_out(flag: Flag) -> FeatureOut:
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
     by_name = {e.environment: e for e in flag.environments}
+    fields = service.flag_fields(flag)
     return FeatureOut(
         name=flag.name,
-        type=flag.type,
-        description=flag.description,
+        type=fields["type"],
+        description=fields["description"],
         project="default",
-        stale=flag.stale,
+        stale=fields["stale"],
         potentiallyStale=service.potentially_stale(flag),
-        impressionData=flag.impression_data,
+        impressionData=fields["impressionData"],
         archived=flag.archived_at is not None,
         archivedAt=flag.archived_at,
         createdAt=flag.created_at,
         createdBy=flag.created_by,
-        owner=flag.owner,
-        tags=[_tag_out(t) for t in flag.tags],
-        dependencies=[DependencyOut.model_validate(d) for d in flag.dependencies],
+        owner=fields["owner"],
+        tags=[_tag_out(t) for t in fields["tags"]],
+        dependencies=[DependencyOut.model_validate(d) for d in fields["dependencies"]],
         declaredInCode=flag.declared_in_code,
         version=flag.version,
         updatedAt=flag.updated_at,
         updatedBy=flag.updated_by,
         environments=[environment_out(flag, by_name[e]) for e in environments if e in by_name],
     )
-
-
-def _flag_fields(flag: Flag) -> dict[str, Any]:
-    """A flag's editable fields in the API's names (the document PUT and PATCH change)."""
-    return {
-        "description": flag.description,
-        "type": flag.type,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "impressionData": flag.impression_data,
-        "stale": flag.stale,
-        "dependencies": [dict(d) for d in flag.dependencies],
-    }
 
 
 def _strategy_fields(strategy: Strategy) -> dict[str, Any]:
@@ -317,7 +305,7 @@ def update_feature(name: str) -> Response:
             "Archive a flag with DELETE on its address.",
             {"fields": {"archived": "only false is accepted here"}},
         )
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     given = body.model_dump(
         exclude_unset=True,
         include={"description", "type", "stale", "impressionData", "owner", "dependencies"},
@@ -344,7 +332,7 @@ def patch_feature(name: str) -> Response:
     patches = parse_body(Patches)
     session = db.session()
     flag = _live_flag(session, name)
-    document = {"name": flag.name, **_flag_fields(flag)}
+    document = {"name": flag.name, **service.flag_fields(flag)}
     patched = apply_patch(document, patches.root)
     if not isinstance(patched, dict) or patched.get("name") != name:
         raise Invalid("A flag cannot be renamed.", {"fields": {"name": "must stay " + name}})
@@ -398,7 +386,7 @@ def add_dependency(name: str) -> Response:
     dependency = parse_body(Dependency)
     session = db.session()
     flag = _live_flag(session, name)
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     others = [d for d in fields["dependencies"] if d.get("feature") != dependency.feature]
     fields["dependencies"] = [*others, dependency.model_dump()]
     flag = _update(session, name, fields, _expected_version())
@@ -412,7 +400,7 @@ def delete_dependency(name: str, parent: str) -> Response:
     """Remove the dependency on `parent`."""
     session = db.session()
     flag = _live_flag(session, name)
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     kept = [d for d in fields["dependencies"] if d.get("feature") != parent]
     if len(kept) == len(fields["dependencies"]):
         raise NotFound(f"{name!r} does not depend on {parent!r}.")
@@ -427,7 +415,7 @@ def delete_dependencies(name: str) -> Response:
     """Remove every dependency of a flag."""
     session = db.session()
     flag = _live_flag(session, name)
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     if fields["dependencies"]:
         fields["dependencies"] = []
         flag = _update(session, name, fields, _expected_version())

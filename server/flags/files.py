@@ -429,13 +429,7 @@ _METADATA = (
 
 
 def _metadata_differences(flag: Flag, fields: FlagCreate) -> list[str]:
-    stored = {
-        "description": flag.description,
-        "type": flag.type,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "impressionData": flag.impression_data,
-    }
+    stored = service.flag_fields(flag)
     wanted = fields.model_dump(mode="json")
     return [file_key for file_key, key in _METADATA if stored[key] != wanted[key]]
 
@@ -610,14 +604,8 @@ def flag_document(
     flag: Flag, environments: tuple[str, ...], segment_names: Mapping[int, str]
 ) -> dict[str, Any]:
     """A flag's current state in the file format (what `flags export` writes)."""
-    doc: dict[str, Any] = {
-        "name": flag.name,
-        "description": flag.description,
-        "type": flag.type,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "impression_data": flag.impression_data,
-    }
+    fields = service.flag_fields(flag)
+    doc: dict[str, Any] = {"name": flag.name} | {f: fields[key] for f, key in _METADATA}
     envs: dict[str, Any] = {}
     by_name = {e.environment: e for e in flag.environments}
     for env_name in environments:

@@ -32,6 +32,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
 
 from server.flags.evaluation import STANDARD_FIELDS
+from server.flags.models import Flag
 from server.flags.schemas import (
     CONTEXT_NAME_RE,
     FLAG_NAME_PATTERN,
@@ -47,6 +48,7 @@ from server.flags.schemas import (
     StrategyIn,
     Variant,
 )
+from server.flags.service import flag_fields
 
 
 def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
@@ -276,16 +278,17 @@ def flag_fields_from_form(
         return None
 
 
-def edit_flag_form(flag: Any, formdata: Any = None) -> EditFlagForm:
+def edit_flag_form(flag: Flag, formdata: Any = None) -> EditFlagForm:
+    fields = flag_fields(flag)
     return EditFlagForm(
         formdata=formdata,
         data={
-            "description": flag.description,
-            "type": flag.type,
-            "owner": flag.owner,
-            "tags": ", ".join(flag.tags),
-            "impression_data": flag.impression_data,
-            "stale": flag.stale,
+            "description": fields["description"],
+            "type": fields["type"],
+            "owner": fields["owner"],
+            "tags": ", ".join(fields["tags"]),
+            "impression_data": fields["impressionData"],
+            "stale": fields["stale"],
             "version": flag.version,
         },
     )

@@ -71,17 +71,28 @@ def potentially_stale(flag: Flag, now: datetime | None = None) -> bool:
     return (now or clock.now()) - flag.created_at > timedelta(days=days)
 
 
-def flag_state(flag: Flag) -> dict[str, Any]:
-    """A flag's whole configuration as the audit log keeps it (before/after)."""
+def flag_fields(flag: Flag) -> dict[str, Any]:
+    """A flag's editable document in the API's names (what `FlagFields` validates).
+
+    The one builder: the admin API (PUT, PATCH, dependencies), the edit pages and forms, flag
+    files and the audit log's flag state all start from it.
+    """
     return {
-        "name": flag.name,
         "description": flag.description,
         "type": flag.type,
         "owner": flag.owner,
         "tags": list(flag.tags),
         "impressionData": flag.impression_data,
         "stale": flag.stale,
-        "dependencies": list(flag.dependencies),
+        "dependencies": [dict(d) for d in flag.dependencies],
+    }
+
+
+def flag_state(flag: Flag) -> dict[str, Any]:
+    """A flag's whole configuration as the audit log keeps it (before/after)."""
+    return {
+        "name": flag.name,
+        **flag_fields(flag),
         "archived": flag.archived_at is not None,
         "declaredInCode": flag.declared_in_code,
         "version": flag.version,

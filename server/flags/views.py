@@ -385,7 +385,7 @@ def edit(name: str) -> Page:
     if request.method == "POST":
         form = forms.EditFlagForm()
         form.validate()
-        data = forms.flag_fields_from_form(form, list(flag.dependencies))
+        data = forms.flag_fields_from_form(form, service.flag_fields(flag)["dependencies"])
         status = 400
         if data is not None and not forms.has_errors(form):
             try:
@@ -705,15 +705,7 @@ def dependencies(name: str) -> Page:
             if deps is not None and not forms.has_errors(form):
                 try:
                     fields = FlagFields.model_validate(
-                        {
-                            "description": flag.description,
-                            "type": flag.type,
-                            "owner": flag.owner,
-                            "tags": list(flag.tags),
-                            "impressionData": flag.impression_data,
-                            "stale": flag.stale,
-                            "dependencies": deps,
-                        }
+                        service.flag_fields(flag) | {"dependencies": deps}
                     )
                     service.update_flag(s, actor(), name, fields, _version(form.version.data))
                 except DomainError as exc:

@@ -12,7 +12,7 @@ from server import db
 from server.audit.models import Event
 from server.audit.service import Actor
 from server.errors import Conflict, Invalid, NotFound
-from server.flags import flags_snapshot
+from server.flags import files, flags_snapshot, forms
 from server.flags import service as flags
 from server.flags.evaluation import evaluate, make_context
 from server.flags.schemas import FlagCreate, FlagFields, SegmentIn, StrategyIn, Variant
@@ -104,6 +104,50 @@ def test_stale_flag_edit_gets_conflict(app: Flask) -> None:
         with pytest.raises(Conflict):
             flags.update_flag(s, BOB, "f", FlagFields(description="two"), v)
         assert flags.get_flag(s, "f").description == "one"
+
+
+def test_one_editable_document_feeds_the_audit_state_the_edit_form_and_the_flag_file(
+    app: Flask,
+) -> None:
+    with app.app_context():
+        s = db.session()
+        flags.create_flag(s, ALICE, FlagCreate(name="parent"), ENVS)
+        fields = FlagFields(
+            description="Checkout v2",
+            type="experiment",
+            owner="team-pay",
+            tags=["web", "team:pay"],
+            impressionData=True,
+            dependencies=[{"feature": "parent"}],
+        )
+        flag = flags.create_flag(s, ALICE, FlagCreate(name="child", **fields.model_dump()), ENVS)
+        complete(s)
+        document = flags.flag_fields(flag)
+        assert FlagFields.model_validate(document) == fields
+        assert document == {
+            "description": "Checkout v2",
+            "type": "experiment",
+            "owner": "team-pay",
+            "tags": ["web", "team:pay"],
+            "impressionData": True,
+            "stale": False,
+            "dependencies": [{"feature": "parent"}],
+        }
+        state = flags.flag_state(flag)
+        assert {k: state[k] for k in document} == document
+        exported = files.flag_document(flag, ENVS, {})
+        assert {k: exported[k] for k in ("description", "type", "owner", "tags")} == {
+            k: document[k] for k in ("description", "type", "owner", "tags")
+        }
+        assert exported["impression_data"] is True
+        with app.test_request_context():
+            form = forms.edit_flag_form(flag)
+            assert (form.description.data, form.owner.data, form.tags.data) == (
+                "Checkout v2",
+                "team-pay",
+                "web, team:pay",
+            )
+            assert form.impression_data.data is True and form.version.data == flag.version
 
 
 def test_variants_are_normalised_and_served(app: Flask) -> None:
