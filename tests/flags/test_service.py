@@ -15,7 +15,15 @@ from server.errors import Conflict, Invalid, NotFound
 from server.flags import files, flags_snapshot, forms
 from server.flags import service as flags
 from server.flags.evaluation import evaluate, make_context
-from server.flags.schemas import FlagCreate, FlagFields, SegmentIn, StrategyIn, Variant
+from server.flags.schemas import (
+    Dependency,
+    FlagCreate,
+    FlagFields,
+    FlagType,
+    SegmentIn,
+    StrategyIn,
+    Variant,
+)
 from server.unit_of_work import complete
 
 ENVS = ("development", "production")
@@ -114,11 +122,11 @@ def test_one_editable_document_feeds_the_audit_state_the_edit_form_and_the_flag_
         flags.create_flag(s, ALICE, FlagCreate(name="parent"), ENVS)
         fields = FlagFields(
             description="Checkout v2",
-            type="experiment",
+            type=FlagType.EXPERIMENT,
             owner="team-pay",
             tags=["web", "team:pay"],
             impressionData=True,
-            dependencies=[{"feature": "parent"}],
+            dependencies=[Dependency(feature="parent")],
         )
         flag = flags.create_flag(s, ALICE, FlagCreate(name="child", **fields.model_dump()), ENVS)
         complete(s)
