@@ -3,7 +3,7 @@
 Reads need `read`, writes `flags.write` (an admin token, or a signed-in developer or admin).
 Writes carry the version they were based on, in the body (`version`) or in `If-Match`: the
 flag's version for its own fields, the environment's version for on/off, strategies, variants
-and copies, the segment's version for segments. A stale version gets 409 naming who changed it.
+and copies. A stale version gets 409 naming who changed it. (Segments: server/segments/api.py.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from server.api import api_doc, parse_body, validate
 from server.errors import Invalid, NotFound
 from server.flags import service
 from server.flags.compile import active_flags
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.models import Flag, FlagEnvironment, Strategy
 from server.flags.patch import Patches, apply_patch
 from server.flags.schemas import (
     FLAG_NAME_RE,
@@ -38,10 +38,6 @@ from server.flags.schemas import (
     FeaturesQuery,
     FlagCreate,
     FlagFields,
-    SegmentBody,
-    SegmentIn,
-    SegmentOut,
-    SegmentsOut,
     SortOrderIn,
     StrategiesOut,
     StrategyCreateIn,
@@ -65,26 +61,24 @@ ENVIRONMENT = FEATURE + "/environments/<environment>"
 STRATEGIES = ENVIRONMENT + "/strategies"
 STRATEGY = STRATEGIES + "/<uuid:strategy_id>"  # never matches "set-sort-order"
 BULK = "/api/admin/projects/default/bulk_features/environments/<environment>"
-SEGMENTS = "/api/admin/segments"
-SEGMENT = SEGMENTS + "/<int:segment_id>"
 
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _json(model: BaseModel, status: int = 200) -> Response:
+def json_response(model: BaseModel, status: int = 200) -> Response:
     return current_app.response_class(
         model.model_dump_json(), status=status, mimetype="application/json"
     )
 
 
-def _empty(status: int = 200) -> Response:
+def empty_response(status: int = 200) -> Response:
     return current_app.response_class(b"", status=status)
 
 
 _IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
 
 
-def _expected_version(body_version: int | None = None) -> int | None:
+def expected_version(body_version: int | None = None) -> int | None:
     """The version a write was based on: from the body, or from `If-Match`."""
     header = request.headers.get("If-Match", "").strip()
     from_header = None
@@ -111,13 +105,6 @@ def _environment(environment: str) -> str:
             f"No environment named {environment!r}; the environments are {', '.join(environments)}."
         )
     return environment
-
-
-def _segment_id(segment_id: int) -> int:
-    # Ids are 32-bit: a larger number names no segment (and must not reach the database).
-    if segment_id > 2_147_483_647:
-        raise NotFound(f"No segment with id {segment_id}.")
-    return segment_id
 
 
 def _valid_name(name: str) -> str:
@@ -241,7 +228,7 @@ def list_features() -> Response:
         kind, sep, value = q.tag.partition(":")
         wanted = q.tag if sep and kind != "simple" else (value if sep else q.tag)
         flags = [f for f in flags if wanted.lower() in f.tags]
-    return _json(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
+    return json_response(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
 
 
 @bp.post(FEATURES)
@@ -267,7 +254,7 @@ def create_feature() -> Response:
         },
     )
     flag = service.create_flag(db.session(), actor(), data, current_app.config["ENVIRONMENTS"])
-    return _json(feature_out(flag))
+    return json_response(feature_out(flag))
 
 
 @bp.get(FEATURE)
@@ -275,7 +262,7 @@ def create_feature() -> Response:
 @api_doc("Read one flag", responses={200: FeatureOut}, tag="flags")
 def get_feature(name: str) -> Response:
     """Show one live flag."""
-    return _json(feature_out(_live_flag(db.session(), name)))
+    return json_response(feature_out(_live_flag(db.session(), name)))
 
 
 def _update(session: Session, name: str, fields: dict[str, Any], version: int | None) -> Flag:
@@ -315,8 +302,8 @@ def update_feature(name: str) -> Response:
     fields.update(given)
     if body.tags is not None:
         fields["tags"] = [_tag_text(t) for t in body.tags]
-    flag = _update(session, name, fields, _expected_version(body.version))
-    return _json(feature_out(flag))
+    flag = _update(session, name, fields, expected_version(body.version))
+    return json_response(feature_out(flag))
 
 
 @bp.patch(FEATURE)
@@ -337,8 +324,8 @@ def patch_feature(name: str) -> Response:
     if not isinstance(patched, dict) or patched.get("name") != name:
         raise Invalid("A flag cannot be renamed.", {"fields": {"name": "must stay " + name}})
     patched.pop("name")
-    flag = _update(session, name, patched, _expected_version())
-    return _json(feature_out(flag))
+    flag = _update(session, name, patched, expected_version())
+    return json_response(feature_out(flag))
 
 
 @bp.delete(FEATURE)
@@ -349,7 +336,7 @@ def archive_feature(name: str) -> Response:
     session = db.session()
     _live_flag(session, name)
     service.archive_flag(session, actor(), name)
-    return _empty(202)
+    return empty_response(202)
 
 
 @bp.get("/api/admin/archive/features")
@@ -358,7 +345,7 @@ def archive_feature(name: str) -> Response:
 def archived_features() -> Response:
     """List archived flags, most recently archived first."""
     flags = service.list_archived_flags(db.session())
-    return _json(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
+    return json_response(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
 
 
 @bp.post("/api/admin/archive/revive/<name>")
@@ -367,7 +354,7 @@ def archived_features() -> Response:
 def revive_feature(name: str) -> Response:
     """Bring an archived flag back."""
     service.revive_flag(db.session(), actor(), _valid_name(name))
-    return _empty()
+    return empty_response()
 
 
 # ---- dependencies -------------------------------------------------------------------------------
@@ -389,8 +376,8 @@ def add_dependency(name: str) -> Response:
     fields = service.flag_fields(flag)
     others = [d for d in fields["dependencies"] if d.get("feature") != dependency.feature]
     fields["dependencies"] = [*others, dependency.model_dump()]
-    flag = _update(session, name, fields, _expected_version())
-    return _json(feature_out(flag))
+    flag = _update(session, name, fields, expected_version())
+    return json_response(feature_out(flag))
 
 
 @bp.delete(FEATURE + "/dependencies/<parent>")
@@ -405,7 +392,7 @@ def delete_dependency(name: str, parent: str) -> Response:
     if len(kept) == len(fields["dependencies"]):
         raise NotFound(f"{name!r} does not depend on {parent!r}.")
     fields["dependencies"] = kept
-    return _json(feature_out(_update(session, name, fields, _expected_version())))
+    return json_response(feature_out(_update(session, name, fields, expected_version())))
 
 
 @bp.delete(FEATURE + "/dependencies")
@@ -418,8 +405,8 @@ def delete_dependencies(name: str) -> Response:
     fields = service.flag_fields(flag)
     if fields["dependencies"]:
         fields["dependencies"] = []
-        flag = _update(session, name, fields, _expected_version())
-    return _json(feature_out(flag))
+        flag = _update(session, name, fields, expected_version())
+    return json_response(feature_out(flag))
 
 
 # ---- environments -------------------------------------------------------------------------------
@@ -431,14 +418,14 @@ def delete_dependencies(name: str) -> Response:
 def get_environment(name: str, environment: str) -> Response:
     """Show one environment of a flag."""
     flag, env = _environment_of(db.session(), name, environment)
-    return _json(environment_out(flag, env))
+    return json_response(environment_out(flag, env))
 
 
 def _toggle(name: str, environment: str, enabled: bool) -> Response:
     session = db.session()
     _environment_of(session, name, environment)
-    service.set_enabled(session, actor(), name, environment, enabled, _expected_version())
-    return _json(feature_out(_live_flag(session, name)))
+    service.set_enabled(session, actor(), name, environment, enabled, expected_version())
+    return json_response(feature_out(_live_flag(session, name)))
 
 
 @bp.post(ENVIRONMENT + "/on")
@@ -465,7 +452,7 @@ def _bulk(environment: str, enabled: bool) -> Response:
     # The request is one unit of work: every flag changes, or none (one revision).
     for name in dict.fromkeys(body.features):
         service.set_enabled(session, who, name, environment, enabled)
-    return _empty()
+    return empty_response()
 
 
 @bp.post(BULK + "/on")
@@ -506,8 +493,8 @@ def copy_environment(name: str, environment: str, target: str) -> Response:
     session = db.session()
     _environment_of(session, name, environment)
     _environment(target)
-    dst = service.copy_environment(session, actor(), name, environment, target, _expected_version())
-    return _json(environment_out(_live_flag(session, name), dst))
+    dst = service.copy_environment(session, actor(), name, environment, target, expected_version())
+    return json_response(environment_out(_live_flag(session, name), dst))
 
 
 # ---- strategies ---------------------------------------------------------------------------------
@@ -519,7 +506,7 @@ def copy_environment(name: str, environment: str, target: str) -> Response:
 def list_strategies(name: str, environment: str) -> Response:
     """List an environment's strategies in order."""
     flag, env = _environment_of(db.session(), name, environment)
-    return _json(StrategiesOut(environment_out(flag, env).strategies))
+    return json_response(StrategiesOut(environment_out(flag, env).strategies))
 
 
 @bp.post(STRATEGIES)
@@ -536,9 +523,9 @@ def add_strategy(name: str, environment: str) -> Response:
     session = db.session()
     _environment_of(session, name, environment)
     strategy = service.add_strategy(
-        session, actor(), name, environment, body, _expected_version(body.version)
+        session, actor(), name, environment, body, expected_version(body.version)
     )
-    return _json(strategy_out(strategy, name, environment))
+    return json_response(strategy_out(strategy, name, environment))
 
 
 @bp.post(STRATEGIES + "/set-sort-order")
@@ -556,7 +543,7 @@ def set_sort_order(name: str, environment: str) -> Response:
     _, env = _environment_of(session, name, environment)
     if not body.root:
         # A no-op, as in Unleash: no new version, no change set, no audit event.
-        return _empty()
+        return empty_response()
     wanted = {item.id: item.sortOrder for item in body.root}
     current = sorted(env.strategies, key=lambda s: s.sort_order)
     unknown = set(wanted) - {s.id for s in current}
@@ -566,9 +553,9 @@ def set_sort_order(name: str, environment: str) -> Response:
         enumerate(current), key=lambda pair: (wanted.get(pair[1].id, pair[1].sort_order), pair[0])
     )
     service.reorder_strategies(
-        session, actor(), name, environment, [s.id for _, s in ranked], _expected_version()
+        session, actor(), name, environment, [s.id for _, s in ranked], expected_version()
     )
-    return _empty()
+    return empty_response()
 
 
 @bp.get(STRATEGY)
@@ -577,7 +564,7 @@ def set_sort_order(name: str, environment: str) -> Response:
 def get_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Show one strategy."""
     _, _, strategy = _strategy_of(db.session(), name, environment, strategy_id)
-    return _json(strategy_out(strategy, name, environment))
+    return json_response(strategy_out(strategy, name, environment))
 
 
 def _replace(
@@ -592,7 +579,7 @@ def _replace(
     strategy = service.replace_strategy(
         session, actor(), name, environment, strategy_id, data, version
     )
-    return _json(strategy_out(strategy, name, environment))
+    return json_response(strategy_out(strategy, name, environment))
 
 
 @bp.put(STRATEGY)
@@ -612,7 +599,7 @@ def replace_strategy(name: str, environment: str, strategy_id: UUID) -> Response
     fields = {k: v for k, v in fields.items() if v is not None}
     fields.setdefault("name", strategy.name)
     fields.setdefault("sortOrder", strategy.sort_order)
-    version = _expected_version(body.version)
+    version = expected_version(body.version)
     return _replace(session, name, environment, strategy.id, fields, version)
 
 
@@ -632,7 +619,7 @@ def patch_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     patched = apply_patch(_strategy_fields(strategy), patches.root)
     if not isinstance(patched, dict):
         raise Invalid("The patched strategy must still be an object.")
-    return _replace(session, name, environment, strategy.id, patched, _expected_version())
+    return _replace(session, name, environment, strategy.id, patched, expected_version())
 
 
 @bp.delete(STRATEGY)
@@ -642,8 +629,8 @@ def delete_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Remove one strategy."""
     session = db.session()
     _, _, strategy = _strategy_of(session, name, environment, strategy_id)
-    service.delete_strategy(session, actor(), name, environment, strategy.id, _expected_version())
-    return _empty()
+    service.delete_strategy(session, actor(), name, environment, strategy.id, expected_version())
+    return empty_response()
 
 
 # ---- variants -----------------------------------------------------------------------------------
@@ -663,7 +650,7 @@ def _variants_out(env: FlagEnvironment) -> VariantsOut:
 def get_variants(name: str, environment: str) -> Response:
     """Show one environment's feature variants."""
     _, env = _environment_of(db.session(), name, environment)
-    return _json(_variants_out(env))
+    return json_response(_variants_out(env))
 
 
 @bp.put(ENVIRONMENT + "/variants")
@@ -679,8 +666,8 @@ def put_variants(name: str, environment: str) -> Response:
     body = parse_body(VariantsIn)
     session = db.session()
     _environment_of(session, name, environment)
-    env = service.set_variants(session, actor(), name, environment, body.root, _expected_version())
-    return _json(_variants_out(env))
+    env = service.set_variants(session, actor(), name, environment, body.root, expected_version())
+    return json_response(_variants_out(env))
 
 
 @bp.patch(ENVIRONMENT + "/variants")
@@ -698,91 +685,5 @@ def patch_variants(name: str, environment: str) -> Response:
     _, env = _environment_of(session, name, environment)
     patched = apply_patch([dict(v) for v in env.variants], patches.root)
     variants = validate(VariantsIn, patched).root
-    env = service.set_variants(session, actor(), name, environment, variants, _expected_version())
-    return _json(_variants_out(env))
-
-
-# ---- segments -----------------------------------------------------------------------------------
-
-
-def segment_out(session: Session, segment: Segment, used_in: int | None = None) -> SegmentOut:
-    if used_in is None:
-        used_in = service.segment_use_counts(session, [segment.id]).get(segment.id, 0)
-    return SegmentOut(
-        id=segment.id,
-        name=segment.name,
-        description=segment.description,
-        constraints=[ConstraintOut.model_validate(c) for c in segment.constraints],
-        usedInFeatures=used_in,
-        version=segment.version,
-        createdAt=segment.created_at,
-        updatedAt=segment.updated_at,
-        updatedBy=segment.updated_by,
-    )
-
-
-@bp.get(SEGMENTS)
-@requires(Permission.READ)
-@api_doc("List segments", responses={200: SegmentsOut}, tag="segments")
-def list_segments() -> Response:
-    """List every segment."""
-    session = db.session()
-    rows = service.list_segments(session)
-    counts = service.segment_use_counts(session)  # one query for every segment, not one each
-    segments = [segment_out(session, s, counts.get(s.id, 0)) for s in rows]
-    return _json(SegmentsOut(segments=segments))
-
-
-def _segment_data(body: SegmentBody) -> SegmentIn:
-    return SegmentIn(name=body.name, description=body.description, constraints=body.constraints)
-
-
-@bp.post(SEGMENTS)
-@requires(Permission.FLAGS_WRITE)
-@api_doc("Create a segment", request=SegmentBody, responses={201: SegmentOut}, tag="segments")
-def create_segment() -> Response:
-    """Create a segment."""
-    body = parse_body(SegmentBody)
-    session = db.session()
-    segment = service.create_segment(session, actor(), _segment_data(body))
-    return _json(segment_out(session, segment), 201)
-
-
-@bp.get(SEGMENT)
-@requires(Permission.READ)
-@api_doc("Read one segment", responses={200: SegmentOut}, tag="segments")
-def get_segment(segment_id: int) -> Response:
-    """Show one segment."""
-    session = db.session()
-    return _json(segment_out(session, service.get_segment(session, _segment_id(segment_id))))
-
-
-@bp.put(SEGMENT)
-@requires(Permission.FLAGS_WRITE)
-@api_doc(
-    "Change a segment (every strategy using it changes with it)",
-    request=SegmentBody,
-    responses={200: SegmentOut},
-    tag="segments",
-)
-def update_segment(segment_id: int) -> Response:
-    """Change a segment."""
-    body = parse_body(SegmentBody)
-    session = db.session()
-    segment = service.update_segment(
-        session,
-        actor(),
-        _segment_id(segment_id),
-        _segment_data(body),
-        _expected_version(body.version),
-    )
-    return _json(segment_out(session, segment))
-
-
-@bp.delete(SEGMENT)
-@requires(Permission.FLAGS_WRITE)
-@api_doc("Delete a segment no strategy uses", responses={204: None}, tag="segments")
-def delete_segment(segment_id: int) -> Response:
-    """Delete a segment."""
-    service.delete_segment(db.session(), actor(), _segment_id(segment_id))
-    return _empty(204)
+    env = service.set_variants(session, actor(), name, environment, variants, expected_version())
+    return json_response(_variants_out(env))

@@ -52,6 +52,7 @@ from server.flags.schemas import (
     Variant,
     normalise_variants,
 )
+from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
 
 SUFFIX = ".toml"
@@ -552,7 +553,7 @@ def sync_flags(
 
 
 def segment_ids(session: Session) -> dict[str, int]:
-    return {s.name: s.id for s in service.list_segments(session)}
+    return {s.name: s.id for s in segments_service.list_segments(session)}
 
 
 # ---- exporting ----------------------------------------------------------------------------------
@@ -645,7 +646,7 @@ def export_flags(
 ) -> list[tuple[Path, bool]]:
     """Write every live flag to `directory` as NAME.toml; (path, written) for each."""
     directory.mkdir(parents=True, exist_ok=True)
-    names = {s.id: s.name for s in service.list_segments(session)}
+    names = {s.id: s.name for s in segments_service.list_segments(session)}
     results = []
     for flag in active_flags(session):
         path = directory / (flag.name + SUFFIX)

@@ -345,12 +345,21 @@ class SegmentIn(StrictModel):
 # ---- admin API responses (Unleash's field names; our extras: owner, version, declaredInCode) ----
 
 
+# /api/openapi.json names a component after its module when two features have a model of the
+# same name (server__flags__api__StrategyOut beside server__gate__api__StrategyOut). These models
+# were published from server/flags/api.py; they keep that name, and so resolve their annotations
+# here by an explicit rebuild (see the end of this section).
+PUBLISHED_MODULE = "server.flags.api"
+
+
 class TagOut(BaseModel):
     type: str
     value: str
 
 
 class PayloadOut(BaseModel):
+    __module__ = PUBLISHED_MODULE
+
     type: str
     value: str
 
@@ -373,6 +382,8 @@ class ConstraintOut(BaseModel):
 
 
 class StrategyOut(BaseModel):
+    __module__ = PUBLISHED_MODULE
+
     id: str
     name: str
     title: str
@@ -391,6 +402,8 @@ class StrategiesOut(RootModel[list[StrategyOut]]):
 
 
 class EnvironmentOut(BaseModel):
+    __module__ = PUBLISHED_MODULE
+
     name: str
     environment: str
     featureName: str
@@ -444,20 +457,17 @@ class VariantsOut(BaseModel):
     environmentVersion: int
 
 
-class SegmentOut(BaseModel):
-    id: int
-    name: str
-    description: str
-    constraints: list[ConstraintOut]
-    usedInFeatures: int
-    version: int
-    createdAt: datetime
-    updatedAt: datetime
-    updatedBy: str
-
-
-class SegmentsOut(BaseModel):
-    segments: list[SegmentOut]
+for _model in (
+    PayloadOut,
+    VariantOut,
+    StrategyOut,
+    StrategiesOut,
+    EnvironmentOut,
+    FeatureOut,
+    FeaturesOut,
+    VariantsOut,
+):
+    _model.model_rebuild(_types_namespace=globals())
 
 
 # ---- admin API requests --------------------------------------------------------------------------
@@ -535,11 +545,6 @@ class VariantsIn(RootModel[list[Variant]]):
 
 class BulkToggleIn(StrictModel):
     features: list[str] = Field(min_length=1, max_length=1000)
-
-
-class SegmentBody(SegmentIn):
-    project: Literal["default"] | None = None
-    version: int | None = Field(default=None, ge=1)
 
 
 class FeaturesQuery(StrictModel):

@@ -24,6 +24,7 @@ from server.flags.schemas import (
     StrategyIn,
     Variant,
 )
+from server.segments import service as segments
 from server.unit_of_work import complete
 
 ENVS = ("development", "production")
@@ -188,7 +189,7 @@ def test_segments_must_exist_and_cannot_be_deleted_while_used(app: Flask) -> Non
         complete(s)
         with pytest.raises(Invalid):
             flags.add_strategy(s, ALICE, "f", "development", rollout(50, segments=[99]))
-        seg = flags.create_segment(
+        seg = segments.create_segment(
             s,
             ALICE,
             SegmentIn(
@@ -199,7 +200,7 @@ def test_segments_must_exist_and_cannot_be_deleted_while_used(app: Flask) -> Non
         flags.add_strategy(s, ALICE, "f", "development", rollout(100, segments=[seg.id]))
         complete(s)
         with pytest.raises(Conflict):
-            flags.delete_segment(s, ALICE, seg.id)
+            segments.delete_segment(s, ALICE, seg.id)
         flags.set_enabled(s, ALICE, "f", "development", True)
         complete(s)
         engine = flags_snapshot().environment("development").engine

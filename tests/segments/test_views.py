@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server import db
-from server.flags import service
+from server.segments import service
+from tests.common.flags_ui import add_strategy, make_flag, make_segment, post, text
 from tests.conftest import sign_in
-from tests.flags.ui_helpers import add_strategy, make_flag, make_segment, post, text
 
 
 def segment_of(app: Flask, segment_id: int) -> dict[str, Any]:
