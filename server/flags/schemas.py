@@ -457,6 +457,8 @@ class VariantsOut(BaseModel):
     environmentVersion: int
 
 
+# The models published under PUBLISHED_MODULE, and those holding them, look their annotations up
+# in that module, where these names are not: build them here, with this module's names.
 for _model in (
     PayloadOut,
     VariantOut,
@@ -468,6 +470,7 @@ for _model in (
     VariantsOut,
 ):
     _model.model_rebuild(_types_namespace=globals())
+del _model
 
 
 # ---- admin API requests --------------------------------------------------------------------------
