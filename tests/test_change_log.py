@@ -15,6 +15,7 @@ from server.changes.log import RETENTION, changes_since
 from server.changes.models import ChangeSet
 from server.flags import service as flags
 from server.flags.schemas import FlagCreate, SegmentIn
+from server.segments import service as segments
 
 ALICE = Actor("alice@example.com")
 ENVS = ("development", "production")
@@ -33,10 +34,10 @@ def test_each_unit_of_work_appends_one_change_set_with_its_events(app: Flask) ->
         flags.set_enabled(s, ALICE, "f", "production", True)
     with app.app_context():
         s = db.session()
-        seg = flags.create_segment(s, ALICE, SegmentIn(name="beta"))
+        seg = segments.create_segment(s, ALICE, SegmentIn(name="beta"))
         seg_id = seg.id
     with app.app_context():
-        flags.delete_segment(db.session(), ALICE, seg_id)
+        segments.delete_segment(db.session(), ALICE, seg_id)
     with app.app_context():
         s = db.session()
         answer = changes_since(s, start)

@@ -26,6 +26,7 @@ from server.flags import service as flags
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
 from server.gate import service as gate
+from server.segments import service as segments
 from server.unit_of_work import complete
 
 SERVER = Path(__file__).resolve().parent.parent / "server"
@@ -86,7 +87,7 @@ def _load_strategy(s: Session) -> Strategy:
 
 def _segment(app: Flask) -> None:
     with app.app_context():
-        flags.create_segment(db.session(), ALICE, SegmentIn(name="beta"))
+        segments.create_segment(db.session(), ALICE, SegmentIn(name="beta"))
 
 
 def _announcement(app: Flask) -> None:

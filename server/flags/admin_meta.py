@@ -26,6 +26,7 @@ from server import db
 from server.access import Permission, requires
 from server.api import api_doc
 from server.errors import NotFound
+from server.flags.api import json_response
 from server.flags.models import Flag, FlagEnvironment
 from server.flags.schemas import StrategyIn
 
@@ -107,10 +108,6 @@ def _feature_type_counts(session: Session) -> dict[str, int]:
     return {kind: count for kind, count in session.execute(query)}
 
 
-def _json(model: BaseModel) -> Response:
-    return current_app.response_class(model.model_dump_json(), mimetype="application/json")
-
-
 @bp.get(PROJECTS)
 @requires(Permission.READ)
 @api_doc("List the projects: only `default`", responses={200: ProjectsOut}, tag="flags")
@@ -120,7 +117,7 @@ def list_projects() -> Response:
     project = ProjectOut(
         id=PROJECT_ID, name=PROJECT_NAME, description=PROJECT_DESCRIPTION, featureCount=count
     )
-    return _json(ProjectsOut(version=1, projects=[project]))
+    return json_response(ProjectsOut(version=1, projects=[project]))
 
 
 @bp.get(PROJECTS + "/<project>")
@@ -134,7 +131,7 @@ def get_project(project: str) -> Response:
         raise NotFound(f"No project named {project!r}; Darklaunch has one project, 'default'.")
     counts = _feature_type_counts(db.session())
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
-    return _json(
+    return json_response(
         ProjectOverviewOut(
             version=1,
             name=PROJECT_NAME,
@@ -179,7 +176,7 @@ def _environments_out(session: Session) -> list[EnvironmentOut]:
 )
 def list_environments() -> Response:
     """List the configured environments in display order."""
-    return _json(EnvironmentsOut(version=1, environments=_environments_out(db.session())))
+    return json_response(EnvironmentsOut(version=1, environments=_environments_out(db.session())))
 
 
 @bp.get(ENVIRONMENTS + "/<name>")
@@ -189,7 +186,7 @@ def get_environment(name: str) -> Response:
     """Show one configured environment."""
     for environment in _environments_out(db.session()):
         if environment.name == name:
-            return _json(environment)
+            return json_response(environment)
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
     raise NotFound(
         f"No environment named {name!r}; the environments are {', '.join(environments)}."
@@ -349,7 +346,7 @@ def list_strategy_definitions() -> Response:
     # Only what Darklaunch accepts: a listed strategy a script then cannot add would mislead.
     accepted = accepted_strategy_names()
     listed = [s for s in BUILT_IN_STRATEGIES if s.name in accepted]
-    return _json(StrategyDefinitionsOut(version=1, strategies=listed))
+    return json_response(StrategyDefinitionsOut(version=1, strategies=listed))
 
 
 @bp.get(STRATEGIES + "/<name>")
@@ -360,5 +357,5 @@ def get_strategy_definition(name: str) -> Response:
     if name in accepted_strategy_names():
         for strategy in BUILT_IN_STRATEGIES:
             if strategy.name == name:
-                return _json(strategy)
+                return json_response(strategy)
     raise NotFound(f"No strategy named {name!r}.")

@@ -3,42 +3,53 @@
 Reads need `read`, writes `flags.write` (an admin token, or a signed-in developer or admin).
 Writes carry the version they were based on, in the body (`version`) or in `If-Match`: the
 flag's version for its own fields, the environment's version for on/off, strategies, variants
-and copies, the segment's version for segments. A stale version gets 409 naming who changed it.
+and copies. A stale version gets 409 naming who changed it. (Segments: server/segments/api.py.)
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from flask import Blueprint, current_app, request
-from pydantic import BaseModel, Field, RootModel, field_validator
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from server import db
 from server.access import Permission, requires
-from server.api import StrictModel, api_doc, parse_body, validate
+from server.api import api_doc, parse_body, validate
 from server.errors import Invalid, NotFound
 from server.flags import service
 from server.flags.compile import active_flags
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
+from server.flags.models import Flag, FlagEnvironment, Strategy
 from server.flags.patch import Patches, apply_patch
 from server.flags.schemas import (
-    FLAG_NAME_PATTERN,
     FLAG_NAME_RE,
-    FLAG_NAME_RULE,
-    Constraint,
+    BulkToggleIn,
+    ConstraintOut,
+    CreateFeatureIn,
     Dependency,
+    DependencyOut,
+    EnvironmentOut,
+    FeatureOut,
+    FeaturesOut,
+    FeaturesQuery,
     FlagCreate,
     FlagFields,
-    FlagType,
-    SegmentId,
-    SegmentIn,
+    SortOrderIn,
+    StrategiesOut,
+    StrategyCreateIn,
     StrategyIn,
-    Variant,
+    StrategyOut,
+    StrategyUpdateIn,
+    TagIn,
+    TagOut,
+    UpdateFeatureIn,
+    VariantOut,
+    VariantsIn,
+    VariantsOut,
 )
 from server.web import actor
 
@@ -50,231 +61,24 @@ ENVIRONMENT = FEATURE + "/environments/<environment>"
 STRATEGIES = ENVIRONMENT + "/strategies"
 STRATEGY = STRATEGIES + "/<uuid:strategy_id>"  # never matches "set-sort-order"
 BULK = "/api/admin/projects/default/bulk_features/environments/<environment>"
-SEGMENTS = "/api/admin/segments"
-SEGMENT = SEGMENTS + "/<int:segment_id>"
-
-# ---- response shapes (Unleash's field names; our extras: owner, version, declaredInCode, ...) ----
-
-
-class TagOut(BaseModel):
-    type: str
-    value: str
-
-
-class PayloadOut(BaseModel):
-    type: str
-    value: str
-
-
-class VariantOut(BaseModel):
-    name: str
-    weight: int
-    weightType: str
-    stickiness: str
-    payload: PayloadOut | None = None
-
-
-class ConstraintOut(BaseModel):
-    contextName: str
-    operator: str
-    values: list[str] = Field(default_factory=list)
-    value: str | None = None
-    inverted: bool = False
-    caseInsensitive: bool = False
-
-
-class StrategyOut(BaseModel):
-    id: str
-    name: str
-    title: str
-    featureName: str
-    environment: str
-    sortOrder: int
-    disabled: bool
-    parameters: dict[str, str]
-    constraints: list[ConstraintOut]
-    segments: list[int]
-    variants: list[VariantOut]
-
-
-class StrategiesOut(RootModel[list[StrategyOut]]):
-    """An environment's strategies, in evaluation order."""
-
-
-class EnvironmentOut(BaseModel):
-    name: str
-    environment: str
-    featureName: str
-    enabled: bool
-    version: int = Field(description="Send it back (If-Match or `version`) with changes here")
-    updatedAt: datetime
-    updatedBy: str
-    strategies: list[StrategyOut]
-    variants: list[VariantOut]
-    variantCount: int
-    hasStrategies: bool
-    hasEnabledStrategies: bool
-
-
-class DependencyOut(BaseModel):
-    feature: str
-    enabled: bool = True
-    variants: list[str] = Field(default_factory=list)
-
-
-class FeatureOut(BaseModel):
-    name: str
-    type: str
-    description: str
-    project: Literal["default"]
-    stale: bool
-    potentiallyStale: bool
-    impressionData: bool
-    archived: bool
-    archivedAt: datetime | None
-    createdAt: datetime
-    createdBy: str
-    owner: str
-    tags: list[TagOut]
-    dependencies: list[DependencyOut]
-    declaredInCode: bool
-    version: int = Field(description="Send it back (If-Match or `version`) with metadata changes")
-    updatedAt: datetime
-    updatedBy: str
-    environments: list[EnvironmentOut]
-
-
-class FeaturesOut(BaseModel):
-    version: int
-    features: list[FeatureOut]
-
-
-class VariantsOut(BaseModel):
-    version: int = Field(description="The shape's version (1), as in Unleash")
-    variants: list[VariantOut]
-    environmentVersion: int
-
-
-class SegmentOut(BaseModel):
-    id: int
-    name: str
-    description: str
-    constraints: list[ConstraintOut]
-    usedInFeatures: int
-    version: int
-    createdAt: datetime
-    updatedAt: datetime
-    updatedBy: str
-
-
-class SegmentsOut(BaseModel):
-    segments: list[SegmentOut]
-
-
-# ---- request shapes -----------------------------------------------------------------------------
-
-
-class TagIn(StrictModel):
-    type: str = Field(default="simple", min_length=1, max_length=50)
-    value: str = Field(min_length=1, max_length=50)
-
-
-class CreateFeatureIn(StrictModel):
-    name: str = Field(json_schema_extra={"pattern": FLAG_NAME_PATTERN}, description=FLAG_NAME_RULE)
-    type: FlagType = FlagType.RELEASE
-    description: str | None = Field(default=None, max_length=2000)
-    impressionData: bool = False
-    owner: str = Field(default="", max_length=200)
-    tags: list[str | TagIn] = Field(default_factory=list, max_length=50)
-
-    @field_validator("name")
-    @classmethod
-    def _name_rule(cls, name: str) -> str:
-        if not FLAG_NAME_RE.match(name):
-            raise ValueError(f"flag names are {FLAG_NAME_RULE}")
-        return name
-
-
-class UpdateFeatureIn(StrictModel):
-    """Unleash's update body: fields left out stay as they are."""
-
-    name: str | None = Field(default=None, description="Must be the flag's own name if given")
-    description: str | None = Field(default=None, max_length=2000)
-    type: FlagType | None = None
-    stale: bool | None = None
-    impressionData: bool | None = None
-    archived: bool | None = Field(default=None, description="Only false; archive with DELETE")
-    project: Literal["default"] | None = None
-    createdAt: datetime | None = Field(default=None, description="Ignored, as in Unleash")
-    owner: str | None = Field(default=None, max_length=200)
-    tags: list[str | TagIn] | None = Field(default=None, max_length=50)
-    dependencies: list[Dependency] | None = Field(default=None, max_length=20)
-    version: int | None = Field(default=None, ge=1)
-
-
-class StrategyCreateIn(StrategyIn):
-    version: int | None = Field(default=None, ge=1, description="The environment's version")
-
-
-class StrategyUpdateIn(StrictModel):
-    """A strategy's whole configuration; `name` defaults to the strategy's current one."""
-
-    name: str | None = None
-    title: str | None = None
-    parameters: dict[str, str | int | float] | None = None
-    constraints: list[Constraint] | None = Field(default=None, max_length=100)
-    segments: list[SegmentId] | None = Field(default=None, max_length=100)
-    variants: list[Variant] | None = Field(default=None, max_length=100)
-    disabled: bool | None = None
-    sortOrder: int | None = None
-    version: int | None = Field(default=None, ge=1, description="The environment's version")
-
-
-class SortOrderItem(StrictModel):
-    id: str = Field(min_length=1, max_length=36)
-    sortOrder: int = Field(ge=0, le=1_000_000)
-
-
-class SortOrderIn(RootModel[list[SortOrderItem]]):
-    # Empty is accepted, as Unleash accepts it (200): nothing to reorder.
-    root: list[SortOrderItem] = Field(max_length=1000)
-
-
-class VariantsIn(RootModel[list[Variant]]):
-    root: list[Variant] = Field(max_length=100)
-
-
-class BulkToggleIn(StrictModel):
-    features: list[str] = Field(min_length=1, max_length=1000)
-
-
-class SegmentBody(SegmentIn):
-    project: Literal["default"] | None = None
-    version: int | None = Field(default=None, ge=1)
-
-
-class FeaturesQuery(StrictModel):
-    namePrefix: str | None = Field(default=None, max_length=100)
-    tag: str | None = Field(default=None, max_length=101, description="`value` or `type:value`")
-
 
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _json(model: BaseModel, status: int = 200) -> Response:
+def json_response(model: BaseModel, status: int = 200) -> Response:
     return current_app.response_class(
         model.model_dump_json(), status=status, mimetype="application/json"
     )
 
 
-def _empty(status: int = 200) -> Response:
+def empty_response(status: int = 200) -> Response:
     return current_app.response_class(b"", status=status)
 
 
 _IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
 
 
-def _expected_version(body_version: int | None = None) -> int | None:
+def expected_version(body_version: int | None = None) -> int | None:
     """The version a write was based on: from the body, or from `If-Match`."""
     header = request.headers.get("If-Match", "").strip()
     from_header = None
@@ -301,13 +105,6 @@ def _environment(environment: str) -> str:
             f"No environment named {environment!r}; the environments are {', '.join(environments)}."
         )
     return environment
-
-
-def _segment_id(segment_id: int) -> int:
-    # Ids are 32-bit: a larger number names no segment (and must not reach the database).
-    if segment_id > 2_147_483_647:
-        raise NotFound(f"No segment with id {segment_id}.")
-    return segment_id
 
 
 def _valid_name(name: str) -> str:
@@ -370,40 +167,28 @@ def environment_out(flag: Flag, env: FlagEnvironment) -> EnvironmentOut:
 def feature_out(flag: Flag) -> FeatureOut:
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
     by_name = {e.environment: e for e in flag.environments}
+    fields = service.flag_fields(flag)
     return FeatureOut(
         name=flag.name,
-        type=flag.type,
-        description=flag.description,
+        type=fields["type"],
+        description=fields["description"],
         project="default",
-        stale=flag.stale,
+        stale=fields["stale"],
         potentiallyStale=service.potentially_stale(flag),
-        impressionData=flag.impression_data,
+        impressionData=fields["impressionData"],
         archived=flag.archived_at is not None,
         archivedAt=flag.archived_at,
         createdAt=flag.created_at,
         createdBy=flag.created_by,
-        owner=flag.owner,
-        tags=[_tag_out(t) for t in flag.tags],
-        dependencies=[DependencyOut.model_validate(d) for d in flag.dependencies],
+        owner=fields["owner"],
+        tags=[_tag_out(t) for t in fields["tags"]],
+        dependencies=[DependencyOut.model_validate(d) for d in fields["dependencies"]],
         declaredInCode=flag.declared_in_code,
         version=flag.version,
         updatedAt=flag.updated_at,
         updatedBy=flag.updated_by,
         environments=[environment_out(flag, by_name[e]) for e in environments if e in by_name],
     )
-
-
-def _flag_fields(flag: Flag) -> dict[str, Any]:
-    """A flag's editable fields in the API's names (the document PUT and PATCH change)."""
-    return {
-        "description": flag.description,
-        "type": flag.type,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "impressionData": flag.impression_data,
-        "stale": flag.stale,
-        "dependencies": [dict(d) for d in flag.dependencies],
-    }
 
 
 def _strategy_fields(strategy: Strategy) -> dict[str, Any]:
@@ -443,7 +228,7 @@ def list_features() -> Response:
         kind, sep, value = q.tag.partition(":")
         wanted = q.tag if sep and kind != "simple" else (value if sep else q.tag)
         flags = [f for f in flags if wanted.lower() in f.tags]
-    return _json(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
+    return json_response(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
 
 
 @bp.post(FEATURES)
@@ -469,7 +254,7 @@ def create_feature() -> Response:
         },
     )
     flag = service.create_flag(db.session(), actor(), data, current_app.config["ENVIRONMENTS"])
-    return _json(feature_out(flag))
+    return json_response(feature_out(flag))
 
 
 @bp.get(FEATURE)
@@ -477,7 +262,7 @@ def create_feature() -> Response:
 @api_doc("Read one flag", responses={200: FeatureOut}, tag="flags")
 def get_feature(name: str) -> Response:
     """Show one live flag."""
-    return _json(feature_out(_live_flag(db.session(), name)))
+    return json_response(feature_out(_live_flag(db.session(), name)))
 
 
 def _update(session: Session, name: str, fields: dict[str, Any], version: int | None) -> Flag:
@@ -507,7 +292,7 @@ def update_feature(name: str) -> Response:
             "Archive a flag with DELETE on its address.",
             {"fields": {"archived": "only false is accepted here"}},
         )
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     given = body.model_dump(
         exclude_unset=True,
         include={"description", "type", "stale", "impressionData", "owner", "dependencies"},
@@ -517,8 +302,8 @@ def update_feature(name: str) -> Response:
     fields.update(given)
     if body.tags is not None:
         fields["tags"] = [_tag_text(t) for t in body.tags]
-    flag = _update(session, name, fields, _expected_version(body.version))
-    return _json(feature_out(flag))
+    flag = _update(session, name, fields, expected_version(body.version))
+    return json_response(feature_out(flag))
 
 
 @bp.patch(FEATURE)
@@ -534,13 +319,13 @@ def patch_feature(name: str) -> Response:
     patches = parse_body(Patches)
     session = db.session()
     flag = _live_flag(session, name)
-    document = {"name": flag.name, **_flag_fields(flag)}
+    document = {"name": flag.name, **service.flag_fields(flag)}
     patched = apply_patch(document, patches.root)
     if not isinstance(patched, dict) or patched.get("name") != name:
         raise Invalid("A flag cannot be renamed.", {"fields": {"name": "must stay " + name}})
     patched.pop("name")
-    flag = _update(session, name, patched, _expected_version())
-    return _json(feature_out(flag))
+    flag = _update(session, name, patched, expected_version())
+    return json_response(feature_out(flag))
 
 
 @bp.delete(FEATURE)
@@ -551,7 +336,7 @@ def archive_feature(name: str) -> Response:
     session = db.session()
     _live_flag(session, name)
     service.archive_flag(session, actor(), name)
-    return _empty(202)
+    return empty_response(202)
 
 
 @bp.get("/api/admin/archive/features")
@@ -560,7 +345,7 @@ def archive_feature(name: str) -> Response:
 def archived_features() -> Response:
     """List archived flags, most recently archived first."""
     flags = service.list_archived_flags(db.session())
-    return _json(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
+    return json_response(FeaturesOut(version=1, features=[feature_out(f) for f in flags]))
 
 
 @bp.post("/api/admin/archive/revive/<name>")
@@ -569,7 +354,7 @@ def archived_features() -> Response:
 def revive_feature(name: str) -> Response:
     """Bring an archived flag back."""
     service.revive_flag(db.session(), actor(), _valid_name(name))
-    return _empty()
+    return empty_response()
 
 
 # ---- dependencies -------------------------------------------------------------------------------
@@ -588,11 +373,11 @@ def add_dependency(name: str) -> Response:
     dependency = parse_body(Dependency)
     session = db.session()
     flag = _live_flag(session, name)
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     others = [d for d in fields["dependencies"] if d.get("feature") != dependency.feature]
     fields["dependencies"] = [*others, dependency.model_dump()]
-    flag = _update(session, name, fields, _expected_version())
-    return _json(feature_out(flag))
+    flag = _update(session, name, fields, expected_version())
+    return json_response(feature_out(flag))
 
 
 @bp.delete(FEATURE + "/dependencies/<parent>")
@@ -602,12 +387,12 @@ def delete_dependency(name: str, parent: str) -> Response:
     """Remove the dependency on `parent`."""
     session = db.session()
     flag = _live_flag(session, name)
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     kept = [d for d in fields["dependencies"] if d.get("feature") != parent]
     if len(kept) == len(fields["dependencies"]):
         raise NotFound(f"{name!r} does not depend on {parent!r}.")
     fields["dependencies"] = kept
-    return _json(feature_out(_update(session, name, fields, _expected_version())))
+    return json_response(feature_out(_update(session, name, fields, expected_version())))
 
 
 @bp.delete(FEATURE + "/dependencies")
@@ -617,11 +402,11 @@ def delete_dependencies(name: str) -> Response:
     """Remove every dependency of a flag."""
     session = db.session()
     flag = _live_flag(session, name)
-    fields = _flag_fields(flag)
+    fields = service.flag_fields(flag)
     if fields["dependencies"]:
         fields["dependencies"] = []
-        flag = _update(session, name, fields, _expected_version())
-    return _json(feature_out(flag))
+        flag = _update(session, name, fields, expected_version())
+    return json_response(feature_out(flag))
 
 
 # ---- environments -------------------------------------------------------------------------------
@@ -633,14 +418,14 @@ def delete_dependencies(name: str) -> Response:
 def get_environment(name: str, environment: str) -> Response:
     """Show one environment of a flag."""
     flag, env = _environment_of(db.session(), name, environment)
-    return _json(environment_out(flag, env))
+    return json_response(environment_out(flag, env))
 
 
 def _toggle(name: str, environment: str, enabled: bool) -> Response:
     session = db.session()
     _environment_of(session, name, environment)
-    service.set_enabled(session, actor(), name, environment, enabled, _expected_version())
-    return _json(feature_out(_live_flag(session, name)))
+    service.set_enabled(session, actor(), name, environment, enabled, expected_version())
+    return json_response(feature_out(_live_flag(session, name)))
 
 
 @bp.post(ENVIRONMENT + "/on")
@@ -667,7 +452,7 @@ def _bulk(environment: str, enabled: bool) -> Response:
     # The request is one unit of work: every flag changes, or none (one revision).
     for name in dict.fromkeys(body.features):
         service.set_enabled(session, who, name, environment, enabled)
-    return _empty()
+    return empty_response()
 
 
 @bp.post(BULK + "/on")
@@ -708,8 +493,8 @@ def copy_environment(name: str, environment: str, target: str) -> Response:
     session = db.session()
     _environment_of(session, name, environment)
     _environment(target)
-    dst = service.copy_environment(session, actor(), name, environment, target, _expected_version())
-    return _json(environment_out(_live_flag(session, name), dst))
+    dst = service.copy_environment(session, actor(), name, environment, target, expected_version())
+    return json_response(environment_out(_live_flag(session, name), dst))
 
 
 # ---- strategies ---------------------------------------------------------------------------------
@@ -721,7 +506,7 @@ def copy_environment(name: str, environment: str, target: str) -> Response:
 def list_strategies(name: str, environment: str) -> Response:
     """List an environment's strategies in order."""
     flag, env = _environment_of(db.session(), name, environment)
-    return _json(StrategiesOut(environment_out(flag, env).strategies))
+    return json_response(StrategiesOut(environment_out(flag, env).strategies))
 
 
 @bp.post(STRATEGIES)
@@ -738,9 +523,9 @@ def add_strategy(name: str, environment: str) -> Response:
     session = db.session()
     _environment_of(session, name, environment)
     strategy = service.add_strategy(
-        session, actor(), name, environment, body, _expected_version(body.version)
+        session, actor(), name, environment, body, expected_version(body.version)
     )
-    return _json(strategy_out(strategy, name, environment))
+    return json_response(strategy_out(strategy, name, environment))
 
 
 @bp.post(STRATEGIES + "/set-sort-order")
@@ -758,7 +543,7 @@ def set_sort_order(name: str, environment: str) -> Response:
     _, env = _environment_of(session, name, environment)
     if not body.root:
         # A no-op, as in Unleash: no new version, no change set, no audit event.
-        return _empty()
+        return empty_response()
     wanted = {item.id: item.sortOrder for item in body.root}
     current = sorted(env.strategies, key=lambda s: s.sort_order)
     unknown = set(wanted) - {s.id for s in current}
@@ -768,9 +553,9 @@ def set_sort_order(name: str, environment: str) -> Response:
         enumerate(current), key=lambda pair: (wanted.get(pair[1].id, pair[1].sort_order), pair[0])
     )
     service.reorder_strategies(
-        session, actor(), name, environment, [s.id for _, s in ranked], _expected_version()
+        session, actor(), name, environment, [s.id for _, s in ranked], expected_version()
     )
-    return _empty()
+    return empty_response()
 
 
 @bp.get(STRATEGY)
@@ -779,7 +564,7 @@ def set_sort_order(name: str, environment: str) -> Response:
 def get_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Show one strategy."""
     _, _, strategy = _strategy_of(db.session(), name, environment, strategy_id)
-    return _json(strategy_out(strategy, name, environment))
+    return json_response(strategy_out(strategy, name, environment))
 
 
 def _replace(
@@ -794,7 +579,7 @@ def _replace(
     strategy = service.replace_strategy(
         session, actor(), name, environment, strategy_id, data, version
     )
-    return _json(strategy_out(strategy, name, environment))
+    return json_response(strategy_out(strategy, name, environment))
 
 
 @bp.put(STRATEGY)
@@ -814,7 +599,7 @@ def replace_strategy(name: str, environment: str, strategy_id: UUID) -> Response
     fields = {k: v for k, v in fields.items() if v is not None}
     fields.setdefault("name", strategy.name)
     fields.setdefault("sortOrder", strategy.sort_order)
-    version = _expected_version(body.version)
+    version = expected_version(body.version)
     return _replace(session, name, environment, strategy.id, fields, version)
 
 
@@ -834,7 +619,7 @@ def patch_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     patched = apply_patch(_strategy_fields(strategy), patches.root)
     if not isinstance(patched, dict):
         raise Invalid("The patched strategy must still be an object.")
-    return _replace(session, name, environment, strategy.id, patched, _expected_version())
+    return _replace(session, name, environment, strategy.id, patched, expected_version())
 
 
 @bp.delete(STRATEGY)
@@ -844,8 +629,8 @@ def delete_strategy(name: str, environment: str, strategy_id: UUID) -> Response:
     """Remove one strategy."""
     session = db.session()
     _, _, strategy = _strategy_of(session, name, environment, strategy_id)
-    service.delete_strategy(session, actor(), name, environment, strategy.id, _expected_version())
-    return _empty()
+    service.delete_strategy(session, actor(), name, environment, strategy.id, expected_version())
+    return empty_response()
 
 
 # ---- variants -----------------------------------------------------------------------------------
@@ -865,7 +650,7 @@ def _variants_out(env: FlagEnvironment) -> VariantsOut:
 def get_variants(name: str, environment: str) -> Response:
     """Show one environment's feature variants."""
     _, env = _environment_of(db.session(), name, environment)
-    return _json(_variants_out(env))
+    return json_response(_variants_out(env))
 
 
 @bp.put(ENVIRONMENT + "/variants")
@@ -881,8 +666,8 @@ def put_variants(name: str, environment: str) -> Response:
     body = parse_body(VariantsIn)
     session = db.session()
     _environment_of(session, name, environment)
-    env = service.set_variants(session, actor(), name, environment, body.root, _expected_version())
-    return _json(_variants_out(env))
+    env = service.set_variants(session, actor(), name, environment, body.root, expected_version())
+    return json_response(_variants_out(env))
 
 
 @bp.patch(ENVIRONMENT + "/variants")
@@ -900,91 +685,5 @@ def patch_variants(name: str, environment: str) -> Response:
     _, env = _environment_of(session, name, environment)
     patched = apply_patch([dict(v) for v in env.variants], patches.root)
     variants = validate(VariantsIn, patched).root
-    env = service.set_variants(session, actor(), name, environment, variants, _expected_version())
-    return _json(_variants_out(env))
-
-
-# ---- segments -----------------------------------------------------------------------------------
-
-
-def segment_out(session: Session, segment: Segment, used_in: int | None = None) -> SegmentOut:
-    if used_in is None:
-        used_in = service.segment_use_counts(session, [segment.id]).get(segment.id, 0)
-    return SegmentOut(
-        id=segment.id,
-        name=segment.name,
-        description=segment.description,
-        constraints=[ConstraintOut.model_validate(c) for c in segment.constraints],
-        usedInFeatures=used_in,
-        version=segment.version,
-        createdAt=segment.created_at,
-        updatedAt=segment.updated_at,
-        updatedBy=segment.updated_by,
-    )
-
-
-@bp.get(SEGMENTS)
-@requires(Permission.READ)
-@api_doc("List segments", responses={200: SegmentsOut}, tag="segments")
-def list_segments() -> Response:
-    """List every segment."""
-    session = db.session()
-    rows = service.list_segments(session)
-    counts = service.segment_use_counts(session)  # one query for every segment, not one each
-    segments = [segment_out(session, s, counts.get(s.id, 0)) for s in rows]
-    return _json(SegmentsOut(segments=segments))
-
-
-def _segment_data(body: SegmentBody) -> SegmentIn:
-    return SegmentIn(name=body.name, description=body.description, constraints=body.constraints)
-
-
-@bp.post(SEGMENTS)
-@requires(Permission.FLAGS_WRITE)
-@api_doc("Create a segment", request=SegmentBody, responses={201: SegmentOut}, tag="segments")
-def create_segment() -> Response:
-    """Create a segment."""
-    body = parse_body(SegmentBody)
-    session = db.session()
-    segment = service.create_segment(session, actor(), _segment_data(body))
-    return _json(segment_out(session, segment), 201)
-
-
-@bp.get(SEGMENT)
-@requires(Permission.READ)
-@api_doc("Read one segment", responses={200: SegmentOut}, tag="segments")
-def get_segment(segment_id: int) -> Response:
-    """Show one segment."""
-    session = db.session()
-    return _json(segment_out(session, service.get_segment(session, _segment_id(segment_id))))
-
-
-@bp.put(SEGMENT)
-@requires(Permission.FLAGS_WRITE)
-@api_doc(
-    "Change a segment (every strategy using it changes with it)",
-    request=SegmentBody,
-    responses={200: SegmentOut},
-    tag="segments",
-)
-def update_segment(segment_id: int) -> Response:
-    """Change a segment."""
-    body = parse_body(SegmentBody)
-    session = db.session()
-    segment = service.update_segment(
-        session,
-        actor(),
-        _segment_id(segment_id),
-        _segment_data(body),
-        _expected_version(body.version),
-    )
-    return _json(segment_out(session, segment))
-
-
-@bp.delete(SEGMENT)
-@requires(Permission.FLAGS_WRITE)
-@api_doc("Delete a segment no strategy uses", responses={204: None}, tag="segments")
-def delete_segment(segment_id: int) -> Response:
-    """Delete a segment."""
-    service.delete_segment(db.session(), actor(), _segment_id(segment_id))
-    return _empty(204)
+    env = service.set_variants(session, actor(), name, environment, variants, expected_version())
+    return json_response(_variants_out(env))

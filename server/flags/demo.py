@@ -14,6 +14,7 @@ from server.errors import NotFound
 from server.flags import files, service
 from server.flags.cli import DEFAULT_DIRECTORY
 from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn, Variant
+from server.segments import service as segments_service
 
 SEGMENTS = [
     {
@@ -311,7 +312,9 @@ def seed_demo_flags(session: Session, actor: Actor) -> None:
     segment_ids = files.segment_ids(session)
     for segment in SEGMENTS:
         if segment["name"] not in segment_ids:
-            created = service.create_segment(session, actor, SegmentIn.model_validate(segment))
+            created = segments_service.create_segment(
+                session, actor, SegmentIn.model_validate(segment)
+            )
             segment_ids[created.name] = created.id
     places = {
         "dev": "development" if "development" in environments else environments[0],

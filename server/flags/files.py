@@ -52,6 +52,7 @@ from server.flags.schemas import (
     Variant,
     normalise_variants,
 )
+from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
 
 SUFFIX = ".toml"
@@ -429,13 +430,7 @@ _METADATA = (
 
 
 def _metadata_differences(flag: Flag, fields: FlagCreate) -> list[str]:
-    stored = {
-        "description": flag.description,
-        "type": flag.type,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "impressionData": flag.impression_data,
-    }
+    stored = service.flag_fields(flag)
     wanted = fields.model_dump(mode="json")
     return [file_key for file_key, key in _METADATA if stored[key] != wanted[key]]
 
@@ -558,7 +553,7 @@ def sync_flags(
 
 
 def segment_ids(session: Session) -> dict[str, int]:
-    return {s.name: s.id for s in service.list_segments(session)}
+    return {s.name: s.id for s in segments_service.list_segments(session)}
 
 
 # ---- exporting ----------------------------------------------------------------------------------
@@ -610,14 +605,8 @@ def flag_document(
     flag: Flag, environments: tuple[str, ...], segment_names: Mapping[int, str]
 ) -> dict[str, Any]:
     """A flag's current state in the file format (what `flags export` writes)."""
-    doc: dict[str, Any] = {
-        "name": flag.name,
-        "description": flag.description,
-        "type": flag.type,
-        "owner": flag.owner,
-        "tags": list(flag.tags),
-        "impression_data": flag.impression_data,
-    }
+    fields = service.flag_fields(flag)
+    doc: dict[str, Any] = {"name": flag.name} | {f: fields[key] for f, key in _METADATA}
     envs: dict[str, Any] = {}
     by_name = {e.environment: e for e in flag.environments}
     for env_name in environments:
@@ -657,7 +646,7 @@ def export_flags(
 ) -> list[tuple[Path, bool]]:
     """Write every live flag to `directory` as NAME.toml; (path, written) for each."""
     directory.mkdir(parents=True, exist_ok=True)
-    names = {s.id: s.name for s in service.list_segments(session)}
+    names = {s.id: s.name for s in segments_service.list_segments(session)}
     results = []
     for flag in active_flags(session):
         path = directory / (flag.name + SUFFIX)

@@ -1,4 +1,4 @@
-"""Web forms for flags, strategies, variants and segments, and their translation into the rules.
+"""Web forms for flags, strategies and variants, and their translation into the rules.
 
 The forms only collect text; the pydantic models in `server.flags.schemas` judge it, exactly as
 for the admin API and flag files. Each `*_from_form` function returns the validated model, or
@@ -32,6 +32,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
 
 from server.flags.evaluation import STANDARD_FIELDS
+from server.flags.models import Flag
 from server.flags.schemas import (
     CONTEXT_NAME_RE,
     FLAG_NAME_PATTERN,
@@ -43,10 +44,10 @@ from server.flags.schemas import (
     FlagFields,
     FlagType,
     Operator,
-    SegmentIn,
     StrategyIn,
     Variant,
 )
+from server.flags.service import flag_fields
 
 
 def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
@@ -149,7 +150,7 @@ def add_error(field: Field, message: str) -> None:
         field.errors = [*list(field.errors), message]
 
 
-def _place(
+def place_errors(
     form: Form,
     errors: list[Any] | ValidationError,
     fields: Mapping[str, Field],
@@ -250,7 +251,7 @@ def new_flag_from_form(form: NewFlagForm) -> FlagCreate | None:
         if any(item["loc"][:1] == ("name",) for item in items):
             add_error(form.name, f"Flag names are {FLAG_NAME_RULE}.")
         rest = [item for item in items if item["loc"][:1] != ("name",)]
-        _place(form, rest, _flag_fields(form))
+        place_errors(form, rest, _flag_fields(form))
         return None
 
 
@@ -272,20 +273,21 @@ def flag_fields_from_form(
     try:
         return FlagFields.model_validate(data)
     except ValidationError as exc:
-        _place(form, exc, _flag_fields(form) | {"stale": form.stale})
+        place_errors(form, exc, _flag_fields(form) | {"stale": form.stale})
         return None
 
 
-def edit_flag_form(flag: Any, formdata: Any = None) -> EditFlagForm:
+def edit_flag_form(flag: Flag, formdata: Any = None) -> EditFlagForm:
+    fields = flag_fields(flag)
     return EditFlagForm(
         formdata=formdata,
         data={
-            "description": flag.description,
-            "type": flag.type,
-            "owner": flag.owner,
-            "tags": ", ".join(flag.tags),
-            "impression_data": flag.impression_data,
-            "stale": flag.stale,
+            "description": fields["description"],
+            "type": fields["type"],
+            "owner": fields["owner"],
+            "tags": ", ".join(fields["tags"]),
+            "impression_data": fields["impressionData"],
+            "stale": fields["stale"],
             "version": flag.version,
         },
     )
@@ -344,7 +346,7 @@ def _constraint(row: ConstraintForm) -> dict[str, Any] | None:
     try:
         Constraint.model_validate(data)
     except ValidationError as exc:
-        _place(
+        place_errors(
             row,
             exc,
             {"contextName": row.context_name, "operator": row.operator, "value": row.values},
@@ -427,7 +429,7 @@ def _variant(row: VariantForm) -> dict[str, Any] | None:
     try:
         Variant.model_validate(data)
     except ValidationError as exc:
-        _place(
+        place_errors(
             row,
             exc,
             {
@@ -658,54 +660,11 @@ def dependencies_from_form(form: DependenciesForm) -> list[dict[str, Any]] | Non
             if any(item["loc"][:1] == ("feature",) for item in items):
                 add_error(row.feature, f"Flag names are {FLAG_NAME_RULE}.")
             rest = [item for item in items if item["loc"][:1] != ("feature",)]
-            _place(row, rest, {"variants": row.variants}, row.variants)
+            place_errors(row, rest, {"variants": row.variants}, row.variants)
             ok = False
         else:
             out.append(data)
     return out if ok else None
-
-
-# ---- segments ----------------------------------------------------------------------------------
-
-
-class SegmentForm(FlaskForm):
-    name = StringField(
-        "Name",
-        validators=[DataRequired(message="Give the segment a name."), Length(max=100)],
-    )
-    description = TextAreaField("Description", validators=[Length(max=2000)])
-    constraints = FieldList(FormField(ConstraintForm))
-    version = HiddenField()
-
-
-def segment_form_for(segment: Any = None, formdata: Any = None) -> SegmentForm:
-    if formdata is not None or segment is None:
-        return SegmentForm(formdata=formdata)
-    return SegmentForm(
-        formdata=None,
-        data={
-            "name": segment.name,
-            "description": segment.description,
-            "constraints": [constraint_form_data(c) for c in segment.constraints],
-            "version": segment.version,
-        },
-    )
-
-
-def segment_from_form(form: SegmentForm) -> SegmentIn | None:
-    constraints = constraints_from_rows(form.constraints)
-    if constraints is None or has_errors(form):
-        return None
-    data = {
-        "name": (form.name.data or "").strip(),
-        "description": (form.description.data or "").strip(),
-        "constraints": constraints,
-    }
-    try:
-        return SegmentIn.model_validate(data)
-    except ValidationError as exc:
-        _place(form, exc, {"name": form.name, "description": form.description})
-        return None
 
 
 # ---- copying and evaluating --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Read-only queries behind the flags and segments pages: filtered, sorted, paged in SQL.
+"""Read-only queries behind the flags pages: filtered, sorted, paged in SQL.
 
 The flags page must stay fast with thousands of flags, so filtering, sorting, counting and
 paging happen in the database, and only the page's own flags are loaded (with their
@@ -218,18 +218,3 @@ def flag_names(session: Session, *, exclude: str | None = None, limit: int = 500
     if exclude is not None:
         query = query.where(Flag.name != exclude)
     return list(session.scalars(query.order_by(Flag.name).limit(limit)))
-
-
-def segment_usage(session: Session) -> dict[int, list[tuple[str, str]]]:
-    """For each segment id: the (flag, environment) pairs whose strategies use it."""
-    rows = session.execute(
-        select(Flag.name, FlagEnvironment.environment, Strategy.segments)
-        .join(FlagEnvironment, FlagEnvironment.flag_id == Flag.id)
-        .join(Strategy, Strategy.flag_environment_id == FlagEnvironment.id)
-        .where(Flag.archived_at.is_(None))
-    )
-    usage: dict[int, set[tuple[str, str]]] = {}
-    for name, environment, segments in rows:
-        for segment_id in segments or []:
-            usage.setdefault(segment_id, set()).add((name, environment))
-    return {segment_id: sorted(pairs) for segment_id, pairs in usage.items()}

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 from pydantic_core import SchemaError, SchemaValidator, core_schema
 
 from server.api import StrictModel, loads
@@ -340,3 +340,216 @@ class SegmentIn(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=2000)
     constraints: list[Constraint] = Field(default_factory=list, max_length=100)
+
+
+# ---- admin API responses (Unleash's field names; our extras: owner, version, declaredInCode) ----
+
+
+# /api/openapi.json names a component after its module when two features have a model of the
+# same name (server__flags__api__StrategyOut beside server__gate__api__StrategyOut). These models
+# were published from server/flags/api.py; they keep that name, and so resolve their annotations
+# here by an explicit rebuild (see the end of this section).
+PUBLISHED_MODULE = "server.flags.api"
+
+
+class TagOut(BaseModel):
+    type: str
+    value: str
+
+
+class PayloadOut(BaseModel):
+    __module__ = PUBLISHED_MODULE
+
+    type: str
+    value: str
+
+
+class VariantOut(BaseModel):
+    name: str
+    weight: int
+    weightType: str
+    stickiness: str
+    payload: PayloadOut | None = None
+
+
+class ConstraintOut(BaseModel):
+    contextName: str
+    operator: str
+    values: list[str] = Field(default_factory=list)
+    value: str | None = None
+    inverted: bool = False
+    caseInsensitive: bool = False
+
+
+class StrategyOut(BaseModel):
+    __module__ = PUBLISHED_MODULE
+
+    id: str
+    name: str
+    title: str
+    featureName: str
+    environment: str
+    sortOrder: int
+    disabled: bool
+    parameters: dict[str, str]
+    constraints: list[ConstraintOut]
+    segments: list[int]
+    variants: list[VariantOut]
+
+
+class StrategiesOut(RootModel[list[StrategyOut]]):
+    """An environment's strategies, in evaluation order."""
+
+
+class EnvironmentOut(BaseModel):
+    __module__ = PUBLISHED_MODULE
+
+    name: str
+    environment: str
+    featureName: str
+    enabled: bool
+    version: int = Field(description="Send it back (If-Match or `version`) with changes here")
+    updatedAt: datetime
+    updatedBy: str
+    strategies: list[StrategyOut]
+    variants: list[VariantOut]
+    variantCount: int
+    hasStrategies: bool
+    hasEnabledStrategies: bool
+
+
+class DependencyOut(BaseModel):
+    feature: str
+    enabled: bool = True
+    variants: list[str] = Field(default_factory=list)
+
+
+class FeatureOut(BaseModel):
+    name: str
+    type: str
+    description: str
+    project: Literal["default"]
+    stale: bool
+    potentiallyStale: bool
+    impressionData: bool
+    archived: bool
+    archivedAt: datetime | None
+    createdAt: datetime
+    createdBy: str
+    owner: str
+    tags: list[TagOut]
+    dependencies: list[DependencyOut]
+    declaredInCode: bool
+    version: int = Field(description="Send it back (If-Match or `version`) with metadata changes")
+    updatedAt: datetime
+    updatedBy: str
+    environments: list[EnvironmentOut]
+
+
+class FeaturesOut(BaseModel):
+    version: int
+    features: list[FeatureOut]
+
+
+class VariantsOut(BaseModel):
+    version: int = Field(description="The shape's version (1), as in Unleash")
+    variants: list[VariantOut]
+    environmentVersion: int
+
+
+# The models published under PUBLISHED_MODULE, and those holding them, look their annotations up
+# in that module, where these names are not: build them here, with this module's names.
+for _model in (
+    PayloadOut,
+    VariantOut,
+    StrategyOut,
+    StrategiesOut,
+    EnvironmentOut,
+    FeatureOut,
+    FeaturesOut,
+    VariantsOut,
+):
+    _model.model_rebuild(_types_namespace=globals())
+del _model
+
+
+# ---- admin API requests --------------------------------------------------------------------------
+
+
+class TagIn(StrictModel):
+    type: str = Field(default="simple", min_length=1, max_length=50)
+    value: str = Field(min_length=1, max_length=50)
+
+
+class CreateFeatureIn(StrictModel):
+    name: str = Field(json_schema_extra={"pattern": FLAG_NAME_PATTERN}, description=FLAG_NAME_RULE)
+    type: FlagType = FlagType.RELEASE
+    description: str | None = Field(default=None, max_length=2000)
+    impressionData: bool = False
+    owner: str = Field(default="", max_length=200)
+    tags: list[str | TagIn] = Field(default_factory=list, max_length=50)
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, name: str) -> str:
+        if not FLAG_NAME_RE.match(name):
+            raise ValueError(f"flag names are {FLAG_NAME_RULE}")
+        return name
+
+
+class UpdateFeatureIn(StrictModel):
+    """Unleash's update body: fields left out stay as they are."""
+
+    name: str | None = Field(default=None, description="Must be the flag's own name if given")
+    description: str | None = Field(default=None, max_length=2000)
+    type: FlagType | None = None
+    stale: bool | None = None
+    impressionData: bool | None = None
+    archived: bool | None = Field(default=None, description="Only false; archive with DELETE")
+    project: Literal["default"] | None = None
+    createdAt: datetime | None = Field(default=None, description="Ignored, as in Unleash")
+    owner: str | None = Field(default=None, max_length=200)
+    tags: list[str | TagIn] | None = Field(default=None, max_length=50)
+    dependencies: list[Dependency] | None = Field(default=None, max_length=20)
+    version: int | None = Field(default=None, ge=1)
+
+
+class StrategyCreateIn(StrategyIn):
+    version: int | None = Field(default=None, ge=1, description="The environment's version")
+
+
+class StrategyUpdateIn(StrictModel):
+    """A strategy's whole configuration; `name` defaults to the strategy's current one."""
+
+    name: str | None = None
+    title: str | None = None
+    parameters: dict[str, str | int | float] | None = None
+    constraints: list[Constraint] | None = Field(default=None, max_length=100)
+    segments: list[SegmentId] | None = Field(default=None, max_length=100)
+    variants: list[Variant] | None = Field(default=None, max_length=100)
+    disabled: bool | None = None
+    sortOrder: int | None = None
+    version: int | None = Field(default=None, ge=1, description="The environment's version")
+
+
+class SortOrderItem(StrictModel):
+    id: str = Field(min_length=1, max_length=36)
+    sortOrder: int = Field(ge=0, le=1_000_000)
+
+
+class SortOrderIn(RootModel[list[SortOrderItem]]):
+    # Empty is accepted, as Unleash accepts it (200): nothing to reorder.
+    root: list[SortOrderItem] = Field(max_length=1000)
+
+
+class VariantsIn(RootModel[list[Variant]]):
+    root: list[Variant] = Field(max_length=100)
+
+
+class BulkToggleIn(StrictModel):
+    features: list[str] = Field(min_length=1, max_length=1000)
+
+
+class FeaturesQuery(StrictModel):
+    namePrefix: str | None = Field(default=None, max_length=100)
+    tag: str | None = Field(default=None, max_length=101, description="`value` or `type:value`")

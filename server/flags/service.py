@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from server import clock
@@ -22,19 +21,18 @@ from server.audit.service import Actor, record_event
 from server.errors import Conflict, Invalid, NotFound
 from server.flags.compile import feature_document, segment_document
 from server.flags.evaluation import document_for, load_engine
-from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
+from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import (
     FLAG_NAME_RE,
     FLAG_NAME_RULE,
     FlagCreate,
     FlagFields,
     FlagType,
-    SegmentIn,
     StrategyIn,
     Variant,
     normalise_variants,
 )
-from server.unit_of_work import ChangeKind, discard, record_change, writes
+from server.unit_of_work import ChangeKind, record_change, writes
 
 # ---- reading -----------------------------------------------------------------------------------
 
@@ -71,17 +69,28 @@ def potentially_stale(flag: Flag, now: datetime | None = None) -> bool:
     return (now or clock.now()) - flag.created_at > timedelta(days=days)
 
 
-def flag_state(flag: Flag) -> dict[str, Any]:
-    """A flag's whole configuration as the audit log keeps it (before/after)."""
+def flag_fields(flag: Flag) -> dict[str, Any]:
+    """A flag's editable document in the API's names (what `FlagFields` validates).
+
+    The one builder: the admin API (PUT, PATCH, dependencies), the edit pages and forms, flag
+    files and the audit log's flag state all start from it.
+    """
     return {
-        "name": flag.name,
         "description": flag.description,
         "type": flag.type,
         "owner": flag.owner,
         "tags": list(flag.tags),
         "impressionData": flag.impression_data,
         "stale": flag.stale,
-        "dependencies": list(flag.dependencies),
+        "dependencies": [dict(d) for d in flag.dependencies],
+    }
+
+
+def flag_state(flag: Flag) -> dict[str, Any]:
+    """A flag's whole configuration as the audit log keeps it (before/after)."""
+    return {
+        "name": flag.name,
+        **flag_fields(flag),
         "archived": flag.archived_at is not None,
         "declaredInCode": flag.declared_in_code,
         "version": flag.version,
@@ -110,14 +119,10 @@ def list_archived_flags(session: Session) -> list[Flag]:
     )
 
 
-def list_segments(session: Session) -> list[Segment]:
-    return list(session.scalars(select(Segment).order_by(Segment.name)))
-
-
 # ---- shared write steps ------------------------------------------------------------------------
 
 
-def _check_version(kind: str, current: int, expected: int | None, who: str, when: datetime) -> None:
+def check_version(kind: str, current: int, expected: int | None, who: str, when: datetime) -> None:
     if expected is not None and expected != current:
         raise Conflict(
             f"This {kind} was changed by {who or 'someone else'} at "
@@ -152,7 +157,7 @@ def _environment_changed(session: Session, actor: Actor, flag: Flag, env: FlagEn
     )
 
 
-def _touch(target: Flag | FlagEnvironment | Segment, actor: Actor) -> None:
+def touch(target: Flag | FlagEnvironment | Segment, actor: Actor) -> None:
     target.updated_at = clock.now()
     target.updated_by = actor.label
 
@@ -282,7 +287,7 @@ def update_flag(
     `declared_in_code` (when given) sets the "declared in code" mark that flags sync keeps.
     """
     flag = get_flag(session, name)
-    _check_version("flag", flag.version, expected_version, flag.updated_by, flag.updated_at)
+    check_version("flag", flag.version, expected_version, flag.updated_by, flag.updated_at)
     _dependencies_valid(session, name, data)
     before = flag_state(flag)
     flag.description = data.description
@@ -296,7 +301,7 @@ def update_flag(
     ]
     if declared_in_code is not None:
         flag.declared_in_code = declared_in_code
-    _touch(flag, actor)
+    touch(flag, actor)
     _validate_with_engine(session, flag)
     after = flag_state(flag)
     after["version"] = flag.version + 1
@@ -315,7 +320,7 @@ def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
             raise Conflict(f"{children[0]!r} depends on {name!r}; remove that dependency first.")
         before = flag_state(flag)
         flag.archived_at = clock.now()
-        _touch(flag, actor)
+        touch(flag, actor)
         record_event(
             session, actor, "flag.archived", "flag", name, before=before, after=flag_state(flag)
         )
@@ -332,8 +337,8 @@ def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
         flag.archived_at = None
         for env in flag.environments:
             env.enabled = False
-            _touch(env, actor)
-        _touch(flag, actor)
+            touch(env, actor)
+        touch(flag, actor)
         record_event(
             session, actor, "flag.revived", "flag", name, before=before, after=flag_state(flag)
         )
@@ -355,11 +360,11 @@ def set_enabled(
     """Turn a flag on or off in one environment (idempotent: no event when nothing changes)."""
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
-    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     if env.enabled == enabled:
         return env
     env.enabled = enabled
-    _touch(env, actor)
+    touch(env, actor)
     record_event(
         session,
         actor,
@@ -438,12 +443,12 @@ def add_strategy(
     """Append a strategy to a flag's environment (or place it at `sortOrder`)."""
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
-    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     _segment_ids_exist(session, data.segments)
     order = max((s.sort_order for s in env.strategies), default=-1) + 1
     strategy = _new_strategy(data, order)
     env.strategies.append(strategy)
-    _touch(env, actor)
+    touch(env, actor)
     _validate_with_engine(session, flag)
     _strategy_event(
         session, actor, "flag.strategy.added", flag, env, None, strategy_state(strategy)
@@ -472,7 +477,7 @@ def replace_strategy(
     """Replace a strategy's configuration, keeping its id and place."""
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
-    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     strategy = _find_strategy(env, strategy_id)
     _segment_ids_exist(session, data.segments)
     before = strategy_state(strategy)
@@ -488,7 +493,7 @@ def replace_strategy(
         "sort_order",
     ):
         setattr(strategy, attr, getattr(fresh, attr))
-    _touch(env, actor)
+    touch(env, actor)
     _validate_with_engine(session, flag)
     _strategy_event(
         session, actor, "flag.strategy.updated", flag, env, before, strategy_state(strategy)
@@ -509,11 +514,11 @@ def delete_strategy(
     """Remove a strategy from a flag's environment."""
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
-    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     strategy = _find_strategy(env, strategy_id)
     before = strategy_state(strategy)
     env.strategies.remove(strategy)
-    _touch(env, actor)
+    touch(env, actor)
     _strategy_event(session, actor, "flag.strategy.removed", flag, env, before, None)
     _environment_changed(session, actor, flag, env)
 
@@ -530,14 +535,14 @@ def reorder_strategies(
     """Put an environment's strategies in the given order of ids (all ids, each once)."""
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
-    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     current = [s.id for s in env.strategies]
     if sorted(order) != sorted(current):
         raise Invalid("Give every strategy id of this environment exactly once.")
     by_id = {s.id: s for s in env.strategies}
     for i, strategy_id in enumerate(order):
         by_id[strategy_id].sort_order = i
-    _touch(env, actor)
+    touch(env, actor)
     record_event(
         session,
         actor,
@@ -564,14 +569,14 @@ def set_variants(
     """Replace a flag's feature variants in one environment (weights normalised to 1000)."""
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
-    _check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
+    check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     try:
         normalised = normalise_variants(variants)
     except ValueError as exc:
         raise Invalid(str(exc).capitalize() + ".") from None
     before = {"variants": list(env.variants)}
     env.variants = [v.model_dump(mode="json", exclude_none=True) for v in normalised]
-    _touch(env, actor)
+    touch(env, actor)
     _validate_with_engine(session, flag)
     record_event(
         session,
@@ -602,7 +607,7 @@ def copy_environment(
     flag = get_flag(session, name, include_archived=False)
     src = flag_environment(flag, source)
     dst = flag_environment(flag, target)
-    _check_version("environment", dst.version, expected_version, dst.updated_by, dst.updated_at)
+    check_version("environment", dst.version, expected_version, dst.updated_by, dst.updated_at)
     before = {
         "strategies": [strategy_state(s) for s in dst.strategies],
         "variants": list(dst.variants),
@@ -622,7 +627,7 @@ def copy_environment(
         )
         dst.strategies.append(copy)
     dst.variants = list(src.variants)
-    _touch(dst, actor)
+    touch(dst, actor)
     record_event(
         session,
         actor,
@@ -639,166 +644,3 @@ def copy_environment(
     )
     _environment_changed(session, actor, flag, dst)
     return dst
-
-
-# ---- segments ----------------------------------------------------------------------------------
-
-
-def segment_state(segment: Segment) -> dict[str, Any]:
-    return {
-        "name": segment.name,
-        "description": segment.description,
-        "constraints": list(segment.constraints),
-        "version": segment.version,
-    }
-
-
-def _segment_changed(session: Session, actor: Actor, segment: Segment) -> None:
-    session.flush()
-    record_change(session, actor, ChangeKind.SEGMENT, str(segment.id), segment_state(segment))
-
-
-def _segment_in_use(name: str, users: list[tuple[str, str]]) -> Conflict:
-    where = ", ".join(f"{f} ({e})" for f, e in users[:5])
-    more = f" and {len(users) - 5} more" if len(users) > 5 else ""
-    return Conflict(f"Segment {name!r} is used by {where}{more}; remove it there first.")
-
-
-def get_segment(session: Session, segment_id: int) -> Segment:
-    segment = session.get(Segment, segment_id)
-    if segment is None:
-        raise NotFound(f"No segment with id {segment_id}.")
-    return segment
-
-
-@writes
-def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
-    """Create a named, reusable list of constraints."""
-    if session.scalar(select(Segment.id).where(Segment.name == data.name)) is not None:
-        raise Conflict(f"A segment named {data.name!r} already exists.")
-    now = clock.now()
-    segment = Segment(
-        name=data.name,
-        description=data.description,
-        constraints=[c.model_dump(mode="json", exclude_none=True) for c in data.constraints],
-        created_at=now,
-        updated_at=now,
-        updated_by=actor.label,
-    )
-    session.add(segment)
-    session.flush()
-    record_event(
-        session, actor, "segment.created", "segment", segment.name, after=segment_state(segment)
-    )
-    _segment_changed(session, actor, segment)
-    return segment
-
-
-@writes
-def update_segment(
-    session: Session, actor: Actor, segment_id: int, data: SegmentIn, expected_version: int | None
-) -> Segment:
-    """Change a segment; every strategy that uses it changes with it."""
-    segment = get_segment(session, segment_id)
-    _check_version(
-        "segment", segment.version, expected_version, segment.updated_by, segment.updated_at
-    )
-    clash = session.scalar(
-        select(Segment.id).where(Segment.name == data.name, Segment.id != segment_id)
-    )
-    if clash is not None:
-        raise Conflict(f"A segment named {data.name!r} already exists.")
-    before = segment_state(segment)
-    segment.name = data.name
-    segment.description = data.description
-    segment.constraints = [c.model_dump(mode="json", exclude_none=True) for c in data.constraints]
-    _touch(segment, actor)
-    session.flush()  # the new version (a concurrent save of the same version fails here)
-    record_event(
-        session,
-        actor,
-        "segment.updated",
-        "segment",
-        segment.name,
-        before=before,
-        after=segment_state(segment),
-    )
-    _segment_changed(session, actor, segment)
-    return segment
-
-
-def segment_users(
-    session: Session, segment_id: int, *, include_archived: bool = False
-) -> list[tuple[str, str]]:
-    """(flag, environment) pairs whose strategies use the segment (live flags unless asked)."""
-    query = (
-        select(Flag.name, FlagEnvironment.environment)
-        .join(FlagEnvironment, FlagEnvironment.flag_id == Flag.id)
-        .join(Strategy, Strategy.flag_environment_id == FlagEnvironment.id)
-        .join(StrategySegment, StrategySegment.strategy_id == Strategy.id)
-        .where(StrategySegment.segment_id == segment_id)
-        .distinct()
-    )
-    if not include_archived:
-        query = query.where(Flag.archived_at.is_(None))
-    return sorted((name, environment) for name, environment in session.execute(query))
-
-
-def segment_use_counts(
-    session: Session, segment_ids: Iterable[int] | None = None
-) -> dict[int, int]:
-    """How many live flags use each segment, in one query."""
-    query = (
-        select(StrategySegment.segment_id, func.count(func.distinct(Flag.id)))
-        .join(Strategy, Strategy.id == StrategySegment.strategy_id)
-        .join(FlagEnvironment, FlagEnvironment.id == Strategy.flag_environment_id)
-        .join(Flag, Flag.id == FlagEnvironment.flag_id)
-        .where(Flag.archived_at.is_(None))
-        .group_by(StrategySegment.segment_id)
-    )
-    if segment_ids is not None:
-        query = query.where(StrategySegment.segment_id.in_(list(segment_ids)))
-    return {segment_id: count for segment_id, count in session.execute(query)}
-
-
-@writes
-def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
-    """Delete a segment no strategy uses."""
-    segment = get_segment(session, segment_id)
-    users = segment_users(session, segment_id)
-    if users:
-        raise _segment_in_use(segment.name, users)
-    # Archived flags do not hold a segment (as in Unleash); their strategies lose it and are
-    # disabled, so reviving such a flag never widens who gets it.
-    archived = list(
-        session.scalars(
-            select(Strategy)
-            .join(StrategySegment, StrategySegment.strategy_id == Strategy.id)
-            .join(FlagEnvironment, FlagEnvironment.id == Strategy.flag_environment_id)
-            .join(Flag, Flag.id == FlagEnvironment.flag_id)
-            .where(StrategySegment.segment_id == segment_id, Flag.archived_at.is_not(None))
-        )
-    )
-    for strategy in archived:
-        strategy.segments = [i for i in strategy.segments if i != segment_id]
-        strategy.disabled = True
-    record_event(
-        session,
-        actor,
-        "segment.deleted",
-        "segment",
-        segment.name,
-        before=segment_state(segment),
-        after={"disabledStrategies": sorted(s.id for s in archived)} if archived else None,
-    )
-    session.flush()
-    session.delete(segment)
-    try:
-        session.flush()  # the foreign key refuses it if a strategy took it up meanwhile
-    except IntegrityError:
-        discard(session)
-        raise Conflict(
-            f"Segment {segment.name!r} was taken into use by a strategy saved at the same "
-            "moment, so it was not deleted. Remove it there first."
-        ) from None
-    record_change(session, actor, ChangeKind.SEGMENT, str(segment_id), None)

@@ -1,4 +1,4 @@
-"""The flags and segments pages: list and toggle, create, edit, strategies, variants, segments.
+"""The flags pages: list and toggle, create, edit, strategies, variants, dependencies.
 
 Every page works without JavaScript. `static/js/flags.js` adds one-click toggles (the same forms,
 sent with fetch and answered in JSON), confirmation dialogs and in-place editor rows.
@@ -44,10 +44,10 @@ from server.flags.explain import explain
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import FLAG_NAME_RULE, FlagFields, FlagType
 from server.pagination import page_number, parse_page
+from server.segments import service as segments_service
 from server.web import actor, add_nav, form_errors
 
 bp = Blueprint("flags", __name__)
-segments_bp = Blueprint("segments", __name__)
 
 # Turning a flag on or off here, or copying a configuration into it, asks "are you sure?".
 CONFIRM_ENVIRONMENTS = frozenset({"production"})
@@ -60,11 +60,9 @@ Page = str | Response | tuple[str, int]
 
 
 def init_ui(app: Flask) -> None:
-    """Add the flags and segments pages and their navigation entries."""
+    """Add the flags pages and their navigation entry."""
     app.register_blueprint(bp)
-    app.register_blueprint(segments_bp)
     add_nav(app, "Flags", "flags.index", Permission.READ, order=10)
-    add_nav(app, "Segments", "segments.index", Permission.READ, order=15)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -80,7 +78,7 @@ def _environments() -> tuple[str, ...]:
     return tuple(current_app.config["ENVIRONMENTS"])
 
 
-def _can_write() -> bool:
+def can_write() -> bool:
     principal = current_principal()
     return principal is not None and principal.can(Permission.FLAGS_WRITE)
 
@@ -94,7 +92,7 @@ def _back(default: str) -> str:
     return default
 
 
-def _version(raw: str | None) -> int | None:
+def form_version(raw: str | None) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     try:
@@ -127,7 +125,7 @@ def _detail_url(name: str, environment: str | None = None) -> str:
     return url_for("flags.detail", name=name, _anchor=anchor)
 
 
-def _row_action(form: Any) -> bool:
+def row_action(form: Any) -> bool:
     """Handle the add/remove row buttons of editors; True when the form is only re-rendered."""
     for list_name in ROW_LISTS:
         rows = getattr(form, list_name, None)
@@ -270,7 +268,7 @@ def index() -> str:
         environments=_environments(),
         confirm_environments=CONFIRM_ENVIRONMENTS,
         last_seen=last_seen(s, [row.flag.name for row in page.rows]),
-        can_write=_can_write(),
+        can_write=can_write(),
         here=url_for("flags.index", **here_args),
         paths={
             "detail": path_pattern("flags.detail", "name"),
@@ -290,7 +288,7 @@ def toggle(name: str, environment: str) -> Page:
     if wanted not in ("0", "1"):
         raise Invalid("Say whether to turn the flag on (enabled=1) or off (enabled=0).")
     enabled = wanted == "1"
-    version = _version(request.form.get("version"))
+    version = form_version(request.form.get("version"))
     back = _back(_detail_url(name, environment))
     word = "on" if enabled else "off"
     s = db.session()
@@ -339,7 +337,7 @@ def _toggle_consequences(s: Session, env: FlagEnvironment, enabled: bool) -> lis
     active = [st for st in env.strategies if not st.disabled]
     if not active:
         return [f"It has no strategies in {env.environment}, so it will be on for everyone."]
-    names = _segment_names(service.list_segments(s))
+    names = _segment_names(segments_service.list_segments(s))
     return [
         f"It will be on where any of these strategies match in {env.environment}:",
         *(strategy_sentence(st, names) for st in active),
@@ -385,11 +383,11 @@ def edit(name: str) -> Page:
     if request.method == "POST":
         form = forms.EditFlagForm()
         form.validate()
-        data = forms.flag_fields_from_form(form, list(flag.dependencies))
+        data = forms.flag_fields_from_form(form, service.flag_fields(flag)["dependencies"])
         status = 400
         if data is not None and not forms.has_errors(form):
             try:
-                service.update_flag(s, actor(), name, data, _version(form.version.data))
+                service.update_flag(s, actor(), name, data, form_version(form.version.data))
             except DomainError as exc:
                 form_errors(form, exc)
                 status = exc.status
@@ -432,7 +430,7 @@ def detail(name: str) -> Page:
     """Show a flag: configuration per environment, evaluate box, copy form and history."""
     s = db.session()
     flag = service.get_flag(s, name)
-    segments = service.list_segments(s)
+    segments = segments_service.list_segments(s)
     segment_names = _segment_names(segments)
     environments = _ordered_environments(flag)
     env_names = [env.environment for env in environments]
@@ -486,7 +484,7 @@ def detail(name: str) -> Page:
         history_pages=max((total_events + HISTORY_PER_PAGE - 1) // HISTORY_PER_PAGE, 1),
         total_events=total_events,
         last_seen=seen,
-        can_write=_can_write(),
+        can_write=can_write(),
         here=url_for("flags.detail", name=name),
     )
     return html, status
@@ -498,7 +496,7 @@ def copy(name: str) -> Page:
     """Copy strategies and variants from one environment to another."""
     source = request.form.get("source", "")
     target = request.form.get("target", "")
-    version = _version(request.form.get(f"version-{target}"))
+    version = form_version(request.form.get(f"version-{target}"))
     if target in CONFIRM_ENVIRONMENTS and request.form.get("confirmed") != "1" and source != target:
         return _confirm_page(
             title=f"Copy {source} to {target}?",
@@ -553,7 +551,7 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
     flag = service.get_flag(s, name, include_archived=False)
     env = service.flag_environment(flag, environment)
     strategy = _find_strategy(env, strategy_id) if strategy_id else None
-    segments = service.list_segments(s)
+    segments = segments_service.list_segments(s)
     if request.method == "POST":
         form = forms.StrategyForm()
     else:
@@ -562,12 +560,12 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
     form.segments.choices = forms.choices((seg.id, seg.name) for seg in segments)
     variant_errors: list[str] = []
     status = 200
-    if request.method == "POST" and not _row_action(form):
+    if request.method == "POST" and not row_action(form):
         form.validate()
         data = forms.strategy_from_form(form, variant_errors)
         status = 400
         if data is not None:
-            version = _version(form.version.data)
+            version = form_version(form.version.data)
             try:
                 if strategy is None:
                     service.add_strategy(s, actor(), name, environment, data, version)
@@ -605,7 +603,7 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
 @requires(Permission.FLAGS_WRITE)
 def strategy_delete(name: str, environment: str, strategy_id: str) -> Response:
     """Remove a strategy."""
-    version = _version(request.form.get("version"))
+    version = form_version(request.form.get("version"))
     try:
         service.delete_strategy(db.session(), actor(), name, environment, strategy_id, version)
     except DomainError as exc:
@@ -624,7 +622,7 @@ def strategy_move(name: str, environment: str, strategy_id: str) -> Response:
     direction = request.form.get("direction")
     if direction not in ("up", "down"):
         raise Invalid("Move a strategy up or down.")
-    version = _version(request.form.get("version"))
+    version = form_version(request.form.get("version"))
     s = db.session()
     env = service.flag_environment(service.get_flag(s, name, include_archived=False), environment)
     order = [st.id for st in sorted(env.strategies, key=lambda st: st.sort_order)]
@@ -655,14 +653,14 @@ def variants(name: str, environment: str) -> Page:
     status = 200
     if request.method == "POST":
         form = forms.VariantsForm()
-        if not _row_action(form):
+        if not row_action(form):
             form.validate()
             data = forms.variants_from_form(form)
             status = 400
             if data is not None and not forms.has_errors(form):
                 try:
                     service.set_variants(
-                        s, actor(), name, environment, data, _version(form.version.data)
+                        s, actor(), name, environment, data, form_version(form.version.data)
                     )
                 except DomainError as exc:
                     form_errors(form, exc)
@@ -698,24 +696,16 @@ def dependencies(name: str) -> Page:
     status = 200
     if request.method == "POST":
         form = forms.DependenciesForm()
-        if not _row_action(form):
+        if not row_action(form):
             form.validate()
             deps = forms.dependencies_from_form(form)
             status = 400
             if deps is not None and not forms.has_errors(form):
                 try:
                     fields = FlagFields.model_validate(
-                        {
-                            "description": flag.description,
-                            "type": flag.type,
-                            "owner": flag.owner,
-                            "tags": list(flag.tags),
-                            "impressionData": flag.impression_data,
-                            "stale": flag.stale,
-                            "dependencies": deps,
-                        }
+                        service.flag_fields(flag) | {"dependencies": deps}
                     )
-                    service.update_flag(s, actor(), name, fields, _version(form.version.data))
+                    service.update_flag(s, actor(), name, fields, form_version(form.version.data))
                 except DomainError as exc:
                     form_errors(form, exc)
                     status = exc.status
@@ -739,89 +729,3 @@ def dependencies(name: str) -> Page:
         flag_names=queries.flag_names(s, exclude=name),
         template_dependency=forms.DependencyForm(prefix="dependencies-__index__-"),
     ), status
-
-
-# ---- segments ----------------------------------------------------------------------------------
-
-
-@segments_bp.route("/segments", endpoint="index")
-@requires(Permission.READ)
-def segment_list() -> str:
-    """List segments and the flags that use each."""
-    s = db.session()
-    return render_template(
-        "flags/segments.html",
-        segments=service.list_segments(s),
-        usage=queries.segment_usage(s),
-        describe_constraint=describe_constraint,
-        can_write=_can_write(),
-    )
-
-
-@segments_bp.route("/segments/new", methods=["GET", "POST"], endpoint="create")
-@requires(Permission.FLAGS_WRITE)
-def segment_create() -> Page:
-    """Create a segment: a named list of constraints strategies can share."""
-    return _segment_editor(None)
-
-
-@segments_bp.route("/segments/<int:segment_id>", methods=["GET", "POST"], endpoint="edit")
-@requires(Permission.FLAGS_WRITE)
-def segment_edit(segment_id: int) -> Page:
-    """Change a segment (every strategy using it changes with it)."""
-    return _segment_editor(segment_id)
-
-
-def _segment_editor(segment_id: int | None) -> Page:
-    s = db.session()
-    segment = service.get_segment(s, segment_id) if segment_id is not None else None
-    status = 200
-    if request.method == "POST":
-        form = forms.segment_form_for(formdata=request.form)
-        if not _row_action(form):
-            form.validate()
-            data = forms.segment_from_form(form)
-            status = 400
-            if data is not None:
-                try:
-                    if segment is None:
-                        service.create_segment(s, actor(), data)
-                    else:
-                        service.update_segment(
-                            s, actor(), segment.id, data, _version(form.version.data)
-                        )
-                except DomainError as exc:
-                    form_errors(form, exc)
-                    status = exc.status
-                else:
-                    flash(f"Saved segment {data.name}.", "success")
-                    return redirect(url_for("segments.index"))
-    else:
-        form = forms.segment_form_for(segment)
-        if not form.constraints.entries:
-            form.constraints.append_entry()
-    users = service.segment_users(s, segment.id) if segment is not None else []
-    return render_template(
-        "flags/segment_form.html",
-        form=form,
-        segment=segment,
-        users=users,
-        template_constraint=forms.ConstraintForm(prefix="constraints-__index__-"),
-        context_fields=forms.CONTEXT_FIELD_SUGGESTIONS,
-        single_value_operators=sorted(forms.SINGLE_VALUE_OPERATORS),
-    ), status
-
-
-@segments_bp.route("/segments/<int:segment_id>/delete", methods=["POST"], endpoint="delete")
-@requires(Permission.FLAGS_WRITE)
-def segment_delete(segment_id: int) -> Response:
-    """Delete a segment that no strategy uses."""
-    s = db.session()
-    try:
-        name = service.get_segment(s, segment_id).name
-        service.delete_segment(s, actor(), segment_id)
-    except DomainError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"Deleted segment {name}.", "success")
-    return redirect(url_for("segments.index"))

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.common.flags_ui import make_flag
 from tests.conftest import LiveServer
 from tests.e2e.conftest import Shots, browser_sign_in
-from tests.flags.ui_helpers import make_flag
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_toggle_conflict_is_shown_and_the_switch_follows_the_server(
 ) -> None:
     from server import db
     from server.flags import service
-    from tests.flags.ui_helpers import ALICE
+    from tests.common.flags_ui import ALICE
 
     make_flag(live_server.app, "search-v2")
     browser_sign_in(page, live_server, admin.email)
@@ -136,7 +136,7 @@ def test_a_stale_switch_refused_by_the_server_shows_the_servers_state_and_messag
 ) -> None:
     from server import db
     from server.flags import service
-    from tests.flags.ui_helpers import ALICE
+    from tests.common.flags_ui import ALICE
 
     make_flag(live_server.app, "search-v2")
     with live_server.app.app_context():
@@ -208,7 +208,7 @@ def test_without_javascript_production_goes_through_a_confirmation_page(
 def test_forms_on_the_flag_page_follow_a_toggle_made_in_place(
     page: Any, live_server: LiveServer, admin: Any
 ) -> None:
-    from tests.flags.ui_helpers import add_strategy
+    from tests.common.flags_ui import add_strategy
 
     make_flag(live_server.app, "search-v2")
     add_strategy(live_server.app, "search-v2", "development", name="default")

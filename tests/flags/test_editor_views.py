@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.flags.ui_helpers import (
+from tests.common.flags_ui import (
     actions,
     add_strategy,
     enable,

@@ -19,6 +19,7 @@ from server.errors import Invalid
 from server.flags import files, service
 from server.flags.demo import DEMO_FLAGS, seed_demo_flags
 from server.flags.schemas import SegmentIn
+from server.segments import service as segments
 
 FEATURES = "/api/admin/projects/default/features"
 Api = Callable[..., Any]
@@ -74,7 +75,7 @@ def sync(runner: FlaskCliRunner, directory: Path, *options: str) -> Any:
 @pytest.fixture
 def beta(app: Flask) -> int:
     with app.app_context():
-        segment = service.create_segment(
+        segment = segments.create_segment(
             db.session(),
             Actor("test"),
             SegmentIn(

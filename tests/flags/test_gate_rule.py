@@ -21,8 +21,8 @@ from server.audit.service import Actor
 from server.flags import service
 from server.gate import service as gate
 from server.unit_of_work import GATE_FLAG
+from tests.common.flags_ui import JSON, env_of, flag_of, post
 from tests.conftest import csrf_token, sign_in
-from tests.flags.ui_helpers import JSON, env_of, flag_of, post
 
 FEATURE = "/api/admin/projects/default/features/site.open"
 PROD = f"{FEATURE}/environments/production"

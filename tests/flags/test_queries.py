@@ -10,7 +10,8 @@ from flask import Flask
 from server import clock, db
 from server.flags import queries, service
 from server.flags.queries import Archived, FlagFilters, Sort
-from tests.flags.ui_helpers import add_strategy, enable, make_flag, make_segment
+from server.segments import queries as segment_queries
+from tests.common.flags_ui import add_strategy, enable, make_flag, make_segment
 
 
 def names(page: queries.FlagPage) -> list[str]:
@@ -92,6 +93,8 @@ def test_rows_carry_environments_strategy_counts_and_segment_usage(app: Flask) -
         (row,) = queries.list_flags(s, FlagFilters()).rows
         assert sorted(row.environments) == ["development", "production"]
         assert row.strategy_counts == {"development": 1, "production": 1}
-        assert queries.segment_usage(s) == {seg: [("f", "development"), ("f", "production")]}
+        assert segment_queries.segment_usage(s) == {
+            seg: [("f", "development"), ("f", "production")]
+        }
         assert queries.flag_names(s, exclude="f") == []
         assert queries.strategy_counts(s, []) == {}

@@ -12,10 +12,19 @@ from server import db
 from server.audit.models import Event
 from server.audit.service import Actor
 from server.errors import Conflict, Invalid, NotFound
-from server.flags import flags_snapshot
+from server.flags import files, flags_snapshot, forms
 from server.flags import service as flags
 from server.flags.evaluation import evaluate, make_context
-from server.flags.schemas import FlagCreate, FlagFields, SegmentIn, StrategyIn, Variant
+from server.flags.schemas import (
+    Dependency,
+    FlagCreate,
+    FlagFields,
+    FlagType,
+    SegmentIn,
+    StrategyIn,
+    Variant,
+)
+from server.segments import service as segments
 from server.unit_of_work import complete
 
 ENVS = ("development", "production")
@@ -106,6 +115,50 @@ def test_stale_flag_edit_gets_conflict(app: Flask) -> None:
         assert flags.get_flag(s, "f").description == "one"
 
 
+def test_one_editable_document_feeds_the_audit_state_the_edit_form_and_the_flag_file(
+    app: Flask,
+) -> None:
+    with app.app_context():
+        s = db.session()
+        flags.create_flag(s, ALICE, FlagCreate(name="parent"), ENVS)
+        fields = FlagFields(
+            description="Checkout v2",
+            type=FlagType.EXPERIMENT,
+            owner="team-pay",
+            tags=["web", "team:pay"],
+            impressionData=True,
+            dependencies=[Dependency(feature="parent")],
+        )
+        flag = flags.create_flag(s, ALICE, FlagCreate(name="child", **fields.model_dump()), ENVS)
+        complete(s)
+        document = flags.flag_fields(flag)
+        assert FlagFields.model_validate(document) == fields
+        assert document == {
+            "description": "Checkout v2",
+            "type": "experiment",
+            "owner": "team-pay",
+            "tags": ["web", "team:pay"],
+            "impressionData": True,
+            "stale": False,
+            "dependencies": [{"feature": "parent"}],
+        }
+        state = flags.flag_state(flag)
+        assert {k: state[k] for k in document} == document
+        exported = files.flag_document(flag, ENVS, {})
+        assert {k: exported[k] for k in ("description", "type", "owner", "tags")} == {
+            k: document[k] for k in ("description", "type", "owner", "tags")
+        }
+        assert exported["impression_data"] is True
+        with app.test_request_context():
+            form = forms.edit_flag_form(flag)
+            assert (form.description.data, form.owner.data, form.tags.data) == (
+                "Checkout v2",
+                "team-pay",
+                "web, team:pay",
+            )
+            assert form.impression_data.data is True and form.version.data == flag.version
+
+
 def test_variants_are_normalised_and_served(app: Flask) -> None:
     with app.app_context():
         s = db.session()
@@ -136,7 +189,7 @@ def test_segments_must_exist_and_cannot_be_deleted_while_used(app: Flask) -> Non
         complete(s)
         with pytest.raises(Invalid):
             flags.add_strategy(s, ALICE, "f", "development", rollout(50, segments=[99]))
-        seg = flags.create_segment(
+        seg = segments.create_segment(
             s,
             ALICE,
             SegmentIn(
@@ -147,7 +200,7 @@ def test_segments_must_exist_and_cannot_be_deleted_while_used(app: Flask) -> Non
         flags.add_strategy(s, ALICE, "f", "development", rollout(100, segments=[seg.id]))
         complete(s)
         with pytest.raises(Conflict):
-            flags.delete_segment(s, ALICE, seg.id)
+            segments.delete_segment(s, ALICE, seg.id)
         flags.set_enabled(s, ALICE, "f", "development", True)
         complete(s)
         engine = flags_snapshot().environment("development").engine

@@ -13,8 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from server.flags.schemas import FLAG_NAME_RULE
-from tests.conftest import sign_in
-from tests.flags.ui_helpers import (
+from tests.common.flags_ui import (
     JSON,
     actions,
     add_strategy,
@@ -27,6 +26,7 @@ from tests.flags.ui_helpers import (
     row_names,
     text,
 )
+from tests.conftest import sign_in
 
 TOGGLE = "/flags/{name}/environments/{env}/toggle"
 
@@ -631,7 +631,7 @@ def test_evaluate_box_shows_the_variant(app: Flask, admin_client: FlaskClient) -
     from server import db
     from server.flags import service
     from server.flags.schemas import Variant
-    from tests.flags.ui_helpers import ALICE
+    from tests.common.flags_ui import ALICE
 
     with app.app_context():
         service.set_variants(

@@ -20,6 +20,7 @@ from server.flags.schemas import (
     StrategyIn,
     Variant,
 )
+from server.segments import service as segments
 from server.unit_of_work import complete
 
 ENVS = ("development", "production")
@@ -38,7 +39,7 @@ def seed_everything(session: Session) -> dict[str, str]:
     frontend = auth.create_token(session, ALICE, "frontend", "web dev", "development", ENVS)
     auth.revoke_token(session, ALICE, frontend.token.id)
     admin_token = auth.create_token(session, ALICE, "admin", "ci", None, ENVS).secret
-    beta = flags.create_segment(
+    beta = segments.create_segment(
         session,
         ALICE,
         SegmentIn(

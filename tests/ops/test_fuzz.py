@@ -35,6 +35,7 @@ def _seed(app: Flask) -> dict[str, str]:
     from server.flags import service as flags
     from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
     from server.gate import service as gate
+    from server.segments import service as segments
 
     actor = Actor("fuzz")
     envs = app.config["ENVIRONMENTS"]
@@ -46,7 +47,7 @@ def _seed(app: Flask) -> dict[str, str]:
             ).secret
             for kind in ("admin", "client", "frontend")
         }
-        flags.create_segment(
+        segments.create_segment(
             s,
             actor,
             SegmentIn(

@@ -31,6 +31,7 @@ from server.errors import DomainError
 from server.flags import service as flags
 from server.flags.schemas import FlagCreate, FlagFields, FlagType, SegmentIn, StrategyIn, Variant
 from server.protocols.results import variant_value
+from server.segments import service as segments
 from tests.conftest import start_live_server
 from tests.protocols.conftest import SpecTally
 from tests.spec_vectors import load_spec_pairs
@@ -125,10 +126,10 @@ class SpecLoader:
         try:
             data = SegmentIn(name=name, constraints=spec.get("constraints") or [])
             if spec["id"] in self.segments:
-                current = flags.get_segment(s, self.segments[spec["id"]])
-                flags.update_segment(s, LOADER, current.id, data, current.version)
+                current = segments.get_segment(s, self.segments[spec["id"]])
+                segments.update_segment(s, LOADER, current.id, data, current.version)
             else:
-                self.segments[spec["id"]] = flags.create_segment(s, LOADER, data).id
+                self.segments[spec["id"]] = segments.create_segment(s, LOADER, data).id
         except (ValidationError, DomainError) as exc:
             self.bad_segments[spec["id"]] = _reason(exc)
 

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server import db
-from server.flags import service
+from server.segments import service
+from tests.common.flags_ui import add_strategy, make_flag, make_segment, post, text
 from tests.conftest import sign_in
-from tests.flags.ui_helpers import add_strategy, make_flag, make_segment, post, text
 
 
 def segment_of(app: Flask, segment_id: int) -> dict[str, Any]:
@@ -140,3 +140,37 @@ def test_viewer_reads_segments_but_cannot_change_them(
     assert "beta" in html and "New segment" not in html and "Delete" not in html
     assert client.get(f"/segments/{seg}").status_code == 403
     assert post(client, f"/segments/{seg}/delete", {}).status_code == 403
+
+
+def test_segments_page_reads_usage_in_the_same_queries_however_many_segments(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    import threading
+
+    from sqlalchemy import event
+
+    make_flag(app, "checkout")
+    first = make_segment(app, "s0")
+    add_strategy(app, "checkout", "production", name="default", segments=[first])
+
+    def statements_for_page() -> int:
+        seen: list[str] = []
+        here = threading.get_ident()  # the test client serves in this thread; updaters do not
+
+        def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            if threading.get_ident() == here:
+                seen.append(statement)
+
+        engine = app.extensions["db.engine"]
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert admin_client.get("/segments").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    statements_for_page()  # warm: the first request may build the snapshot
+    with_one = statements_for_page()
+    more = [make_segment(app, f"s{i}") for i in range(1, 6)]
+    add_strategy(app, "checkout", "development", name="default", segments=more)
+    assert statements_for_page() == with_one

@@ -16,6 +16,7 @@ from server.errors import Conflict
 from server.flags import service
 from server.flags.models import Segment, StrategySegment
 from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
+from server.segments import service as segments
 from server.unit_of_work import complete
 
 ALICE = Actor("alice@example.com")
@@ -26,7 +27,7 @@ def _setup(app: Flask) -> int:
     with app.app_context():
         s = db.session()
         service.create_flag(s, ALICE, FlagCreate(name="f"), ENVS)
-        return service.create_segment(s, ALICE, SegmentIn(name="beta")).id
+        return segments.create_segment(s, ALICE, SegmentIn(name="beta")).id
 
 
 def test_the_database_refuses_to_delete_a_segment_in_use(app: Flask) -> None:
@@ -51,17 +52,17 @@ def test_a_delete_racing_a_strategy_that_takes_the_segment_up_is_a_conflict(
 ) -> None:
     segment_id = _setup(app)
     # The deleting request checked "unused" just before the other request saved its strategy.
-    monkeypatch.setattr(service, "segment_users", lambda *_a, **_k: [])
+    monkeypatch.setattr(segments, "segment_users", lambda *_a, **_k: [])
     with app.app_context(), db.new_session() as deleting, db.new_session() as using:
-        service.get_segment(deleting, segment_id)
+        segments.get_segment(deleting, segment_id)
         service.add_strategy(
             using, ALICE, "f", "production", StrategyIn(name="default", segments=[segment_id])
         )
         complete(using)
         with pytest.raises(Conflict, match="same moment"):
-            service.delete_segment(deleting, ALICE, segment_id)
+            segments.delete_segment(deleting, ALICE, segment_id)
     with app.app_context():
-        assert service.get_segment(db.session(), segment_id).name == "beta"
+        assert segments.get_segment(db.session(), segment_id).name == "beta"
 
 
 def test_a_strategy_racing_the_delete_of_its_segment_is_a_conflict(
@@ -69,7 +70,7 @@ def test_a_strategy_racing_the_delete_of_its_segment_is_a_conflict(
 ) -> None:
     segment_id = _setup(app)
     with app.app_context():
-        service.delete_segment(db.session(), ALICE, segment_id)
+        segments.delete_segment(db.session(), ALICE, segment_id)
     # The saving request checked that the segment exists just before it was deleted.
     monkeypatch.setattr(service, "_segment_ids_exist", lambda *_a: None)
     with app.app_context(), pytest.raises(Conflict):
@@ -96,7 +97,7 @@ def test_deleting_a_segment_only_archived_flags_use_disables_their_strategies(
         )
         service.archive_flag(s, ALICE, "f")
     with app.app_context():
-        service.delete_segment(db.session(), ALICE, segment_id)
+        segments.delete_segment(db.session(), ALICE, segment_id)
     with app.app_context():
         s = db.session()
         service.revive_flag(s, ALICE, "f")
@@ -112,7 +113,7 @@ def test_the_segment_list_counts_users_in_one_query(app: Flask, api: Any) -> Non
     with app.app_context():
         s = db.session()
         for i in range(5):
-            segment_ids.append(service.create_segment(s, ALICE, SegmentIn(name=f"s{i}")).id)
+            segment_ids.append(segments.create_segment(s, ALICE, SegmentIn(name=f"s{i}")).id)
         service.add_strategy(
             s, ALICE, "f", "production", StrategyIn(name="default", segments=segment_ids[:2])
         )

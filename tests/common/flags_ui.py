@@ -1,4 +1,4 @@
-"""Small factories and page readers shared by the flags web UI tests."""
+"""Small factories and page readers shared by the flags and segments web UI tests."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from server.audit.models import Event
 from server.audit.service import Actor
 from server.flags import service
 from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
+from server.segments import service as segments
 from tests.conftest import csrf_token
 
 ENVS = ("development", "production")
@@ -43,7 +44,8 @@ def enable(app: Flask, name: str, environment: str, on: bool = True) -> None:
 
 def make_segment(app: Flask, name: str, **fields: Any) -> int:
     with app.app_context():
-        return service.create_segment(db.session(), ALICE, SegmentIn(name=name, **fields)).id
+        created = segments.create_segment(db.session(), ALICE, SegmentIn(name=name, **fields))
+        return created.id
 
 
 def env_of(app: Flask, name: str, environment: str) -> Any:
