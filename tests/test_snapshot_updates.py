@@ -9,7 +9,9 @@ for byte, on both databases. The suite as a whole checks the same after every te
 
 from __future__ import annotations
 
+import gzip
 import random
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -218,8 +220,13 @@ CONTEXTS = [
 
 
 def _engines_answer_as_one(flags: FlagsSnapshot) -> None:
-    """The shards answer every flag exactly as one engine loaded from the whole document."""
+    """The shards answer every flag exactly as one engine loaded from the whole document, and
+    the gzip copy, compressed in chunks, is one gzip stream of exactly the document."""
     for compiled in flags.environments.values():
+        assert gzip.decompress(compiled.document_gzip) == compiled.document
+        one_pass = zlib.decompressobj(31)  # as HTTP clients read it: one member, one pass
+        assert one_pass.decompress(compiled.document_gzip) == compiled.document
+        assert one_pass.eof and not one_pass.unused_data
         whole = load_engine(compiled.document.decode(), set(compiled.flags))
         for name in [*compiled.flags, "no-such-flag"]:
             for context in CONTEXTS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -121,3 +122,45 @@ def test_the_c_library_trim_is_found_on_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("malloc_trim is glibc's")
     assert snapshot.release_build_memory() is True
+
+
+def _synthetic(name: str, rollout: str = "50") -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "release",
+        "description": f"about {name}",
+        "enabled": True,
+        "stale": False,
+        "impressionData": False,
+        "project": "default",
+        "strategies": [
+            {
+                "id": f"id-{name}",
+                "name": "flexibleRollout",
+                "parameters": {"rollout": rollout, "stickiness": "default", "groupId": name},
+                "constraints": [],
+                "segments": [],
+                "variants": [],
+            }
+        ],
+        "variants": [],
+    }
+
+
+def test_an_update_compresses_again_only_the_chunks_it_changed() -> None:
+    import gzip
+
+    from server.flags.compile import update_environment
+
+    features = [_synthetic(f"flag-{i:04d}") for i in range(600)]
+    old = compile_environment("production", features, [])
+    assert gzip.decompress(old.document_gzip) == old.document
+    assert len(old.gzip_chunks) > 4  # several chunks at 600 flags
+
+    changed = _synthetic("flag-0300", rollout="7")
+    new = update_environment(old, {"flag-0300": changed}, None)
+    whole = compile_environment("production", [*features[:300], changed, *features[301:]], [])
+    assert (new.document, new.document_gzip) == (whole.document, whole.document_gzip)
+    assert gzip.decompress(new.document_gzip) == new.document
+    kept = [c for c in new.gzip_chunks.values() if any(c is o for o in old.gzip_chunks.values())]
+    assert len(kept) == len(new.gzip_chunks) - 1  # one chunk holds flag-0300; the rest are reused
