@@ -26,6 +26,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 TIMEOUT = 10.0  # seconds to connect, and again to read the answer
 RESPONSE_LIMIT = 64 * 1024  # bytes of an answer read; the log keeps SNIPPET of them
 SNIPPET = 500
+CA_BUNDLE = certifi.where()  # the authorities https receivers' certificates are checked against
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
@@ -117,7 +118,7 @@ def _pool(target: Target) -> urllib3.HTTPConnectionPool:
             timeout=timeout,
             retries=False,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=CA_BUNDLE,
             server_hostname=target.host,
             assert_hostname=target.host,
         )
