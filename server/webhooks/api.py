@@ -56,6 +56,11 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="The signing secret: shown in this response only")
 
 
+class SecretOut(BaseModel):
+    secret: str = Field(description="The new signing secret: shown in this response only")
+    previous_secret_until: datetime = Field(description="The old secret also signs until then")
+
+
 class WebhooksOut(BaseModel):
     webhooks: list[WebhookOut]
 
@@ -143,6 +148,17 @@ def change_webhook(webhook_id: int) -> tuple[Response, int]:
         **({"environment": body.environment} if "environment" in given else {}),
     )
     return _json(WebhookOut.model_validate(webhook))
+
+
+@bp.post("/<int:webhook_id>/secret")
+@requires(Permission.USERS_ADMIN)
+@api_doc("Rotate a webhook's signing secret", responses={201: SecretOut}, tag="webhooks")
+def rotate_secret(webhook_id: int) -> tuple[Response, int]:
+    """Issue a new signing secret; the old one keeps signing for 24 hours beside it."""
+    issued = service.rotate_secret(db.session(), actor(), webhook_id)
+    until = issued.webhook.previous_secret_until
+    assert until is not None
+    return _json(SecretOut(secret=issued.secret, previous_secret_until=until), 201)
 
 
 @bp.delete("/<int:webhook_id>")

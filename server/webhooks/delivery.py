@@ -39,6 +39,18 @@ MAX_BACKOFF = 3600.0
 RETRY_PERIOD = timedelta(hours=24)  # after this long failing, a delivery is given up
 
 
+def signing_secrets(webhook: Webhook, now: datetime) -> tuple[str, ...]:
+    """The secrets a delivery is signed with at `now`: the current one, and the previous one
+    while its overlap after a rotation lasts."""
+    if (
+        webhook.previous_secret
+        and webhook.previous_secret_until
+        and now < webhook.previous_secret_until
+    ):
+        return (webhook.secret, webhook.previous_secret)
+    return (webhook.secret,)
+
+
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed attempt."""
     return timedelta(seconds=min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
@@ -49,7 +61,7 @@ class _Claimed:
     pk: int
     delivery_id: str
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # the current one first, then one still in its rotation overlap
     fmt: WebhookFormat
     document: dict[str, object]
 
@@ -121,7 +133,7 @@ class Deliverer:
                 row.id,
                 row.delivery_id,
                 webhook.url,
-                webhook.secret,
+                signing_secrets(webhook, now),
                 WebhookFormat(webhook.format),
                 dict(row.payload),
             )
@@ -137,7 +149,9 @@ class Deliverer:
             "User-Agent": "Darklaunch-Webhooks/1",
             "X-Darklaunch-Delivery": claimed.delivery_id,
             "X-Darklaunch-Event": str(claimed.document.get("type", "")),
-            SIGNATURE_HEADER: signature(claimed.secret, raw, int(sent_at.timestamp())),
+            SIGNATURE_HEADER: signature(
+                claimed.secrets[0], raw, int(sent_at.timestamp()), *claimed.secrets[1:]
+            ),
         }
         answer: transport.Answer | None = None
         error: str | None = None

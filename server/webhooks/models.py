@@ -46,6 +46,9 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(String(2000))
     # Kept as it is: each delivery is signed with it (a hash could not sign).
     secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the old secret also signs, until `previous_secret_until` (the overlap).
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None]
     events: Mapped[list[str]] = mapped_column(JSONType)  # WebhookEvent values
     environment: Mapped[str | None] = mapped_column(String(100))  # None: every environment
     format: Mapped[str] = mapped_column(String(20), default=WebhookFormat.JSON.value)

@@ -103,11 +103,12 @@ def body(document: dict[str, Any], delivery_id: str, fmt: WebhookFormat, base_ur
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def signature(secret: str, raw_body: bytes, timestamp: int) -> str:
-    """`X-Darklaunch-Signature`: `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`."""
+def signature(secret: str, raw_body: bytes, timestamp: int, *older: str) -> str:
+    """`X-Darklaunch-Signature`: `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, with
+    one more `v1=` per older secret still in its overlap after a rotation."""
     signed = str(timestamp).encode() + b"." + raw_body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    digests = [hmac.new(s.encode(), signed, hashlib.sha256).hexdigest() for s in (secret, *older)]
+    return ",".join([f"t={timestamp}", *(f"v1={d}" for d in digests)])
 
 
 # ---- Slack -------------------------------------------------------------------------------------

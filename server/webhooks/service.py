@@ -7,7 +7,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from server.webhooks.models import (
 from server.webhooks.payloads import audit_of, environment_of, event_document, event_of
 
 MAX_URL = 2000
+ROTATION_OVERLAP = timedelta(hours=24)  # the old secret keeps signing this long after rotating
 DELIVERIES_SHOWN = 50
 
 
@@ -41,6 +42,7 @@ class Action(enum.StrEnum):
     DELETED = "webhook.deleted"
     DISABLED = "webhook.disabled"  # by the delivery worker, after failing for the retry period
     REDELIVERED = "webhook.redelivered"
+    SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 - an audit action, not a secret
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ def _check(
     return errors
 
 
+def _new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
 def _ordered(events: Sequence[str]) -> list[str]:
     return [e.value for e in WebhookEvent if e.value in set(events)]
 
@@ -109,7 +115,7 @@ def create_webhook(
     errors = _check(url, events, environment, fmt, environments)
     if errors:
         raise Invalid("The webhook could not be created.", {"fields": errors})
-    secret = f"whsec_{secrets.token_urlsafe(32)}"
+    secret = _new_secret()
     webhook = Webhook(
         url=url,
         secret=secret,
@@ -169,6 +175,30 @@ def update_webhook(
         )
         record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), after)
     return webhook
+
+
+@writes
+def rotate_secret(
+    session: Session, actor: Actor, webhook_id: int, overlap: timedelta = ROTATION_OVERLAP
+) -> IssuedWebhook:
+    """Give a webhook a new signing secret (shown once); the old one also signs for `overlap`,
+    so receivers can switch without refusing a delivery."""
+    webhook = get_webhook(session, webhook_id)
+    now = clock.now()
+    webhook.previous_secret = webhook.secret
+    webhook.previous_secret_until = now + overlap
+    webhook.secret = _new_secret()
+    session.flush()
+    record_event(
+        session,
+        actor,
+        Action.SECRET_ROTATED,
+        "webhook",
+        str(webhook.id),
+        after={"old_secret_signs_until": webhook.previous_secret_until.isoformat()},
+    )
+    record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), webhook_state(webhook))
+    return IssuedWebhook(webhook, webhook.secret)
 
 
 @writes

@@ -99,6 +99,15 @@ def toggle(webhook_id: int) -> Response:
     return redirect(url_for("webhooks.detail", webhook_id=webhook_id))
 
 
+@bp.post("/<int:webhook_id>/secret")
+@requires(Permission.USERS_ADMIN)
+def rotate_secret(webhook_id: int) -> Response:
+    """Rotate the signing secret and show the new one once."""
+    issued = service.rotate_secret(db.session(), actor(), webhook_id)
+    session[UNSHOWN_SLOT] = {"url": issued.webhook.url, "secret": issued.secret, "rotated": True}
+    return redirect(url_for("webhooks.index", _anchor="new-webhook"), 303)
+
+
 @bp.post("/<int:webhook_id>/delete")
 @requires(Permission.USERS_ADMIN)
 def delete(webhook_id: int) -> Response:

@@ -228,3 +228,29 @@ def test_a_deleted_webhook_takes_its_waiting_events_along(
     with app.app_context():
         assert db.session().scalars(select(Webhook)).all() == []
     assert deliver_until_idle(app) == 0
+
+
+def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
+    app: Flask, api: Callable[..., Any], receiver: Receiver
+) -> None:
+    hook = add_webhook(api, receiver.url, ["segment.changed"])
+    rotated = api("post", f"/api/admin/webhooks/{hook['id']}/secret")
+    assert rotated.status_code == 201
+    new = rotated.get_json()["secret"]
+    assert new != hook["secret"] and new.startswith("whsec_")
+    assert new not in api("get", f"/api/admin/webhooks/{hook['id']}").get_data(as_text=True)
+    api("post", "/api/admin/segments", json={"name": "one", "constraints": []})
+    api("post", "/api/admin/segments", json={"name": "two", "constraints": []})
+    deliver(app)
+    deliver(app, later(25 * 3600))  # the overlap is over
+    during, after = receiver.requests
+    assert during.headers["X-Darklaunch-Signature"].count("v1=") == 2
+    assert verify(new, during.headers["X-Darklaunch-Signature"], during.body)
+    assert verify(hook["secret"], during.headers["X-Darklaunch-Signature"], during.body)
+    assert after.headers["X-Darklaunch-Signature"].count("v1=") == 1
+    with app.app_context():
+        rotation = db.session().scalar(
+            select(Event).where(Event.action == "webhook.secret_rotated")
+        )
+    assert rotation is not None and rotation.after is not None
+    assert new not in str(rotation.after) and hook["secret"] not in str(rotation.after)

@@ -80,5 +80,9 @@ def test_the_webhook_page_shows_its_log_and_redelivers_disables_and_removes(
     page = admin_client.get(f"/settings/webhooks/{hook_id}").get_data(as_text=True)
     assert 'id="disabled-reason"' in page and "Disabled by admin@example.com." in page
     assert post_form(admin_client, f"/settings/webhooks/{hook_id}/enabled").status_code == 302
+    rotated = post_form(admin_client, f"/settings/webhooks/{hook_id}/secret")
+    assert rotated.status_code == 303
+    shown = admin_client.get(rotated.headers["Location"]).get_data(as_text=True)
+    assert "New signing secret" in shown and SECRET_RE.search(shown)
     assert post_form(admin_client, f"/settings/webhooks/{hook_id}/delete").status_code == 302
     assert admin_client.get(f"/settings/webhooks/{hook_id}").status_code == 404

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("secret", sa.String(length=100), nullable=False),
+        sa.Column("previous_secret", sa.String(length=100), nullable=True),
+        sa.Column("previous_secret_until", server.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("events", server.db.JSONType, nullable=False),
         sa.Column("environment", sa.String(length=100), nullable=True),
         sa.Column("format", sa.String(length=20), nullable=False),
