@@ -40,8 +40,16 @@ def test_the_thread_delivers_without_being_asked_and_stops(
         assert wait_for(lambda: len(receiver.requests) == 2)
     finally:
         worker.stop()
-    delivery.start_deliverers()  # what gunicorn calls as a worker boots
-    app.extensions["webhooks"].stop()
+
+
+def test_gunicorn_starts_every_app_s_delivery_thread(app: Flask) -> None:
+    running = list(delivery._DELIVERERS)
+    delivery.start_deliverers()  # what gunicorn.conf.py calls as a worker boots
+    try:
+        assert app.extensions["webhooks"]._thread.is_alive()
+    finally:
+        for worker in running:
+            worker.stop()
 
 
 def test_a_failing_pass_is_logged_and_the_thread_goes_on(
