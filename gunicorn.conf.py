@@ -95,9 +95,11 @@ def post_worker_init(worker):
     build (the updater also starts lazily on first use, e.g. under the development server).
     """
     from server import scheduler, snapshot
+    from server.webhooks.delivery import start_deliverers
 
     snapshot.start_updaters()
     scheduler.start_schedulers()  # time-based changes (scheduled announcements go live)
+    start_deliverers()  # the webhook outbox (docs/webhooks.md)
 
 
 def child_exit(server, worker):

@@ -90,6 +90,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         snapshot,
         visitor,
         web,
+        webhooks,
     )
     from server.cli import register_cli
 
@@ -112,5 +113,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     deploys.init_app(app)
     announcements.init_app(app)
     visitor.init_app(app)
+    webhooks.init_app(app)
     register_cli(app)
     return app

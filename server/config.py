@@ -394,6 +394,15 @@ SETTINGS: tuple[Setting, ...] = (
         "it open in development and test, and closed (401) in production.",
         secret=True,
     ),
+    Setting(
+        "DARKLAUNCH_WEBHOOKS_ALLOW_PRIVATE",
+        "WEBHOOKS_ALLOW_PRIVATE",
+        parse_bool,
+        "false",
+        "`true` lets webhooks call private, loopback, link-local and unspecified addresses "
+        "(a receiver inside your own network). Off, such URLs are refused at delivery "
+        "(SSRF guard, see docs/webhooks.md).",
+    ),
 )
 
 

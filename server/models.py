@@ -14,6 +14,7 @@ from server.protocols.models import (
     FlagLastSeen,
     SdkInstance,
 )
+from server.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "Announcement",
@@ -40,4 +41,6 @@ __all__ = [
     "StrategySegment",
     "User",
     "UserSession",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -46,6 +46,18 @@ class _Work:
     events: list[Event] = field(default_factory=list)
 
 
+# Called inside `complete`, after the change set is appended and before the commit, so what
+# they write (the webhook outbox) commits or rolls back with the change itself.
+ChangeSetHook = Callable[[Session, int, str, list[Change], list[Event]], None]
+_CHANGE_SET_HOOKS: list[ChangeSetHook] = []
+
+
+def on_change_set(hook: ChangeSetHook) -> None:
+    """Call `hook(session, revision, actor, changes, events)` in every completing unit."""
+    if hook not in _CHANGE_SET_HOOKS:
+        _CHANGE_SET_HOOKS.append(hook)
+
+
 def _work(session: Session) -> _Work:
     work = session.info.get(_WORK)
     if work is None:
@@ -175,6 +187,9 @@ def complete(session: Session) -> int | None:
                 work.changes,
                 [e.id for e in work.events],
             )
+            actor = ", ".join(work.actors)
+            for hook in _CHANGE_SET_HOOKS:
+                hook(session, revision, actor, work.changes, work.events)
         session.commit()
     return revision
 

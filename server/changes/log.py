@@ -33,6 +33,7 @@ class ChangeKind(enum.StrEnum):
     TOKEN = "token"  # noqa: S105 - a kind of entity, not a secret
     USER = "user"
     SESSION = "session"  # a sign-in session ended (started ones need no new revision)
+    WEBHOOK = "webhook"  # an outgoing webhook's configuration
 
 
 @dataclass(frozen=True)

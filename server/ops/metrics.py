@@ -18,9 +18,12 @@ Label values are bounded, so the number of series stays small:
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -38,8 +41,9 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
-from server import errors
+from server import clock, errors
 from server.config import Mode
 from server.scheduler import Scheduler
 from server.snapshot import ListenerState, SnapshotCache, Status
@@ -118,6 +122,54 @@ class SchedulerCollector(Collector):
         )
 
 
+class WebhookBacklogCollector(Collector):
+    """Report each webhook's oldest undelivered event's age, read from the outbox at scrape
+    time (the same for whichever worker answers; `webhook` is the webhook's id, bounded by
+    configuration)."""
+
+    def __init__(self, backlog: Callable[[], Mapping[int, datetime]]) -> None:
+        self._backlog = backlog
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        try:
+            oldest = self._backlog()
+        except SQLAlchemyError:  # the database is away: readiness says so; scrape the rest
+            logging.getLogger(__name__).warning("webhook backlog unreadable", exc_info=True)
+            return [family]
+        now = clock.now()
+        for webhook_id, at in sorted(oldest.items()):
+            family.add_metric([str(webhook_id)], max(0.0, (now - at).total_seconds()))
+        return [family]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "darklaunch_webhook_oldest_undelivered_seconds",
+            "Seconds since the oldest event a webhook has not received yet happened.",
+            labels=["webhook"],
+        )
+
+
+def _backlog_reader(app: Flask) -> Callable[[], Mapping[int, datetime]]:
+    ref = weakref.ref(app)
+
+    def read() -> Mapping[int, datetime]:
+        from server import db
+        from server.webhooks.service import backlog
+
+        bound = ref()
+        if bound is None:
+            return {}
+        with bound.app_context(), db.new_session() as session:
+            return backlog(session)
+
+    return read
+
+
 class Metrics:
     """One app's metrics; in multiprocess mode the values live in the shared folder."""
 
@@ -166,6 +218,7 @@ class Metrics:
         reg.register(self.snapshot_collector)
         self.scheduler_collector = SchedulerCollector(scheduler)
         reg.register(self.scheduler_collector)
+        self.webhook_collector: WebhookBacklogCollector | None = None  # see watch_webhooks
         # Set by each worker's snapshot updater as things happen, so in multiprocess mode every
         # live worker has its own series (a `pid` label), whichever worker answers the scrape.
         updater_registry = None if multiprocess_path else reg
@@ -212,6 +265,11 @@ class Metrics:
                 multiprocess_mode="liveall",
             )
             self.update_worker_stats(force=True)
+
+    def watch_webhooks(self, app: Flask) -> None:
+        """Report the age of each webhook's oldest undelivered event, read from app's database."""
+        self.webhook_collector = WebhookBacklogCollector(_backlog_reader(app))
+        self.registry.register(self.webhook_collector)
 
     def observe_snapshot(self, status: Status) -> None:
         """Record the snapshot updater's state (called from the updater's threads)."""
@@ -274,6 +332,8 @@ class Metrics:
             MultiProcessCollector(scrape, path=self.multiprocess_path)
             scrape.register(self.snapshot_collector)
             scrape.register(self.scheduler_collector)
+            if self.webhook_collector is not None:
+                scrape.register(self.webhook_collector)
             return generate_latest(scrape)
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
@@ -336,6 +396,7 @@ def init_app(app: Flask) -> None:
     # `_created` series double the output and say nothing a scraper needs.
     disable_created_metrics()
     metrics = Metrics(app.extensions["snapshot"], app.extensions["scheduler"], multiprocess_dir())
+    metrics.watch_webhooks(app)
     app.extensions["ops.metrics"] = metrics
     errors.database_error.connect(_count_database_error, app)
     app.after_request(record_request)

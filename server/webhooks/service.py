@@ -1,0 +1,351 @@
+"""Webhook configuration, the outbox rows each change set adds, and the delivery log."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server import clock
+from server.audit.models import Event
+from server.audit.service import Actor, record_event
+from server.changes.log import Change, ChangeKind
+from server.errors import Invalid, NotFound
+from server.unit_of_work import record_change, writes
+from server.webhooks.models import (
+    DeliveryStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookFormat,
+)
+from server.webhooks.payloads import audit_of, environment_of, event_document, event_of
+
+MAX_URL = 2000
+ROTATION_OVERLAP = timedelta(hours=24)  # the old secret keeps signing this long after rotating
+DELIVERIES_SHOWN = 50
+
+
+class Action(enum.StrEnum):
+    """The audit actions of this slice."""
+
+    CREATED = "webhook.created"
+    UPDATED = "webhook.updated"
+    DELETED = "webhook.deleted"
+    DISABLED = "webhook.disabled"  # by the delivery worker, after failing for the retry period
+    REDELIVERED = "webhook.redelivered"
+    SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 - an audit action, not a secret
+
+
+@dataclass(frozen=True)
+class IssuedWebhook:
+    webhook: Webhook
+    secret: str  # shown once, at creation
+
+
+def webhook_state(webhook: Webhook) -> dict[str, Any]:
+    """A webhook as the audit log and the change log keep it: never its secret."""
+    return {
+        "id": webhook.id,
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "environment": webhook.environment,
+        "format": webhook.format,
+        "enabled": webhook.enabled,
+        "disabled_reason": webhook.disabled_reason,
+    }
+
+
+def _check(
+    url: str,
+    events: Sequence[str],
+    environment: str | None,
+    fmt: str,
+    environments: Sequence[str],
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    parts = urlsplit(url)
+    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+        errors["url"] = "Enter an http or https address, e.g. https://hooks.example.com/darklaunch."
+    elif parts.username or parts.password:
+        errors["url"] = "Leave credentials out of the URL: deliveries are signed instead."
+    known = {e.value for e in WebhookEvent}
+    if not events:
+        errors["events"] = "Choose at least one event."
+    elif any(e not in known for e in events):
+        errors["events"] = f"Events must be among: {', '.join(e.value for e in WebhookEvent)}."
+    if environment is not None and environment not in environments:
+        errors["environment"] = f"Environment must be one of {', '.join(environments)}, or none."
+    if fmt not in {f.value for f in WebhookFormat}:
+        errors["format"] = f"Format must be one of {', '.join(f.value for f in WebhookFormat)}."
+    return errors
+
+
+def _new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def _ordered(events: Sequence[str]) -> list[str]:
+    return [e.value for e in WebhookEvent if e.value in set(events)]
+
+
+@writes
+def create_webhook(
+    session: Session,
+    actor: Actor,
+    url: str,
+    events: Sequence[str],
+    environment: str | None,
+    fmt: str,
+    environments: Sequence[str],
+    *,
+    enabled: bool = True,
+) -> IssuedWebhook:
+    """Add a webhook; its signing secret is returned once and never shown again."""
+    url = url.strip()
+    environment = environment or None
+    errors = _check(url, events, environment, fmt, environments)
+    if errors:
+        raise Invalid("The webhook could not be created.", {"fields": errors})
+    secret = _new_secret()
+    webhook = Webhook(
+        url=url,
+        secret=secret,
+        events=_ordered(events),
+        environment=environment,
+        format=fmt,
+        enabled=enabled,
+        created_by=actor.label,
+        created_at=clock.now(),
+    )
+    session.add(webhook)
+    session.flush()
+    state = webhook_state(webhook)
+    record_event(session, actor, Action.CREATED, "webhook", str(webhook.id), after=state)
+    record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), state)
+    return IssuedWebhook(webhook, secret)
+
+
+_UNCHANGED: Any = object()
+
+
+@writes
+def update_webhook(
+    session: Session,
+    actor: Actor,
+    webhook_id: int,
+    environments: Sequence[str],
+    *,
+    url: str | None = None,
+    events: Sequence[str] | None = None,
+    environment: str | None = _UNCHANGED,
+    fmt: str | None = None,
+    enabled: bool | None = None,
+) -> Webhook:
+    """Change a webhook; enabling it again clears the reason it was disabled."""
+    webhook = get_webhook(session, webhook_id)
+    before = webhook_state(webhook)
+    new_url = webhook.url if url is None else url.strip()
+    new_events = list(webhook.events) if events is None else list(events)
+    new_environment = webhook.environment if environment is _UNCHANGED else (environment or None)
+    new_format = webhook.format if fmt is None else fmt
+    errors = _check(new_url, new_events, new_environment, new_format, environments)
+    if errors:
+        raise Invalid("The webhook could not be changed.", {"fields": errors})
+    webhook.url = new_url
+    webhook.events = _ordered(new_events)
+    webhook.environment = new_environment
+    webhook.format = new_format
+    if enabled is not None and enabled != webhook.enabled:
+        webhook.enabled = enabled
+        webhook.disabled_reason = None if enabled else f"Disabled by {actor.label}."
+    after = webhook_state(webhook)
+    if after != before:
+        session.flush()
+        record_event(
+            session, actor, Action.UPDATED, "webhook", str(webhook.id), before=before, after=after
+        )
+        record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), after)
+    return webhook
+
+
+@writes
+def rotate_secret(
+    session: Session, actor: Actor, webhook_id: int, overlap: timedelta = ROTATION_OVERLAP
+) -> IssuedWebhook:
+    """Give a webhook a new signing secret (shown once); the old one also signs for `overlap`,
+    so receivers can switch without refusing a delivery."""
+    webhook = get_webhook(session, webhook_id)
+    now = clock.now()
+    webhook.previous_secret = webhook.secret
+    webhook.previous_secret_until = now + overlap
+    webhook.secret = _new_secret()
+    session.flush()
+    record_event(
+        session,
+        actor,
+        Action.SECRET_ROTATED,
+        "webhook",
+        str(webhook.id),
+        after={"old_secret_signs_until": webhook.previous_secret_until.isoformat()},
+    )
+    record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), webhook_state(webhook))
+    return IssuedWebhook(webhook, webhook.secret)
+
+
+@writes
+def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> None:
+    """Remove a webhook with its undelivered events and delivery log."""
+    webhook = get_webhook(session, webhook_id)
+    before = webhook_state(webhook)
+    session.delete(webhook)
+    session.flush()
+    record_event(session, actor, Action.DELETED, "webhook", str(webhook_id), before=before)
+    record_change(session, actor, ChangeKind.WEBHOOK, str(webhook_id), None)
+
+
+@writes
+def disable_failing(session: Session, webhook_id: int, delivery: WebhookDelivery) -> None:
+    """Give a delivery up and disable its webhook, saying why (the worker, as `system`)."""
+    actor = Actor.system()
+    delivery.status = DeliveryStatus.FAILED.value
+    delivery.claimed_until = None
+    webhook = session.get(Webhook, webhook_id)
+    if webhook is None or not webhook.enabled:
+        return
+    before = webhook_state(webhook)
+    last = f"HTTP {delivery.response_status}" if delivery.response_status else delivery.error or "?"
+    webhook.enabled = False
+    webhook.disabled_reason = (
+        f"Disabled at {clock.now():%Y-%m-%d %H:%M} UTC: delivery {delivery.delivery_id} "
+        f"failed for 24 hours ({delivery.attempts} attempts; last: {last})."
+    )[:500]
+    session.flush()
+    after = webhook_state(webhook)
+    record_event(
+        session, actor, Action.DISABLED, "webhook", str(webhook.id), before=before, after=after
+    )
+    record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), after)
+
+
+@writes
+def redeliver(session: Session, actor: Actor, webhook_id: int, delivery_pk: int) -> WebhookDelivery:
+    """Queue an event again, as a new delivery (a new delivery id) after those waiting."""
+    webhook = get_webhook(session, webhook_id)
+    original = session.get(WebhookDelivery, delivery_pk)
+    if original is None or original.webhook_id != webhook.id:
+        raise NotFound("No such delivery for this webhook.")
+    now = clock.now()
+    again = WebhookDelivery(
+        webhook_id=webhook.id,
+        delivery_id=str(uuid.uuid4()),
+        event=original.event,
+        payload=original.payload,
+        created_at=now,
+        next_attempt_at=now,
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+    )
+    session.add(again)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        Action.REDELIVERED,
+        "webhook",
+        str(webhook.id),
+        after={"delivery": again.delivery_id, "of": original.delivery_id, "event": again.event},
+    )
+    record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), webhook_state(webhook))
+    return again
+
+
+def get_webhook(session: Session, webhook_id: int) -> Webhook:
+    webhook = session.get(Webhook, webhook_id)
+    if webhook is None:
+        raise NotFound("No such webhook.")
+    return webhook
+
+
+def list_webhooks(session: Session) -> list[Webhook]:
+    return list(session.scalars(select(Webhook).order_by(Webhook.id)))
+
+
+def list_deliveries(
+    session: Session, webhook_id: int, limit: int = DELIVERIES_SHOWN
+) -> list[WebhookDelivery]:
+    """The newest deliveries of a webhook first: its delivery log."""
+    get_webhook(session, webhook_id)
+    return list(
+        session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == webhook_id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def backlog(session: Session) -> dict[int, datetime]:
+    """Each webhook's oldest undelivered event: when it happened (for the metric)."""
+    rows = session.execute(
+        select(WebhookDelivery.webhook_id, func.min(WebhookDelivery.created_at))
+        .where(WebhookDelivery.status == DeliveryStatus.PENDING.value)
+        .group_by(WebhookDelivery.webhook_id)
+    )
+    return {webhook_id: oldest for webhook_id, oldest in rows}
+
+
+# ---- the outbox --------------------------------------------------------------------------------
+
+
+def write_outbox(
+    session: Session, revision: int, actor: str, changes: list[Change], events: list[Event]
+) -> None:
+    """Add a delivery for each enabled webhook each change matches (inside `complete`).
+
+    It runs in the unit's own transaction, after the change set is appended: the rows commit
+    with the change or not at all, so a rolled-back change sends nothing, and a process that
+    dies after the commit leaves them for any worker to deliver.
+    """
+    webhooks = list(session.scalars(select(Webhook).where(Webhook.enabled.is_(True))))
+    if not webhooks:
+        return
+    now = clock.now()
+    for change in changes:
+        audit = audit_of(change, events)
+        event = event_of(change, audit)
+        if event is None:
+            continue
+        environment = environment_of(change)
+        document: dict[str, Any] | None = None
+        for webhook in webhooks:
+            if event.value not in webhook.events:
+                continue
+            if webhook.environment and environment not in (None, webhook.environment):
+                continue
+            if document is None:
+                document = event_document(
+                    event, change, audit, revision=revision, actor=actor, at=now
+                )
+            session.add(
+                WebhookDelivery(
+                    webhook_id=webhook.id,
+                    delivery_id=str(uuid.uuid4()),
+                    event=event.value,
+                    payload=document,
+                    created_at=now,
+                    next_attempt_at=now,
+                    status=DeliveryStatus.PENDING.value,
+                    attempts=0,
+                )
+            )
+    session.flush()
