@@ -8,6 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from server.unit_of_work import on_change_set
     from server.webhooks import api, views
+    from server.webhooks.cli import webhooks_group
     from server.webhooks.delivery import Deliverer
     from server.webhooks.service import write_outbox
 
@@ -15,3 +16,4 @@ def init_app(app: Flask) -> None:
     app.extensions["webhooks"] = Deliverer(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
+    app.cli.add_command(webhooks_group)

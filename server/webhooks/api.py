@@ -15,7 +15,7 @@ from server.web import actor
 from server.webhooks import service
 from server.webhooks.models import WebhookEvent, WebhookFormat
 
-bp = Blueprint("webhooks_api", __name__, url_prefix="/api/admin/webhooks")
+bp = Blueprint("webhooks_api", __name__, url_prefix="/api/webhooks")
 
 
 class WebhookIn(StrictModel):

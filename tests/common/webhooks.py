@@ -29,7 +29,7 @@ def verify(secret: str, header: str, raw_body: bytes, tolerance: int = 300) -> b
 
 
 def add_webhook(api: Callable[..., Any], url: str, events: list[str], **fields: Any) -> Any:
-    response = api("post", "/api/admin/webhooks", json={"url": url, "events": events, **fields})
+    response = api("post", "/api/webhooks", json={"url": url, "events": events, **fields})
     assert response.status_code == 201, response.get_data(as_text=True)
     return response.get_json()
 

@@ -29,10 +29,10 @@ def test_creating_a_webhook_returns_its_secret_once_and_audits_it(
     assert created["secret"].startswith("whsec_")
     assert created["events"] == ["flag.changed", "gate.changed"]  # in their documented order
     assert created["enabled"] is True and created["environment"] is None
-    listed = api("get", "/api/admin/webhooks").get_json()["webhooks"]
+    listed = api("get", "/api/webhooks").get_json()["webhooks"]
     assert [w["url"] for w in listed] == [URL]
     assert "secret" not in listed[0]
-    assert created["secret"] not in api("get", f"/api/admin/webhooks/{created['id']}").get_data(
+    assert created["secret"] not in api("get", f"/api/webhooks/{created['id']}").get_data(
         as_text=True
     )
     assert actions(app)[-1] == "webhook.created"
@@ -46,20 +46,20 @@ def test_creating_a_webhook_returns_its_secret_once_and_audits_it(
 def test_invalid_webhooks_are_refused_naming_each_field(api: Callable[..., Any]) -> None:
     response = api(
         "post",
-        "/api/admin/webhooks",
+        "/api/webhooks",
         json={"url": "ftp://x", "events": ["flag.changed"], "environment": "staging"},
     )
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "invalid"
     assert set(error["details"]["fields"]) == {"url", "environment"}
-    unknown = api("post", "/api/admin/webhooks", json={"url": URL, "events": ["flag.eaten"]})
+    unknown = api("post", "/api/webhooks", json={"url": URL, "events": ["flag.eaten"]})
     assert unknown.status_code == 400 and "events" in str(unknown.get_json()["error"]["details"])
-    none = api("post", "/api/admin/webhooks", json={"url": URL, "events": []})
+    none = api("post", "/api/webhooks", json={"url": URL, "events": []})
     assert none.status_code == 400
     secret_in_url = api(
         "post",
-        "/api/admin/webhooks",
+        "/api/webhooks",
         json={"url": "https://u:p@x.example/", "events": ["flag.changed"]},
     )
     assert "credentials" in secret_in_url.get_json()["error"]["details"]["fields"]["url"]
@@ -69,7 +69,7 @@ def test_changing_a_webhook_is_audited_with_before_and_after(
     app: Flask, api: Callable[..., Any]
 ) -> None:
     hook = add_webhook(api, URL, ["flag.changed"], environment="production")
-    url = f"/api/admin/webhooks/{hook['id']}"
+    url = f"/api/webhooks/{hook['id']}"
     changed = api(
         "patch", url, json={"environment": "", "events": ["deploy.recorded"], "enabled": False}
     )
@@ -91,11 +91,11 @@ def test_changing_a_webhook_is_audited_with_before_and_after(
 
 def test_unknown_webhooks_are_404_in_the_one_error_shape(api: Callable[..., Any]) -> None:
     for method, path in [
-        ("get", "/api/admin/webhooks/77"),
-        ("patch", "/api/admin/webhooks/77"),
-        ("delete", "/api/admin/webhooks/77"),
-        ("get", "/api/admin/webhooks/77/deliveries"),
-        ("post", "/api/admin/webhooks/77/deliveries/1/redeliver"),
+        ("get", "/api/webhooks/77"),
+        ("patch", "/api/webhooks/77"),
+        ("delete", "/api/webhooks/77"),
+        ("get", "/api/webhooks/77/deliveries"),
+        ("post", "/api/webhooks/77/deliveries/1/redeliver"),
     ]:
         response = api(method, path, json={} if method == "patch" else None)
         assert response.status_code == 404, (method, path)
@@ -105,9 +105,9 @@ def test_unknown_webhooks_are_404_in_the_one_error_shape(api: Callable[..., Any]
 def test_only_admins_manage_webhooks(
     client: FlaskClient, make_token: Callable[..., str], make_user: Callable[..., Any]
 ) -> None:
-    assert client.get("/api/admin/webhooks").status_code == 401
+    assert client.get("/api/webhooks").status_code == 401
     ci = make_token("ci")
-    assert client.get("/api/admin/webhooks", headers={"Authorization": ci}).status_code == 403
+    assert client.get("/api/webhooks", headers={"Authorization": ci}).status_code == 403
     make_user("developer", email="dev@example.com")
     from tests.conftest import sign_in
 

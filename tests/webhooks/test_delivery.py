@@ -168,7 +168,7 @@ def test_a_disabled_webhook_gets_no_new_events(
     hook = add_webhook(api, receiver.url, ["flag.changed"], enabled=False)
     make_flag(api, "quiet")
     assert rows(app) == []
-    assert api("get", f"/api/admin/webhooks/{hook['id']}").get_json()["enabled"] is False
+    assert api("get", f"/api/webhooks/{hook['id']}").get_json()["enabled"] is False
 
 
 def test_a_webhook_failing_for_24_hours_is_disabled_with_the_reason(
@@ -182,7 +182,7 @@ def test_a_webhook_failing_for_24_hours_is_disabled_with_the_reason(
     first, second = rows(app)
     assert first.status == DeliveryStatus.FAILED and first.attempts == 2
     assert second.status == DeliveryStatus.PENDING  # waits for the webhook to be enabled again
-    shown = api("get", f"/api/admin/webhooks/{hook['id']}").get_json()
+    shown = api("get", f"/api/webhooks/{hook['id']}").get_json()
     assert shown["enabled"] is False
     assert "failed for 24 hours" in shown["disabled_reason"]
     assert "HTTP 500" in shown["disabled_reason"]
@@ -190,7 +190,7 @@ def test_a_webhook_failing_for_24_hours_is_disabled_with_the_reason(
         event = db.session().scalar(select(Event).where(Event.action == "webhook.disabled"))
         assert event is not None and event.actor == "system"
     receiver.default = 200
-    enabled = api("patch", f"/api/admin/webhooks/{hook['id']}", json={"enabled": True})
+    enabled = api("patch", f"/api/webhooks/{hook['id']}", json={"enabled": True})
     assert enabled.get_json()["disabled_reason"] is None
     assert deliver_until_idle(app) == 1
     assert bodies(receiver.requests)[-1]["change"]["environment"] == "production"
@@ -202,11 +202,11 @@ def test_redeliver_sends_the_event_again_under_a_new_delivery_id(
     hook = add_webhook(api, receiver.url, ["flag.changed"])
     make_flag(api, "again")
     deliver_until_idle(app)
-    log = api("get", f"/api/admin/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+    log = api("get", f"/api/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
     entry = log[-1]  # newest first: this is the flag's own event
     assert entry["status"] == "delivered" and entry["response_snippet"] == "ok"
     assert entry["latency_ms"] is not None
-    url = f"/api/admin/webhooks/{hook['id']}/deliveries/{entry['id']}/redeliver"
+    url = f"/api/webhooks/{hook['id']}/deliveries/{entry['id']}/redeliver"
     again = api("post", url)
     assert again.status_code == 201
     assert again.get_json()["delivery_id"] != entry["delivery_id"]
@@ -214,7 +214,7 @@ def test_redeliver_sends_the_event_again_under_a_new_delivery_id(
     sent = bodies(receiver.requests)
     first, again_sent = sent[0], sent[-1]
     assert first["change"] == again_sent["change"] and first["id"] != again_sent["id"]
-    unknown = f"/api/admin/webhooks/{hook['id']}/deliveries/999/redeliver"
+    unknown = f"/api/webhooks/{hook['id']}/deliveries/999/redeliver"
     assert api("post", unknown).status_code == 404
 
 
@@ -223,7 +223,7 @@ def test_a_deleted_webhook_takes_its_waiting_events_along(
 ) -> None:
     hook = add_webhook(api, receiver.url, ["flag.changed"])
     make_flag(api, "gone")
-    assert api("delete", f"/api/admin/webhooks/{hook['id']}").status_code == 204
+    assert api("delete", f"/api/webhooks/{hook['id']}").status_code == 204
     assert rows(app) == []
     with app.app_context():
         assert db.session().scalars(select(Webhook)).all() == []
@@ -234,11 +234,11 @@ def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
     app: Flask, api: Callable[..., Any], receiver: Receiver
 ) -> None:
     hook = add_webhook(api, receiver.url, ["segment.changed"])
-    rotated = api("post", f"/api/admin/webhooks/{hook['id']}/secret")
+    rotated = api("post", f"/api/webhooks/{hook['id']}/secret")
     assert rotated.status_code == 201
     new = rotated.get_json()["secret"]
     assert new != hook["secret"] and new.startswith("whsec_")
-    assert new not in api("get", f"/api/admin/webhooks/{hook['id']}").get_data(as_text=True)
+    assert new not in api("get", f"/api/webhooks/{hook['id']}").get_data(as_text=True)
     api("post", "/api/admin/segments", json={"name": "one", "constraints": []})
     api("post", "/api/admin/segments", json={"name": "two", "constraints": []})
     deliver(app)
@@ -254,3 +254,19 @@ def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
         )
     assert rotation is not None and rotation.after is not None
     assert new not in str(rotation.after) and hook["secret"] not in str(rotation.after)
+
+
+def test_the_cli_sends_everything_due_in_order(
+    app: Flask, api: Callable[..., Any], receiver: Receiver
+) -> None:
+    add_webhook(api, receiver.url, ["flag.changed"], environment="production")
+    make_flag(api, "cli-sent")
+    turn(api, "cli-sent", True)
+    turn(api, "cli-sent", False)
+    result = app.test_cli_runner().invoke(args=["webhooks", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert "Sent 4 deliveries; nothing else is due." in result.output
+    states = [b["change"]["state"].get("enabled") for b in bodies(receiver.requests)]
+    assert states[-2:] == [True, False]
+    again = app.test_cli_runner().invoke(args=["webhooks", "deliver"])
+    assert "Sent 0 deliveries" in again.output

@@ -134,13 +134,13 @@ class TestWithoutTheSetting:
         api("post", "/api/admin/projects/default/features", json={"name": "blocked"})
         deliver(app)
         assert receiver.requests == []
-        log = api("get", f"/api/admin/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
+        log = api("get", f"/api/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
         first = log[-1]
         assert first["status"] == "pending" and first["attempts"] == 1
         assert "127.0.0.1, a loopback address" in first["error"]
         deliver(app, later(5))  # the backoff holds the next attempt back
         assert (
-            api("get", f"/api/admin/webhooks/{hook['id']}/deliveries").get_json()["deliveries"][-1][
+            api("get", f"/api/webhooks/{hook['id']}/deliveries").get_json()["deliveries"][-1][
                 "attempts"
             ]
             == 1
@@ -156,8 +156,6 @@ class TestWithoutTheSetting:
         response = api("post", "/api/admin/segments", json={"name": "beta", "constraints": []})
         assert response.status_code in (200, 201), response.get_data(as_text=True)
         deliver(app)
-        (entry,) = api("get", f"/api/admin/webhooks/{hook['id']}/deliveries").get_json()[
-            "deliveries"
-        ]
+        (entry,) = api("get", f"/api/webhooks/{hook['id']}/deliveries").get_json()["deliveries"]
         assert entry["response_status"] == 307 and "redirects are not followed" in entry["error"]
         assert [r.path for r in receiver.requests] == ["/hook"]
