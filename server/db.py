@@ -345,22 +345,32 @@ def init_app(app: Flask) -> None:
     app.extensions["db.sessionmaker"] = maker
     app.teardown_appcontext(_close_session)
 
+    # The listeners hold the app weakly: events on a sessionmaker are kept by SQLAlchemy's
+    # class-level registry for as long as the process runs, and an app they held strongly was
+    # never freed (each test's app stayed alive, over a thousand in a full run).
+    ref = weakref.ref(app)
+
     @event.listens_for(maker, "after_commit")
     def _after_commit(s: Session) -> None:
         # This worker serves its own writes before the writer's response goes out (the updater
         # applies them; this thread waits for it); other instances hear of it by NOTIFY, or within
         # DARKLAUNCH_REFRESH_MS.
         revision = s.info.pop("revision_bumped", None)
-        if revision is not None and "snapshot" in app.extensions:
-            app.extensions["snapshot"].invalidate(revision)
+        live = ref()
+        if revision is not None and live is not None and "snapshot" in live.extensions:
+            live.extensions["snapshot"].invalidate(revision)
 
     @event.listens_for(engine, "engine_disposed")
     def _disposed(_engine: Engine) -> None:
         # The app is being shut down (tests, scripts): its updater must not outlive it.
-        if "scheduler" in app.extensions:
-            app.extensions["scheduler"].stop()
-        if "snapshot" in app.extensions:
-            app.extensions["snapshot"].stop()
+        live = ref()
+        if live is None:
+            close_idle_connections(engine)
+            return
+        if "scheduler" in live.extensions:
+            live.extensions["scheduler"].stop()
+        if "snapshot" in live.extensions:
+            live.extensions["snapshot"].stop()
             close_idle_connections(engine)  # what the updater was using as dispose began
 
     @event.listens_for(maker, "after_rollback")
