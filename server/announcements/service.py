@@ -31,7 +31,7 @@ from server.api import validate
 from server.audit.service import Actor, record_event
 from server.errors import Conflict, Invalid, NotFound, as_conflict
 from server.flags.models import Flag, FlagEnvironment
-from server.gate.service import FLAG as GATE_FLAG
+from server.gate import FLAG as GATE_FLAG
 from server.unit_of_work import ChangeKind, discard, record_change, writes
 
 # Flag types that stand for a customer-visible feature (operational and kill-switch flags don't);
