@@ -44,7 +44,7 @@ def record_event(
     event = Event(
         at=at or clock.now(),
         actor=actor.label,
-        action=action,
+        action=str(action),  # stored as its plain value
         target_type=target_type,
         target=target,
         environment=environment,

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
 from server.errors import DomainError, Invalid, NotFound
 from server.gate.models import PreviewPass
@@ -208,7 +209,7 @@ def create_pass(
     )
     session.add(p)
     session.flush()
-    record_event(session, actor, "pass.created", "pass", label, after=pass_dict(p))
+    record_event(session, actor, AuditAction.PASS_CREATED, "pass", label, after=pass_dict(p))
     record_change(session, actor, ChangeKind.GATE, f"pass/{p.id}", pass_dict(p))
     return IssuedPass(p, secret)
 
@@ -227,7 +228,13 @@ def revoke_pass(session: Session, actor: Actor, pass_id: int) -> PreviewPass:
         before = pass_dict(p)
         p.revoked_at = clock.now()
         record_event(
-            session, actor, "pass.revoked", "pass", p.label, before=before, after=pass_dict(p)
+            session,
+            actor,
+            AuditAction.PASS_REVOKED,
+            "pass",
+            p.label,
+            before=before,
+            after=pass_dict(p),
         )
         record_change(session, actor, ChangeKind.GATE, f"pass/{p.id}", pass_dict(p))
     locally_revoked().add(p.id)
@@ -288,7 +295,7 @@ def claim_pass(session: Session, secret: str, now: datetime | None = None) -> Pr
     record_event(
         session,
         Actor("visitor"),
-        "pass.claimed",
+        AuditAction.PASS_CLAIMED,
         "pass",
         p.label,
         after={"id": p.id, "uses": p.uses},
