@@ -58,6 +58,13 @@ class AuditAction(enum.StrEnum):
     ANNOUNCEMENT_DELETED = "announcement.deleted"
     CHANGELOG_SETTINGS_CHANGED = "changelog.settings_changed"
 
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_DISABLED = "webhook.disabled"  # by the delivery worker, after the retry period
+    WEBHOOK_REDELIVERED = "webhook.redelivered"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+
     DEMO_SEEDED = "demo.seeded"
 
     @property
