@@ -458,7 +458,7 @@ def publish_due(session: Session, announcement_id: int, now: datetime) -> bool:
     record_event(
         session,
         Actor.system(),
-        "announcement.published",
+        AuditAction.ANNOUNCEMENT_PUBLISHED,
         "announcement",
         str(a.id),
         before=before,

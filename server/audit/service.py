@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.models import Event
 
 
@@ -31,7 +32,7 @@ class Actor:
 def record_event(
     session: Session,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     target_type: str,
     target: str,
     *,
