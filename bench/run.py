@@ -265,7 +265,7 @@ def close_gate(app: Any) -> None:
     """The gate as a fresh install has it: the site.open flag exists and is off."""
     from server import db
     from server.audit.service import Actor
-    from server.gate import service as gate
+    from server.gate import settings as gate
 
     with app.app_context():
         gate.ensure_flag(db.session(), Actor("bench"), app.config["ENVIRONMENTS"])
@@ -297,9 +297,9 @@ def visitor_cookies(app: Any) -> dict[str, str]:
     team = signed_in.headers["Set-Cookie"].split(";", 1)[0]
     client = app.test_client()
     with app.app_context():
-        from server.gate import service as gate
+        from server.gate import passes
 
-        issued = gate.create_pass(db.session(), Actor("bench"), "bench", "1d")
+        issued = passes.create_pass(db.session(), Actor("bench"), "bench", "1d")
     secret = issued.secret
     response = client.get(f"/gate/preview/{secret}")
     preview = "; ".join(

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import db
+from server.audit.actions import AuditAction
 from server.audit.models import Event
 from server.audit.service import Actor, record_event
 from server.unit_of_work import complete
@@ -92,13 +93,13 @@ def demo(url: str) -> None:
     seeders: list[tuple[str, DemoSeeder]] = current_app.extensions.get("demo_seeders", [])
     for name, seeder in seeders:
         done = session.scalar(
-            select(Event.id).where(Event.action == "demo.seeded", Event.target == name)
+            select(Event.id).where(Event.action == AuditAction.DEMO_SEEDED, Event.target == name)
         )
         if done is not None:
             continue
         click.echo(f"Seeding demo data: {name}")
         seeder(session, Actor("demo"))
-        record_event(session, Actor("demo"), "demo.seeded", "demo", name)
+        record_event(session, Actor("demo"), AuditAction.DEMO_SEEDED, "demo", name)
         complete(session)  # each feature's demo data is its own unit of work
     click.echo("")
     click.echo(f"Darklaunch demo: {url}/login")

@@ -46,7 +46,7 @@ def test_parse_page(raw: str | None, expected: int) -> None:
 @pytest.fixture
 def content(app: Flask, admin_client: FlaskClient, admin_token: str) -> None:
     """A flag with history, a published announcement, a deploy, and an open gate."""
-    from server.gate import service as gate
+    from server.gate import settings as gate
 
     headers = {"Authorization": admin_token}
     features = "/api/admin/projects/default/features"

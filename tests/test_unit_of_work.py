@@ -25,7 +25,8 @@ from server.errors import Conflict
 from server.flags import service as flags
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
-from server.gate import service as gate
+from server.gate import FLAG
+from server.gate import settings as gate
 from server.segments import service as segments
 from server.unit_of_work import complete
 
@@ -148,7 +149,7 @@ def test_concurrent_segment_saves_over_the_api_give_one_409(app: Flask, api: Any
 def _counts(app: Flask) -> tuple[int, int, int, list[str]]:
     with app.app_context():
         s = db.session()
-        env = flags.flag_environment(flags.get_flag(s, gate.FLAG), "production")
+        env = flags.flag_environment(flags.get_flag(s, FLAG), "production")
         return (
             db.read_revision(s),
             s.scalar(select(func.count()).select_from(ChangeSet)) or 0,

@@ -14,7 +14,7 @@ from server.audit.service import Actor
 from server.config import Mode
 from server.flags import service as flags
 from server.flags.schemas import FlagCreate, StrategyIn
-from server.gate import service as gate
+from server.gate import settings as gate
 from server.visitor import COOKIE, ID_RE, visitor_id
 from tests.conftest import Database, make_app
 

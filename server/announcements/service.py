@@ -28,10 +28,11 @@ from server.announcements.models import (
 from server.announcements.render import render_markdown, slugify
 from server.announcements.schemas import AnnouncementIn
 from server.api import validate
+from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
 from server.errors import Conflict, Invalid, NotFound, as_conflict
 from server.flags.models import Flag, FlagEnvironment
-from server.gate.service import FLAG as GATE_FLAG
+from server.gate import FLAG as GATE_FLAG
 from server.unit_of_work import ChangeKind, discard, record_change, writes
 
 # Flag types that stand for a customer-visible feature (operational and kill-switch flags don't);
@@ -257,20 +258,20 @@ def _resolve_publication(
     return target, data.publish_at
 
 
-def _action(before: Status | None, after: Status, rescheduled: bool) -> str:
+def _action(before: Status | None, after: Status, rescheduled: bool) -> AuditAction:
     if before is None:
-        return "announcement.created"
+        return AuditAction.ANNOUNCEMENT_CREATED
     if after is Status.PUBLISHED and before is not Status.PUBLISHED:
-        return "announcement.published"
+        return AuditAction.ANNOUNCEMENT_PUBLISHED
     if after is Status.SCHEDULED and (before is not Status.SCHEDULED or rescheduled):
-        return "announcement.scheduled"
+        return AuditAction.ANNOUNCEMENT_SCHEDULED
     if after is Status.ARCHIVED and before is not Status.ARCHIVED:
-        return "announcement.archived"
+        return AuditAction.ANNOUNCEMENT_ARCHIVED
     if after is Status.DRAFT and before in (Status.PUBLISHED, Status.SCHEDULED):
-        return "announcement.unpublished"
+        return AuditAction.ANNOUNCEMENT_UNPUBLISHED
     if after is Status.DRAFT and before is Status.ARCHIVED:
-        return "announcement.restored"
-    return "announcement.updated"
+        return AuditAction.ANNOUNCEMENT_RESTORED
+    return AuditAction.ANNOUNCEMENT_UPDATED
 
 
 def _assign_slug(session: Session, a: Announcement) -> None:
@@ -457,7 +458,7 @@ def publish_due(session: Session, announcement_id: int, now: datetime) -> bool:
     record_event(
         session,
         Actor.system(),
-        "announcement.published",
+        AuditAction.ANNOUNCEMENT_PUBLISHED,
         "announcement",
         str(a.id),
         before=before,
@@ -480,7 +481,7 @@ def delete_announcement(session: Session, actor: Actor, announcement_id: int) ->
     record_event(
         session,
         actor,
-        "announcement.deleted",
+        AuditAction.ANNOUNCEMENT_DELETED,
         "announcement",
         str(a.id),
         before=announcement_state(a),
@@ -530,7 +531,7 @@ def update_settings(session: Session, actor: Actor, *, public: bool, title: str)
     record_event(
         session,
         actor,
-        "changelog.settings_changed",
+        AuditAction.CHANGELOG_SETTINGS_CHANGED,
         "changelog",
         "settings",
         before={"public": before.public, "title": before.title},

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.models import Event
 
 
@@ -31,7 +32,7 @@ class Actor:
 def record_event(
     session: Session,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     target_type: str,
     target: str,
     *,
@@ -44,7 +45,7 @@ def record_event(
     event = Event(
         at=at or clock.now(),
         actor=actor.label,
-        action=action,
+        action=str(action),  # stored as its plain value
         target_type=target_type,
         target=target,
         environment=environment,

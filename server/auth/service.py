@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from server import clock
 from server.access import ROLE_PERMISSIONS, TOKEN_PERMISSIONS, Principal, Role, TokenKind
+from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
 from server.auth.models import ApiToken, LoginFailure, LoginLimit, User
 from server.auth.sessions import end_sessions
@@ -66,7 +67,7 @@ def create_user(session: Session, actor: Actor, email: str, role: str, password:
         session.flush()
     except IntegrityError:
         raise Conflict(f"A user with the email {email} already exists.") from None
-    record_event(session, actor, "user.created", "user", email, after=_user_dict(user))
+    record_event(session, actor, AuditAction.USER_CREATED, "user", email, after=_user_dict(user))
     record_change(session, actor, ChangeKind.USER, email, _user_dict(user))
     return user
 
@@ -87,7 +88,7 @@ def set_user_disabled(session: Session, actor: Actor, user_id: int, disabled: bo
     record_event(
         session,
         actor,
-        "user.disabled" if disabled else "user.enabled",
+        AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED,
         "user",
         user.email,
         before=before,
@@ -305,7 +306,7 @@ def create_token(
     record_event(
         session,
         actor,
-        "token.created",
+        AuditAction.TOKEN_CREATED,
         "token",
         name,
         environment=token.environment,
@@ -326,7 +327,7 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         record_event(
             session,
             actor,
-            "token.revoked",
+            AuditAction.TOKEN_REVOKED,
             "token",
             token.name,
             environment=token.environment,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from server import clock, snapshot
 from server.access import Principal
+from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
 from server.auth.models import SessionKind, User, UserSession
 from server.changes.log import ChangeKind
@@ -127,7 +128,12 @@ def start_session(
     )
     session.add(row)
     record_event(
-        session, Actor(user.email), "session.started", "user", user.email, after=_session_dict(row)
+        session,
+        Actor(user.email),
+        AuditAction.SESSION_STARTED,
+        "user",
+        user.email,
+        after=_session_dict(row),
     )
     # No change recorded, so no new revision: a session no snapshot knows yet is read once per
     # worker (see above), and signing in must not make every worker rebuild its flag documents.
@@ -148,7 +154,13 @@ def _end(session: Session, actor: Actor, rows: list[UserSession], email: str) ->
         before = _session_dict(row)
         row.revoked_at = now
         record_event(
-            session, actor, "session.ended", "user", email, before=before, after=_session_dict(row)
+            session,
+            actor,
+            AuditAction.SESSION_ENDED,
+            "user",
+            email,
+            before=before,
+            after=_session_dict(row),
         )
         # A new revision: every worker's snapshot marks them ended within the refresh.
         record_change(session, actor, ChangeKind.SESSION, row.id, _session_dict(row))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.models import Event
 from server.audit.service import Actor, record_event
 from server.deploys.models import Deploy, DeployCommit, DeployStatus
@@ -34,10 +35,7 @@ TRANSITIONS: dict[DeployStatus | None, frozenset[DeployStatus]] = {
 }
 
 # Written by the flags feature; deploy reports read them to show what shipped dark or revealed.
-FLAG_CREATED = "flag.created"
-FLAG_ENABLED = "flag.enabled"
-FLAG_DISABLED = "flag.disabled"
-FLAG_ACTIONS = (FLAG_CREATED, FLAG_ENABLED, FLAG_DISABLED)
+FLAG_ACTIONS = (AuditAction.FLAG_CREATED, AuditAction.FLAG_ENABLED, AuditAction.FLAG_DISABLED)
 FLAG_EVENTS_SHOWN = 50  # per kind on one deploy's page; the count says how many more
 
 
@@ -232,7 +230,7 @@ def record_deploy(
             record_event(
                 session,
                 actor,
-                "deploy.recorded",
+                AuditAction.DEPLOY_RECORDED,
                 "deploy",
                 f"{deploy.environment}/{deploy.version}"[:200],
                 after=_summary(deploy),
@@ -266,7 +264,7 @@ def _update(
     record_event(
         session,
         actor,
-        "deploy.updated",
+        AuditAction.DEPLOY_UPDATED,
         "deploy",
         f"{deploy.environment}/{deploy.version}"[:200],
         before=before,
@@ -464,14 +462,20 @@ class FlagChanges:
     enabled: list[Event] = field(default_factory=list)
     disabled: list[Event] = field(default_factory=list)
     counts: dict[str, int] = field(
-        default_factory=lambda: {FLAG_CREATED: 0, FLAG_ENABLED: 0, FLAG_DISABLED: 0}
+        default_factory=lambda: {
+            AuditAction.FLAG_CREATED: 0,
+            AuditAction.FLAG_ENABLED: 0,
+            AuditAction.FLAG_DISABLED: 0,
+        }
     )
 
     def add(self, event: Event) -> None:
         self.counts[event.action] += 1
-        shown = {FLAG_CREATED: self.created, FLAG_ENABLED: self.enabled}.get(
-            event.action, self.disabled
-        )
+        kinds: dict[str, list[Event]] = {
+            AuditAction.FLAG_CREATED: self.created,
+            AuditAction.FLAG_ENABLED: self.enabled,
+        }
+        shown = kinds.get(event.action, self.disabled)
         if len(shown) < FLAG_EVENTS_SHOWN:
             shown.append(event)
 
@@ -521,7 +525,7 @@ def _details(
                 Event.action.in_(FLAG_ACTIONS),
                 Event.at <= highest,
                 Event.at > lowest if lowest is not None else true(),
-                or_(Event.action == FLAG_CREATED, Event.environment.in_(environments)),
+                or_(Event.action == AuditAction.FLAG_CREATED, Event.environment.in_(environments)),
             )
             .order_by(Event.at, Event.id)
         )
@@ -532,7 +536,7 @@ def _details(
         changes = FlagChanges(start, end)
         first = 0 if start is None else bisect.bisect_right(times, start)
         for event in events[first : bisect.bisect_right(times, end)]:
-            if event.action == FLAG_CREATED or event.environment == deploy.environment:
+            if event.action == AuditAction.FLAG_CREATED or event.environment == deploy.environment:
                 changes.add(event)
         details.append(
             DeployDetail(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
 from server.errors import Conflict, Invalid, NotFound
 from server.flags.compile import feature_document, segment_document
@@ -265,7 +266,9 @@ def create_flag(
         flag.environments.append(env)
     session.add(flag)
     _validate_with_engine(session, flag)
-    record_event(session, actor, "flag.created", "flag", flag.name, after=flag_state(flag))
+    record_event(
+        session, actor, AuditAction.FLAG_CREATED, "flag", flag.name, after=flag_state(flag)
+    )
     _flag_changed(session, actor, flag)
     for env in flag.environments:
         _environment_changed(session, actor, flag, env)
@@ -305,7 +308,7 @@ def update_flag(
     _validate_with_engine(session, flag)
     after = flag_state(flag)
     after["version"] = flag.version + 1
-    record_event(session, actor, "flag.updated", "flag", name, before=before, after=after)
+    record_event(session, actor, AuditAction.FLAG_UPDATED, "flag", name, before=before, after=after)
     _flag_changed(session, actor, flag)
     return flag
 
@@ -322,7 +325,13 @@ def archive_flag(session: Session, actor: Actor, name: str) -> Flag:
         flag.archived_at = clock.now()
         touch(flag, actor)
         record_event(
-            session, actor, "flag.archived", "flag", name, before=before, after=flag_state(flag)
+            session,
+            actor,
+            AuditAction.FLAG_ARCHIVED,
+            "flag",
+            name,
+            before=before,
+            after=flag_state(flag),
         )
         _flag_changed(session, actor, flag)
     return flag
@@ -340,7 +349,13 @@ def revive_flag(session: Session, actor: Actor, name: str) -> Flag:
             touch(env, actor)
         touch(flag, actor)
         record_event(
-            session, actor, "flag.revived", "flag", name, before=before, after=flag_state(flag)
+            session,
+            actor,
+            AuditAction.FLAG_REVIVED,
+            "flag",
+            name,
+            before=before,
+            after=flag_state(flag),
         )
         _flag_changed(session, actor, flag)
         for env in flag.environments:
@@ -368,7 +383,7 @@ def set_enabled(
     record_event(
         session,
         actor,
-        "flag.enabled" if enabled else "flag.disabled",
+        AuditAction.FLAG_ENABLED if enabled else AuditAction.FLAG_DISABLED,
         "flag",
         name,
         environment=environment,
@@ -399,7 +414,7 @@ def _new_strategy(data: StrategyIn, order: int) -> Strategy:
 def _strategy_event(
     session: Session,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     flag: Flag,
     env: FlagEnvironment,
     before: dict[str, Any] | None,
@@ -451,7 +466,7 @@ def add_strategy(
     touch(env, actor)
     _validate_with_engine(session, flag)
     _strategy_event(
-        session, actor, "flag.strategy.added", flag, env, None, strategy_state(strategy)
+        session, actor, AuditAction.FLAG_STRATEGY_ADDED, flag, env, None, strategy_state(strategy)
     )
     _environment_changed(session, actor, flag, env)
     return strategy
@@ -496,7 +511,13 @@ def replace_strategy(
     touch(env, actor)
     _validate_with_engine(session, flag)
     _strategy_event(
-        session, actor, "flag.strategy.updated", flag, env, before, strategy_state(strategy)
+        session,
+        actor,
+        AuditAction.FLAG_STRATEGY_UPDATED,
+        flag,
+        env,
+        before,
+        strategy_state(strategy),
     )
     _environment_changed(session, actor, flag, env)
     return strategy
@@ -519,7 +540,7 @@ def delete_strategy(
     before = strategy_state(strategy)
     env.strategies.remove(strategy)
     touch(env, actor)
-    _strategy_event(session, actor, "flag.strategy.removed", flag, env, before, None)
+    _strategy_event(session, actor, AuditAction.FLAG_STRATEGY_REMOVED, flag, env, before, None)
     _environment_changed(session, actor, flag, env)
 
 
@@ -546,7 +567,7 @@ def reorder_strategies(
     record_event(
         session,
         actor,
-        "flag.strategy.reordered",
+        AuditAction.FLAG_STRATEGY_REORDERED,
         "flag",
         name,
         environment=environment,
@@ -581,7 +602,7 @@ def set_variants(
     record_event(
         session,
         actor,
-        "flag.variants.updated",
+        AuditAction.FLAG_VARIANTS_UPDATED,
         "flag",
         name,
         environment=environment,
@@ -631,7 +652,7 @@ def copy_environment(
     record_event(
         session,
         actor,
-        "flag.environment.copied",
+        AuditAction.FLAG_ENVIRONMENT_COPIED,
         "flag",
         name,
         environment=target,

@@ -12,8 +12,9 @@ from werkzeug.wrappers import Response
 from server import clock, db
 from server.access import Permission, requires
 from server.api import StrictModel, api_doc, parse_body
-from server.gate import service
+from server.gate import FLAG, passes, settings
 from server.gate.models import PreviewPass
+from server.gate.state import GateState, read_state
 from server.gate.views import base_url
 from server.web import actor
 
@@ -73,14 +74,14 @@ class PassList(BaseModel):
 
 
 class PassIn(StrictModel):
-    label: str = Field(min_length=1, max_length=service.LABEL_MAX)
+    label: str = Field(min_length=1, max_length=passes.LABEL_MAX)
     expires: str = Field(
         "7d",
         min_length=1,
         max_length=40,
         description="A duration (30m, 12h, 7d, 2w), a date (YYYY-MM-DD) or an ISO time.",
     )
-    max_uses: int | None = Field(None, ge=1, le=service.MAX_USES)
+    max_uses: int | None = Field(None, ge=1, le=passes.MAX_USES)
 
 
 class PassCreated(BaseModel):
@@ -89,13 +90,13 @@ class PassCreated(BaseModel):
     secret: str
 
 
-def gate_out(state: service.GateState) -> dict[str, Any]:
+def gate_out(state: GateState) -> dict[str, Any]:
     a = state.audience
     return GateOut(
         open=state.open,
         sentence=state.sentence,
         environment=state.environment,
-        flag=service.FLAG,
+        flag=FLAG,
         audience=AudienceOut(
             everyone=a.everyone,
             percent=a.percent,
@@ -124,7 +125,7 @@ def pass_out(p: PreviewPass) -> dict[str, Any]:
     return PassOut(
         id=p.id,
         label=p.label,
-        state=service.pass_state(p, clock.now()).value,
+        state=passes.pass_state(p, clock.now()).value,
         created_by=p.created_by,
         created_at=p.created_at,
         expires_at=p.expires_at,
@@ -147,7 +148,7 @@ def _envs() -> tuple[tuple[str, ...], str]:
 )
 def state() -> Response:
     """Show the gate's state."""
-    return jsonify(gate_out(service.read_state(db.session(), _envs()[1])))
+    return jsonify(gate_out(read_state(db.session(), _envs()[1])))
 
 
 @bp.route("/api/gate/open", methods=["POST"])
@@ -158,7 +159,7 @@ def state() -> Response:
 def open_gate() -> Response:
     """Open the gate."""
     environments, environment = _envs()
-    return jsonify(gate_out(service.open_gate(db.session(), actor(), environments, environment)))
+    return jsonify(gate_out(settings.open_gate(db.session(), actor(), environments, environment)))
 
 
 @bp.route("/api/gate/close", methods=["POST"])
@@ -169,7 +170,7 @@ def open_gate() -> Response:
 def close_gate() -> Response:
     """Close the gate."""
     environments, environment = _envs()
-    return jsonify(gate_out(service.close_gate(db.session(), actor(), environments, environment)))
+    return jsonify(gate_out(settings.close_gate(db.session(), actor(), environments, environment)))
 
 
 @bp.route("/api/gate/audience", methods=["PUT"])
@@ -184,13 +185,13 @@ def set_audience() -> Response:
     """Set who may pass an open gate: everyone, or a share of visitors, networks and user ids."""
     body = parse_body(AudienceIn)
     environments, environment = _envs()
-    choice = service.AudienceChoice(
+    choice = settings.AudienceChoice(
         everyone=body.everyone,
         percent=body.percent,
-        networks=service.split_list(body.networks),
+        networks=settings.split_list(body.networks),
         user_ids=[u.strip() for u in body.user_ids if u.strip()],
     )
-    state = service.set_audience(db.session(), actor(), environments, environment, choice)
+    state = settings.set_audience(db.session(), actor(), environments, environment, choice)
     return jsonify(gate_out(state))
 
 
@@ -199,7 +200,7 @@ def set_audience() -> Response:
 @api_doc("List preview passes, newest first", responses={200: PassList}, tag="gate")
 def list_passes() -> Response:
     """List preview passes (never their secrets)."""
-    return jsonify({"passes": [pass_out(p) for p in service.list_passes(db.session())]})
+    return jsonify({"passes": [pass_out(p) for p in passes.list_passes(db.session())]})
 
 
 @bp.route("/api/gate/passes", methods=["POST"])
@@ -213,8 +214,8 @@ def list_passes() -> Response:
 def create_pass() -> tuple[Response, int]:
     """Create a preview pass and return its link once."""
     body = parse_body(PassIn)
-    issued = service.create_pass(db.session(), actor(), body.label, body.expires, body.max_uses)
-    link = service.preview_link(base_url(), issued.secret)
+    issued = passes.create_pass(db.session(), actor(), body.label, body.expires, body.max_uses)
+    link = passes.preview_link(base_url(), issued.secret)
     payload = {"pass": pass_out(issued.preview_pass), "link": link, "secret": issued.secret}
     return jsonify(payload), 201
 
@@ -224,4 +225,4 @@ def create_pass() -> tuple[Response, int]:
 @api_doc("Revoke a preview pass", responses={200: PassOut}, tag="gate")
 def revoke_pass(pass_id: int) -> Response:
     """Revoke a preview pass; it stops working on the next request."""
-    return jsonify(pass_out(service.revoke_pass(db.session(), actor(), pass_id)))
+    return jsonify(pass_out(passes.revoke_pass(db.session(), actor(), pass_id)))

@@ -10,7 +10,9 @@ from server import clock, db
 from server.audit.service import Actor
 from server.auth.cli import fail
 from server.errors import DomainError
-from server.gate import service
+from server.gate import FLAG, settings
+from server.gate import passes as preview_passes
+from server.gate.state import GateState, read_state
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -19,9 +21,9 @@ def _envs() -> tuple[tuple[str, ...], str]:
     return tuple(current_app.config["ENVIRONMENTS"]), str(current_app.config["GATE_ENV"])
 
 
-def _show(state: service.GateState) -> None:
+def _show(state: GateState) -> None:
     click.echo(state.sentence)
-    click.echo(f"Flag: {service.FLAG} in {state.environment}")
+    click.echo(f"Flag: {FLAG} in {state.environment}")
     if state.open or not state.audience.everyone:
         opened = "" if state.open else " (once open)"
         who = "everyone" if state.audience.everyone else "; ".join(state.audience.phrases())
@@ -37,7 +39,7 @@ def gate() -> None:
 @gate.command("status")
 def status() -> None:
     """Say whether the gate is open and who may pass."""
-    _show(service.read_state(db.session(), _envs()[1]))
+    _show(read_state(db.session(), _envs()[1]))
 
 
 @gate.command("open")
@@ -45,7 +47,7 @@ def open_gate() -> None:
     """Open the gate (for everyone, unless who-may-pass narrows it)."""
     environments, environment = _envs()
     try:
-        _show(service.open_gate(db.session(), Actor.cli(), environments, environment))
+        _show(settings.open_gate(db.session(), Actor.cli(), environments, environment))
     except DomainError as exc:
         fail(exc)
 
@@ -55,7 +57,7 @@ def close_gate() -> None:
     """Close the gate: only the team and preview passes get in."""
     environments, environment = _envs()
     try:
-        _show(service.close_gate(db.session(), Actor.cli(), environments, environment))
+        _show(settings.close_gate(db.session(), Actor.cli(), environments, environment))
     except DomainError as exc:
         fail(exc)
 
@@ -72,14 +74,14 @@ def audience(
     if everyone and (percent is not None or networks or users):
         raise click.UsageError("--everyone cannot be combined with --percent, --network, --user.")
     environments, environment = _envs()
-    choice = service.AudienceChoice(
+    choice = settings.AudienceChoice(
         everyone=everyone,
         percent=percent,
-        networks=service.split_list(networks),
+        networks=settings.split_list(networks),
         user_ids=list(users),
     )
     try:
-        _show(service.set_audience(db.session(), Actor.cli(), environments, environment, choice))
+        _show(settings.set_audience(db.session(), Actor.cli(), environments, environment, choice))
     except DomainError as exc:
         fail(exc)
 
@@ -96,7 +98,7 @@ def passes() -> None:
 def create_pass(label: str, expires: str, uses: int | None) -> None:
     """Create a preview pass and print its link alone on the last line (shown only once)."""
     try:
-        issued = service.create_pass(db.session(), Actor.cli(), label, expires, uses)
+        issued = preview_passes.create_pass(db.session(), Actor.cli(), label, expires, uses)
     except DomainError as exc:
         fail(exc)
     else:
@@ -108,16 +110,16 @@ def create_pass(label: str, expires: str, uses: int | None) -> None:
             err=True,
         )
         base = current_app.config["BASE_URL"] or DEFAULT_BASE_URL
-        click.echo(service.preview_link(base, issued.secret))
+        click.echo(preview_passes.preview_link(base, issued.secret))
 
 
 @passes.command("list")
 def list_passes() -> None:
     """List preview passes (never their links)."""
     now = clock.now()
-    for p in service.list_passes(db.session()):
+    for p in preview_passes.list_passes(db.session()):
         uses = f"{p.uses}/{p.max_uses}" if p.max_uses else str(p.uses)
-        state = service.pass_state(p, now).value
+        state = preview_passes.pass_state(p, now).value
         click.echo(f"{p.id}\t{p.label}\t{state}\tuses {uses}\tuntil {p.expires_at:%Y-%m-%d %H:%M}")
 
 
@@ -126,7 +128,7 @@ def list_passes() -> None:
 def revoke_pass(pass_id: int) -> None:
     """Revoke a preview pass by id."""
     try:
-        p = service.revoke_pass(db.session(), Actor.cli(), pass_id)
+        p = preview_passes.revoke_pass(db.session(), Actor.cli(), pass_id)
     except DomainError as exc:
         fail(exc)
     else:

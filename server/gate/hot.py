@@ -2,7 +2,7 @@
 
 A reverse proxy asks `/gate/auth` before every request to the protected site, its assets
 included. The ordinary answers come from the pieces the Flask view is made of: the visit
-(`views.visit_of`), the decision (`service.decide`), the answer (`views.forward_auth_response`)
+(`views.visit_of`), the decision (`decision.decide`), the answer (`views.forward_auth_response`)
 and Flask's own session interface. Flask answers the rest: unknown methods, requests carrying an
 Authorization header, and decisions that set or clear a cookie or are logged as warnings (bad
 cookies, bad addresses, errors). Those are decided again there; deciding has no side effects.
@@ -14,7 +14,8 @@ from typing import Any
 
 from server.access import Principal, SessionResolver
 from server.auth.sessions import GATE_COOKIE, gate_principal
-from server.gate import service, views
+from server.gate import views
+from server.gate.decision import decide
 from server.hot_paths import Answer, HotPath
 from server.web import address_of, peer_is_trusted, vary_on
 
@@ -55,7 +56,7 @@ class ForwardAuth(HotPath):
             trusted_peer=peer_is_trusted(environ, trusted),
             forwarded=True,
         )
-        decision = service.decide(visit)
+        decision = decide(visit)
         if decision.visitor_cookie or decision.clear_preview or not views.quiet(decision):
             return None
         response = views.forward_auth_response(decision)

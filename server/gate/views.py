@@ -43,9 +43,11 @@ from server.auth.models import SessionKind
 from server.auth.sessions import GATE_COOKIE, gate_principal
 from server.auth.views import _safe_next, check_password, start_session
 from server.errors import DomainError, TooManyRequests, error_response, wants_json
-from server.gate import service
+from server.gate import FLAG, history, passes, settings
+from server.gate.decision import Decision, Reason, Visit, decide
 from server.gate.forms import AudienceForm, PassForm
-from server.gate.service import Decision, Reason, Visit
+from server.gate.paths import is_exempt, is_site_page
+from server.gate.state import GateState, read_state
 from server.web import (
     actor,
     client_address,
@@ -128,7 +130,7 @@ def quiet(decision: Decision) -> bool:
 def decide_request(path: str | None = None, *, forwarded: bool = False) -> Decision:
     """Decide this request once (the result is kept on `g` for cookies, metrics and the badge)."""
     try:
-        decision = service.decide(visit_from_request(path, forwarded=forwarded))
+        decision = decide(visit_from_request(path, forwarded=forwarded))
     except Exception as exc:  # reading the request itself failed: closed
         decision = Decision(False, Reason.ERROR, f"{exc.__class__.__name__} reading the request")
     if not quiet(decision):
@@ -184,7 +186,7 @@ def _private(response: Response) -> None:
 def check_site_page() -> Response | None:
     """before_request: gate public site pages (after the access check has run)."""
     path = request.path
-    if service.is_exempt(path) or not service.is_site_page(path):
+    if is_exempt(path) or not is_site_page(path):
         return None  # settled by the path alone: SDK, API and probe requests stop here
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None or access_of(view) != PUBLIC:
@@ -234,7 +236,7 @@ def original_uri(headers: Headers) -> str:
     """The proxied request's URI, raw, from the one header DARKLAUNCH_GATE_URI_HEADER names.
 
     Only that header: a proxy overwrites the header it sets, but passes the client's others
-    through (Caddy and Traefik copy any X-Original-URI). service.decide judges the raw value.
+    through (Caddy and Traefik copy any X-Original-URI). decision.decide judges the raw value.
     """
     return headers.get(current_app.config["GATE_URI_HEADER"]) or "/"
 
@@ -279,15 +281,15 @@ def claim(token: str) -> Response | tuple[str, int, dict[str, str]]:
         # Link checkers and chat previews probe with HEAD: a probe is not a claim.
         return "", 200, headers
     try:
-        preview = service.claim_pass(db.session(), token)
-    except service.PassRefused as exc:
+        preview = passes.claim_pass(db.session(), token)
+    except passes.PassRefused as exc:
         page = render_template("gate/pass_refused.html", kind=exc.kind, message=exc.message)
         return page, exc.status, headers
     now = clock.now()
     response = redirect(_safe_next(request.args.get("next")))
     response.set_cookie(
         PREVIEW_COOKIE,
-        service.sign_preview(preview.id, str(current_app.secret_key)),
+        passes.sign_preview(preview.id, str(current_app.secret_key)),
         max_age=max(1, int((preview.expires_at - now).total_seconds())),
         expires=preview.expires_at,
         httponly=True,
@@ -420,7 +422,7 @@ def base_url() -> str:
     return str(current_app.config["BASE_URL"] or request.host_url)
 
 
-def _audience_form(state: service.GateState) -> AudienceForm:
+def _audience_form(state: GateState) -> AudienceForm:
     a = state.audience
     form = AudienceForm(prefix="who", formdata=None)
     form.who.data = "everyone" if a.everyone else "some"
@@ -440,23 +442,23 @@ def _render(
 ) -> tuple[str, int]:
     s = db.session()
     environment = _gate_env()
-    state = service.read_state(s, environment)
+    state = read_state(s, environment)
     principal = current_principal()
     now = clock.now()
-    passes = [(p, service.pass_state(p, now)) for p in service.list_passes(s)]
-    events = [(e, service.describe_event(e, environment)) for e in service.history(s)]
+    pass_rows = [(p, passes.pass_state(p, now)) for p in passes.list_passes(s)]
+    events = [(e, history.describe_event(e, environment)) for e in history.history(s)]
     opened = replace(state, open=True)
     return render_template(
         "gate/index.html",
         state=state,
         open_sentence=opened.sentence,
-        passes=passes,
+        passes=pass_rows,
         events=events,
         pass_form=pass_form or PassForm(prefix="pass", formdata=None),
         audience_form=audience_form or _audience_form(state),
         can_admin=principal is not None and principal.can(Permission.GATE_ADMIN),
         new_pass=new_pass,
-        flag=service.FLAG,
+        flag=FLAG,
     ), status
 
 
@@ -476,7 +478,7 @@ def _confirm(action: str) -> tuple[str, int] | None:
     if request.form.get("confirmed") == "yes":
         return None
     s = db.session()
-    state = service.read_state(s, _gate_env())
+    state = read_state(s, _gate_env())
     after = replace(state, open=action == "open")
     return render_template("gate/confirm.html", action=action, state=state, after=after), 200
 
@@ -488,7 +490,7 @@ def open_gate() -> Response | tuple[str, int]:
     page = _confirm("open")
     if page is not None:
         return page
-    state = service.open_gate(db.session(), actor(), _environments(), _gate_env())
+    state = settings.open_gate(db.session(), actor(), _environments(), _gate_env())
     flash(f"The gate is open. {state.sentence}", "success")
     return redirect(url_for("gate.index"))
 
@@ -500,7 +502,7 @@ def close_gate() -> Response | tuple[str, int]:
     page = _confirm("close")
     if page is not None:
         return page
-    state = service.close_gate(db.session(), actor(), _environments(), _gate_env())
+    state = settings.close_gate(db.session(), actor(), _environments(), _gate_env())
     flash(f"The gate is closed. {state.sentence}", "success")
     return redirect(url_for("gate.index"))
 
@@ -512,14 +514,14 @@ def set_audience() -> Response | tuple[str, int]:
     form = AudienceForm(prefix="who")
     if form.validate_on_submit():
         version = form.version.data or ""
-        choice = service.AudienceChoice(
+        choice = settings.AudienceChoice(
             everyone=form.who.data == "everyone",
             percent=form.percent.data,
-            networks=service.split_list(form.networks.data),
-            user_ids=service.split_list(form.user_ids.data),
+            networks=settings.split_list(form.networks.data),
+            user_ids=settings.split_list(form.user_ids.data),
         )
         try:
-            state = service.set_audience(
+            state = settings.set_audience(
                 db.session(),
                 actor(),
                 _environments(),
@@ -547,7 +549,7 @@ def create_pass() -> Response | tuple[str, int]:
         if expires == "date":
             expires = form.expires_on.data.isoformat() if form.expires_on.data else ""
         try:
-            issued = service.create_pass(
+            issued = passes.create_pass(
                 db.session(), actor(), form.label.data or "", expires, form.max_uses.data
             )
         except DomainError as exc:
@@ -557,7 +559,7 @@ def create_pass() -> Response | tuple[str, int]:
         else:
             # Post/redirect/get: the link waits in this browser's session for one showing, so
             # reloading the page that shows it creates no second pass and shows it no more.
-            link = service.preview_link(base_url(), issued.secret)
+            link = passes.preview_link(base_url(), issued.secret)
             session[UNSHOWN_PREVIEW_SLOT] = {"label": issued.preview_pass.label, "link": link}
             return redirect(url_for("gate.index", _anchor="new-pass"), 303)
     return _render(400, pass_form=form)
@@ -567,6 +569,6 @@ def create_pass() -> Response | tuple[str, int]:
 @requires(Permission.GATE_ADMIN)
 def revoke_pass(pass_id: int) -> Response:
     """Revoke a preview pass."""
-    p = service.revoke_pass(db.session(), actor(), pass_id)
+    p = passes.revoke_pass(db.session(), actor(), pass_id)
     flash(f"Preview pass “{p.label}” is revoked.", "success")
     return redirect(url_for("gate.index"))

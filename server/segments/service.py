@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
 from server.errors import Conflict, NotFound
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
@@ -73,7 +74,12 @@ def create_segment(session: Session, actor: Actor, data: SegmentIn) -> Segment:
     session.add(segment)
     session.flush()
     record_event(
-        session, actor, "segment.created", "segment", segment.name, after=segment_state(segment)
+        session,
+        actor,
+        AuditAction.SEGMENT_CREATED,
+        "segment",
+        segment.name,
+        after=segment_state(segment),
     )
     _segment_changed(session, actor, segment)
     return segment
@@ -102,7 +108,7 @@ def update_segment(
     record_event(
         session,
         actor,
-        "segment.updated",
+        AuditAction.SEGMENT_UPDATED,
         "segment",
         segment.name,
         before=before,
@@ -170,7 +176,7 @@ def delete_segment(session: Session, actor: Actor, segment_id: int) -> None:
     record_event(
         session,
         actor,
-        "segment.deleted",
+        AuditAction.SEGMENT_DELETED,
         "segment",
         segment.name,
         before=segment_state(segment),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from server.audit.actions import AuditAction
 from server.audit.models import Event
 from server.changes.log import Change, ChangeKind
 from server.unit_of_work import GATE_FLAG
@@ -35,7 +36,7 @@ def event_of(change: Change, audit: Sequence[dict[str, Any]]) -> WebhookEvent | 
     if change.kind is ChangeKind.DEPLOY:
         return WebhookEvent.DEPLOY_RECORDED
     if change.kind is ChangeKind.ANNOUNCEMENT:
-        if any(e["action"] == "announcement.published" for e in audit):
+        if any(e["action"] == AuditAction.ANNOUNCEMENT_PUBLISHED for e in audit):
             return WebhookEvent.ANNOUNCEMENT_PUBLISHED
         return WebhookEvent.ANNOUNCEMENT_CHANGED
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.audit.actions import AuditAction
 from server.audit.models import Event
 from server.audit.service import Actor, record_event
 from server.changes.log import Change, ChangeKind
@@ -32,17 +32,6 @@ from server.webhooks.payloads import audit_of, environment_of, event_document, e
 MAX_URL = 2000
 ROTATION_OVERLAP = timedelta(hours=24)  # the old secret keeps signing this long after rotating
 DELIVERIES_SHOWN = 50
-
-
-class Action(enum.StrEnum):
-    """The audit actions of this slice."""
-
-    CREATED = "webhook.created"
-    UPDATED = "webhook.updated"
-    DELETED = "webhook.deleted"
-    DISABLED = "webhook.disabled"  # by the delivery worker, after failing for the retry period
-    REDELIVERED = "webhook.redelivered"
-    SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 - an audit action, not a secret
 
 
 @dataclass(frozen=True)
@@ -129,7 +118,9 @@ def create_webhook(
     session.add(webhook)
     session.flush()
     state = webhook_state(webhook)
-    record_event(session, actor, Action.CREATED, "webhook", str(webhook.id), after=state)
+    record_event(
+        session, actor, AuditAction.WEBHOOK_CREATED, "webhook", str(webhook.id), after=state
+    )
     record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), state)
     return IssuedWebhook(webhook, secret)
 
@@ -171,7 +162,13 @@ def update_webhook(
     if after != before:
         session.flush()
         record_event(
-            session, actor, Action.UPDATED, "webhook", str(webhook.id), before=before, after=after
+            session,
+            actor,
+            AuditAction.WEBHOOK_UPDATED,
+            "webhook",
+            str(webhook.id),
+            before=before,
+            after=after,
         )
         record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), after)
     return webhook
@@ -192,7 +189,7 @@ def rotate_secret(
     record_event(
         session,
         actor,
-        Action.SECRET_ROTATED,
+        AuditAction.WEBHOOK_SECRET_ROTATED,
         "webhook",
         str(webhook.id),
         after={"old_secret_signs_until": webhook.previous_secret_until.isoformat()},
@@ -208,7 +205,9 @@ def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> None:
     before = webhook_state(webhook)
     session.delete(webhook)
     session.flush()
-    record_event(session, actor, Action.DELETED, "webhook", str(webhook_id), before=before)
+    record_event(
+        session, actor, AuditAction.WEBHOOK_DELETED, "webhook", str(webhook_id), before=before
+    )
     record_change(session, actor, ChangeKind.WEBHOOK, str(webhook_id), None)
 
 
@@ -231,7 +230,13 @@ def disable_failing(session: Session, webhook_id: int, delivery: WebhookDelivery
     session.flush()
     after = webhook_state(webhook)
     record_event(
-        session, actor, Action.DISABLED, "webhook", str(webhook.id), before=before, after=after
+        session,
+        actor,
+        AuditAction.WEBHOOK_DISABLED,
+        "webhook",
+        str(webhook.id),
+        before=before,
+        after=after,
     )
     record_change(session, actor, ChangeKind.WEBHOOK, str(webhook.id), after)
 
@@ -259,7 +264,7 @@ def redeliver(session: Session, actor: Actor, webhook_id: int, delivery_pk: int)
     record_event(
         session,
         actor,
-        Action.REDELIVERED,
+        AuditAction.WEBHOOK_REDELIVERED,
         "webhook",
         str(webhook.id),
         after={"delivery": again.delivery_id, "of": original.delivery_id, "event": again.event},

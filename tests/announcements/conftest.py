@@ -35,7 +35,7 @@ class Clock:
 
 
 def open_gate(app: Flask) -> None:
-    from server.gate import service as gate
+    from server.gate import settings as gate
 
     with app.app_context():
         gate.open_gate(
@@ -44,7 +44,7 @@ def open_gate(app: Flask) -> None:
 
 
 def close_gate(app: Flask) -> None:
-    from server.gate import service as gate
+    from server.gate import settings as gate
 
     with app.app_context():
         gate.close_gate(

@@ -453,7 +453,7 @@ def test_key_lines_finds_keys_in_nested_array_tables_and_inline_values() -> None
 def test_the_gate_flag_file_agrees_with_the_flag_the_gate_creates(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
-    from server.gate import service as gate
+    from server.gate import settings as gate
 
     with app.app_context():
         gate.ensure_flag(db.session(), Actor("gate"), app.config["ENVIRONMENTS"])

@@ -19,7 +19,8 @@ from server import db
 from server.audit.models import Event
 from server.audit.service import Actor
 from server.flags import service
-from server.gate import service as gate
+from server.gate import FLAG
+from server.gate import settings as gate
 from server.unit_of_work import GATE_FLAG
 from tests.common.flags_ui import JSON, env_of, flag_of, post
 from tests.conftest import csrf_token, sign_in
@@ -30,7 +31,7 @@ ADMIN = Actor("admin@example.com")
 
 
 def test_the_rule_names_the_gate_flag() -> None:
-    assert GATE_FLAG == gate.FLAG
+    assert GATE_FLAG == FLAG
 
 
 @pytest.fixture

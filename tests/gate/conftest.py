@@ -10,7 +10,9 @@ from flask import Flask
 
 from server import db
 from server.audit.service import Actor
-from server.gate import service
+from server.gate.passes import IssuedPass, create_pass, revoke_pass
+from server.gate.settings import AudienceChoice, close_gate, open_gate, set_audience
+from server.gate.state import GateState, read_state
 
 ADMIN = Actor("admin@example.com")
 
@@ -23,34 +25,32 @@ def gate(app: Flask) -> Any:
         def _envs(self) -> tuple[tuple[str, ...], str]:
             return tuple(app.config["ENVIRONMENTS"]), app.config["GATE_ENV"]
 
-        def open(self) -> service.GateState:
+        def open(self) -> GateState:
             with app.app_context():
-                return service.open_gate(db.session(), ADMIN, *self._envs())
+                return open_gate(db.session(), ADMIN, *self._envs())
 
-        def close(self) -> service.GateState:
+        def close(self) -> GateState:
             with app.app_context():
-                return service.close_gate(db.session(), ADMIN, *self._envs())
+                return close_gate(db.session(), ADMIN, *self._envs())
 
-        def audience(self, **choice: Any) -> service.GateState:
+        def audience(self, **choice: Any) -> GateState:
             choice.setdefault("everyone", False)
             with app.app_context():
-                return service.set_audience(
-                    db.session(), ADMIN, *self._envs(), service.AudienceChoice(**choice)
-                )
+                return set_audience(db.session(), ADMIN, *self._envs(), AudienceChoice(**choice))
 
-        def state(self) -> service.GateState:
+        def state(self) -> GateState:
             with app.app_context():
-                return service.read_state(db.session(), app.config["GATE_ENV"])
+                return read_state(db.session(), app.config["GATE_ENV"])
 
         def create_pass(
             self, label: str = "Design review", expires: str = "7d", uses: int | None = None
-        ) -> service.IssuedPass:
+        ) -> IssuedPass:
             with app.app_context():
-                return service.create_pass(db.session(), ADMIN, label, expires, uses)
+                return create_pass(db.session(), ADMIN, label, expires, uses)
 
         def revoke(self, pass_id: int) -> None:
             with app.app_context():
-                service.revoke_pass(db.session(), ADMIN, pass_id)
+                revoke_pass(db.session(), ADMIN, pass_id)
 
     return Gate()
 

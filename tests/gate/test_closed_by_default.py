@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from server.access import PUBLIC, access_of
-from server.gate import service
+from server.gate import decision, paths
 from tests.conftest import sign_in
 
 
@@ -28,7 +28,7 @@ def public_site_pages(app: Flask) -> list[str]:
             lambda m: "1" if m.group(1) in ("int", "float") else "sample",
             rule.rule,
         )
-        if service.is_exempt(url) or not service.is_site_page(url):
+        if paths.is_exempt(url) or not paths.is_site_page(url):
             continue
         urls.append(url)
     return urls
@@ -100,17 +100,17 @@ def test_closed_gate_answers_json_clients_in_the_api_error_shape(client: FlaskCl
     ["/-/health", "/login", "/static/css/app.css", "/gate/closed", "/gate/assets/css/app.css"],
 )
 def test_exempt_paths_are_a_short_explicit_list(path: str) -> None:
-    assert service.is_exempt(path)
+    assert paths.is_exempt(path)
 
 
 @pytest.mark.parametrize("path", ["/", "/changelog", "/loginx", "/gatex", "/-x", "/staticfile"])
 def test_everything_else_is_not_exempt(path: str) -> None:
-    assert not service.is_exempt(path)
+    assert not paths.is_exempt(path)
 
 
 @pytest.mark.parametrize("path", ["/api/gate", "/ofrep/v1/evaluate/flags", "/metrics"])
 def test_api_sdk_and_metrics_endpoints_are_not_site_pages(path: str) -> None:
-    assert not service.is_site_page(path)
+    assert not paths.is_site_page(path)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,7 @@ def test_gate_fails_closed_when_deciding_raises(
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("engine fell over")
 
-    monkeypatch.setattr(service, "evaluate", explode)
+    monkeypatch.setattr(decision, "evaluate", explode)
     assert app.test_client().get("/").status_code == 503
     monkeypatch.setattr("server.gate.views.client_address", explode)
     assert app.test_client().get("/").status_code == 503

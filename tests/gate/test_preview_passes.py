@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from server import clock, db
 from server.audit.models import Event
 from server.errors import Invalid
-from server.gate import service
+from server.gate import passes
 from server.gate.models import PreviewPass
 from server.gate.views import PREVIEW_COOKIE
 from tests.gate.conftest import ADMIN
@@ -33,8 +33,8 @@ def test_claiming_a_preview_link_lets_the_holder_in_with_a_badge(
     stored = cookie(client, PREVIEW_COOKIE)
     assert stored is not None and stored.http_only and stored.same_site == "Lax"
     secret_key = str(client.application.secret_key)
-    assert service.read_preview(stored.value, secret_key) == issued.preview_pass.id  # signed
-    assert service.read_preview(stored.value, "another key") is None
+    assert passes.read_preview(stored.value, secret_key) == issued.preview_pass.id  # signed
+    assert passes.read_preview(stored.value, "another key") is None
     page = client.get("/changelog")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -124,7 +124,7 @@ def test_revocation_holds_on_this_worker_even_before_its_snapshot_refreshes(
     cache = app.extensions["snapshot"]
     cache._refresh = 3600.0  # the snapshot will not be rebuilt in this test
     with app.app_context():
-        service.revoke_pass(db.session(), ADMIN, issued.preview_pass.id)
+        passes.revoke_pass(db.session(), ADMIN, issued.preview_pass.id)
     cache._due = float("inf")  # and the revision is not even checked
     assert client.get("/changelog").status_code == 503
 
@@ -146,7 +146,7 @@ def test_usage_limit_counts_claims_not_page_views(
     with app.app_context():
         p = db.session().get(PreviewPass, issued.preview_pass.id)
         assert p is not None and p.uses == 2
-        assert service.pass_state(p) is service.PassState.USED_UP
+        assert passes.pass_state(p) is passes.PassState.USED_UP
 
 
 def test_a_head_probe_of_the_link_is_not_a_claim(
@@ -194,17 +194,17 @@ def test_tampered_or_malformed_preview_cookie_means_closed(
 def test_preview_cookie_signed_with_another_key_is_refused(app: Flask, gate: Any) -> None:
     issued = gate.create_pass()
     client = app.test_client()
-    forged = service.sign_preview(issued.preview_pass.id, "some-other-secret-key")
+    forged = passes.sign_preview(issued.preview_pass.id, "some-other-secret-key")
     client.set_cookie(PREVIEW_COOKIE, forged)
     assert client.get("/changelog").status_code == 503
-    real = service.sign_preview(issued.preview_pass.id, str(app.secret_key))
+    real = passes.sign_preview(issued.preview_pass.id, str(app.secret_key))
     client.set_cookie(PREVIEW_COOKIE, real)
     assert client.get("/changelog").status_code == 200
 
 
 def test_preview_cookie_for_a_pass_that_never_existed_is_refused(app: Flask) -> None:
     client = app.test_client()
-    client.set_cookie(PREVIEW_COOKIE, service.sign_preview(999, str(app.secret_key)))
+    client.set_cookie(PREVIEW_COOKIE, passes.sign_preview(999, str(app.secret_key)))
     assert client.get("/changelog").status_code == 503
 
 
@@ -239,7 +239,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=clock.UTC)
     ],
 )
 def test_expiry_accepts_durations_dates_and_times(text: str, expected: datetime) -> None:
-    assert service.parse_expiry(text, NOW) == expected
+    assert passes.parse_expiry(text, NOW) == expected
 
 
 @pytest.mark.parametrize(
@@ -254,18 +254,18 @@ def test_expiry_accepts_durations_dates_and_times(text: str, expected: datetime)
 )
 def test_expiry_refuses_what_makes_no_sense(text: str, message: str) -> None:
     with pytest.raises(Invalid, match=message):
-        service.parse_expiry(text, NOW)
+        passes.parse_expiry(text, NOW)
 
 
 def test_pass_needs_a_label_and_a_sensible_limit(app: Flask) -> None:
     with app.app_context(), pytest.raises(Invalid) as caught:
-        service.create_pass(db.session(), ADMIN, "  ", "7d", 0)
+        passes.create_pass(db.session(), ADMIN, "  ", "7d", 0)
     assert set(caught.value.details["fields"]) == {"label", "max_uses"}
     with app.app_context(), pytest.raises(Invalid) as caught:
-        service.create_pass(db.session(), ADMIN, "x" * 101, "nope")
+        passes.create_pass(db.session(), ADMIN, "x" * 101, "nope")
     assert set(caught.value.details["fields"]) == {"label", "expires"}
     with app.app_context(), pytest.raises(Invalid) as caught:
-        service.create_pass(db.session(), ADMIN, "ok", datetime(2030, 1, 1))
+        passes.create_pass(db.session(), ADMIN, "ok", datetime(2030, 1, 1))
     assert set(caught.value.details["fields"]) == {"expires"}
 
 
@@ -275,4 +275,4 @@ def test_pass_secret_is_stored_only_as_a_hash(app: Flask, gate: Any) -> None:
         p = db.session().get(PreviewPass, issued.preview_pass.id)
         assert p is not None
         assert issued.secret not in p.token_hash
-        assert p.token_hash == service.hash_secret(issued.secret)
+        assert p.token_hash == passes.hash_secret(issued.secret)

@@ -16,8 +16,11 @@ from server.audit.models import Event
 from server.errors import Conflict, Invalid
 from server.flags import service as flags
 from server.flags.schemas import Constraint, StrategyIn
-from server.gate import service
-from server.gate.service import Reason, Visit
+from server.gate import FLAG
+from server.gate.decision import VISITOR_SALT, Reason, Visit, decide
+from server.gate.history import describe_event
+from server.gate.settings import AudienceChoice, set_audience, split_list
+from server.gate.state import read_audience
 from server.gate.views import VISITOR_COOKIE
 from tests.gate.conftest import ADMIN
 
@@ -26,7 +29,7 @@ STRANGER = {"REMOTE_ADDR": "203.0.113.9"}
 
 
 def signed_visitor(app: Flask, visitor_id: str) -> str:
-    return Signer(str(app.secret_key), salt=service.VISITOR_SALT).sign(visitor_id).decode()
+    return Signer(str(app.secret_key), salt=VISITOR_SALT).sign(visitor_id).decode()
 
 
 def test_open_gate_creates_site_open_as_a_permission_flag(app: Flask, gate: Any) -> None:
@@ -34,7 +37,7 @@ def test_open_gate_creates_site_open_as_a_permission_flag(app: Flask, gate: Any)
     assert state.open and state.audience.everyone
     assert state.sentence == "Open to everyone."
     with app.app_context():
-        flag = flags.get_flag(db.session(), service.FLAG)
+        flag = flags.get_flag(db.session(), FLAG)
         assert flag.type == "permission"
         assert "public may pass" in flag.description
         production = flags.flag_environment(flag, "production")
@@ -48,7 +51,7 @@ def test_opening_and_closing_is_audited_as_site_open_changes(app: Flask, gate: A
     gate.close()
     gate.close()  # nothing changes, nothing is recorded
     with app.app_context():
-        events = db.session().query(Event).filter(Event.target == service.FLAG).all()
+        events = db.session().query(Event).filter(Event.target == FLAG).all()
         assert [(e.action, e.environment) for e in events] == [
             ("flag.created", None),
             ("flag.strategy.added", "production"),
@@ -56,7 +59,7 @@ def test_opening_and_closing_is_audited_as_site_open_changes(app: Flask, gate: A
             ("flag.disabled", "production"),
         ]
         assert all(e.actor == ADMIN.label for e in events)
-        words = [service.describe_event(e, "production") for e in events]
+        words = [describe_event(e, "production") for e in events]
         assert words == [
             "Created the site.open flag (closed)",
             "Let in everyone",
@@ -68,7 +71,7 @@ def test_opening_and_closing_is_audited_as_site_open_changes(app: Flask, gate: A
 def test_archived_site_open_is_revived_when_the_gate_is_opened(app: Flask, gate: Any) -> None:
     gate.close()
     with app.app_context():
-        flags.archive_flag(db.session(), ADMIN, service.FLAG)
+        flags.archive_flag(db.session(), ADMIN, FLAG)
     assert not gate.state().exists
     assert gate.open().open
 
@@ -150,12 +153,12 @@ def test_stale_audience_edit_is_refused(app: Flask, gate: Any) -> None:
     version = gate.audience(percent=30).version
     gate.audience(percent=40)
     with app.app_context(), pytest.raises(Conflict, match=r"changed by admin@example\.com"):
-        service.set_audience(
+        set_audience(
             db.session(),
             ADMIN,
             ("development", "production"),
             "production",
-            service.AudienceChoice(everyone=False, percent=10),
+            AudienceChoice(everyone=False, percent=10),
             expected_version=version,
         )
 
@@ -188,7 +191,7 @@ def test_strategies_set_up_on_the_flag_page_are_shown_and_replaced_on_save(
         flags.add_strategy(
             db.session(),
             ADMIN,
-            service.FLAG,
+            FLAG,
             "production",
             StrategyIn(
                 name="flexibleRollout",
@@ -206,13 +209,13 @@ def test_strategies_set_up_on_the_flag_page_are_shown_and_replaced_on_save(
 
 
 def test_split_list_reads_commas_spaces_and_lines() -> None:
-    assert service.split_list("10.0.0.0/8, 192.168.0.1\n 172.16.0.0/12") == [
+    assert split_list("10.0.0.0/8, 192.168.0.1\n 172.16.0.0/12") == [
         "10.0.0.0/8",
         "192.168.0.1",
         "172.16.0.0/12",
     ]
-    assert service.split_list(["a,b", "c"]) == ["a", "b", "c"]
-    assert service.split_list(None) == []
+    assert split_list(["a,b", "c"]) == ["a", "b", "c"]
+    assert split_list(None) == []
 
 
 def test_read_audience_follows_the_engine_for_unusual_strategy_lists(app: Flask) -> None:
@@ -230,13 +233,13 @@ def test_read_audience_follows_the_engine_for_unusual_strategy_lists(app: Flask)
             disabled=False,
         )
 
-    assert service.read_audience([]).everyone  # on with no strategies is on for everyone
+    assert read_audience([]).everyone  # on with no strategies is on for everyone
     disabled = s("userWithId", userIds="a")
     disabled.disabled = True
-    assert service.read_audience([disabled]).everyone
-    full = service.read_audience([s("flexibleRollout", rollout="100", stickiness="default")])
+    assert read_audience([disabled]).everyone
+    full = read_audience([s("flexibleRollout", rollout="100", stickiness="default")])
     assert full.everyone and full.percent == 100
-    odd = service.read_audience([s("gradualRolloutRandom", percentage="5")])
+    odd = read_audience([s("gradualRolloutRandom", percentage="5")])
     assert not odd.everyone and odd.other == ("on for 5% of users by random pick",)
 
 
@@ -275,7 +278,7 @@ def test_soft_launch_lets_in_close_to_the_chosen_share(app: Flask, gate: Any) ->
                 visitor_cookie=signed_visitor(app, f"visitor{i:010d}"),
                 address="203.0.113.9",
             )
-            decision = service.decide(visit, secret_key=key)
+            decision = decide(visit, secret_key=key)
             assert decision.reason in (Reason.OPEN, Reason.CLOSED)
             passed += decision.passed
     sd = math.sqrt(n * share * (1 - share))  # binomial standard deviation: about 17.9
@@ -291,10 +294,10 @@ def test_raising_the_share_keeps_everyone_already_in(app: Flask, gate: Any) -> N
         for i in range(300)
     ]
     with app.app_context():
-        before = {v.visitor_cookie for v in visits if service.decide(v).passed}
+        before = {v.visitor_cookie for v in visits if decide(v).passed}
     gate.audience(percent=60)
     with app.app_context():
-        after = {v.visitor_cookie for v in visits if service.decide(v).passed}
+        after = {v.visitor_cookie for v in visits if decide(v).passed}
     assert before < after
 
 

@@ -34,7 +34,7 @@ def _seed(app: Flask) -> dict[str, str]:
     from server.auth import service as auth
     from server.flags import service as flags
     from server.flags.schemas import FlagCreate, SegmentIn, StrategyIn
-    from server.gate import service as gate
+    from server.gate import settings as gate
     from server.segments import service as segments
 
     actor = Actor("fuzz")

@@ -159,7 +159,7 @@ def test_sdk_and_gate_endpoints_answer_from_the_last_snapshot_during_an_outage(
 ) -> None:
     from server.flags import service as flags
     from server.flags.schemas import FlagCreate, StrategyIn
-    from server.gate import service as gate
+    from server.gate import settings as gate
 
     envs = outage_app.config["ENVIRONMENTS"]
     with outage_app.app_context():
