@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import event
 
 from server.access import PUBLIC, access_of
 from server.gate import decision, paths
+from server.snapshot import ListenerState
 from tests.conftest import sign_in
 
 
@@ -295,6 +297,14 @@ def test_gate_decisions_run_no_query_while_the_snapshot_is_fresh(
     sign_in(team, member.email)
     for c in (visitor, holder, team):  # warm up: snapshot built, cookies set
         c.get("/gate/auth")
+    # On PostgreSQL the change listener connects in the background and, once connected, asks
+    # the updater for one check (its SELECT would land in the window below): let both settle.
+    cache = app.extensions["snapshot"]
+    deadline = time.monotonic() + 10
+    while cache.listener_state not in (ListenerState.LISTENING, ListenerState.OFF):
+        assert time.monotonic() < deadline, cache.listener_state
+        time.sleep(0.01)
+    assert cache.sync(10)
     statements: list[str] = []
 
     def count(*args: Any) -> None:
