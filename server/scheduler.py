@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from server import clock
+from server.background import Loop, start_all
 from server.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,18 @@ class Job:
     apply: Apply
 
 
-class Scheduler:
-    """One app's time-based jobs and the thread that runs them in this worker."""
+class Scheduler(Loop):
+    """One app's time-based jobs, and the loop that runs them in this worker."""
+
+    thread_name = "scheduler"
+    failure = "the scheduler's check failed; trying again"
 
     def __init__(self, app: Flask, interval: float = INTERVAL) -> None:
+        super().__init__(interval)
         self._app = weakref.ref(app)
-        self._interval = interval
         self._jobs: list[Job] = []
         self._oldest_due: datetime | None = None  # still due after the last check
         self._last_check: float | None = None  # monotonic time the last check finished
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        _SCHEDULERS.add(self)
 
     def register(self, name: str, due: Due, apply: Apply) -> None:
         self._jobs.append(Job(name, due, apply))
@@ -117,49 +117,18 @@ class Scheduler:
         lag = 0.0
         if self._oldest_due is not None:
             lag = max(lag, (clock.now() - self._oldest_due).total_seconds())
-        if self._last_check is not None and self._thread is not None:
+        if self._last_check is not None and self.running:
             lag = max(lag, time.monotonic() - self._last_check - self._interval)
         return lag
 
-    # ---- the thread --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop = stop = threading.Event()
-        self._thread = threading.Thread(
-            target=_run, args=(weakref.ref(self), stop), name="scheduler", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-
-def _run(ref: weakref.ref[Scheduler], stop: threading.Event) -> None:
-    while not stop.is_set():
-        scheduler = ref()
-        if scheduler is None:
-            return
-        try:
-            scheduler.run_due()
-        except Exception:  # the database is away: keep looking, the lag metric says so
-            log.exception("the scheduler's check failed; trying again")
-        interval = scheduler._interval
-        del scheduler
-        stop.wait(interval)
-
-
-_SCHEDULERS: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+    def step(self) -> bool:
+        self.run_due()
+        return False
 
 
 def start_schedulers() -> None:
     """Start the scheduler of every app in this process (gunicorn calls it as a worker boots)."""
-    for scheduler in list(_SCHEDULERS):
-        scheduler.start()
+    start_all(Scheduler)
 
 
 def init_app(app: Flask) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from server import create_app
+from server import background, create_app
 from server import db as dbmod
 from server.config import Mode
 
@@ -184,6 +184,10 @@ def _stop_snapshot_updaters() -> Iterator[None]:
         if made is not None and "snapshot" in made.extensions:
             made.extensions["snapshot"].stop()
             mismatches += made.extensions["snapshot"].mismatches
+    # No background loop (scheduler, webhook delivery) outlives its test either.
+    for loop in background.loops(background.Loop):
+        if loop.running:
+            loop.stop()
     # A write the change log did not describe fully: the update missed it, a rebuild did not.
     assert not mismatches, f"snapshot updates differ from whole builds: {mismatches}"
 

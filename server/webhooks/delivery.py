@@ -17,7 +17,6 @@ delivery id.
 from __future__ import annotations
 
 import logging
-import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from flask import Flask
 from sqlalchemy import func, or_, select, update
 
 from server import clock
+from server.background import Loop, start_all
 from server.webhooks import transport
 from server.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookFormat
 from server.webhooks.payloads import SIGNATURE_HEADER, body, signature
@@ -66,15 +66,15 @@ class _Claimed:
     document: dict[str, object]
 
 
-class Deliverer:
-    """One app's delivery worker and the thread that runs it in this process."""
+class Deliverer(Loop):
+    """One app's delivery worker, and the loop that runs it in this process."""
+
+    thread_name = "webhooks"
+    failure = "the webhook delivery pass failed; trying again"
 
     def __init__(self, app: Flask, interval: float = INTERVAL) -> None:
+        super().__init__(interval)
         self._app = weakref.ref(app)
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        _DELIVERERS.add(self)
 
     def run_once(self, now: datetime | None = None) -> int:
         """Send the head of every webhook's queue that is due; returns how many were sent."""
@@ -194,44 +194,11 @@ class Deliverer:
             )
         return False
 
-    # ---- the thread --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop = stop = threading.Event()
-        self._thread = threading.Thread(
-            target=_run, args=(weakref.ref(self), stop), name="webhooks", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-
-def _run(ref: weakref.ref[Deliverer], stop: threading.Event) -> None:
-    while not stop.is_set():
-        deliverer = ref()
-        if deliverer is None:
-            return
-        sent = 0
-        try:
-            sent = deliverer.run_once()
-        except Exception:  # the database is away: keep trying; the backlog metric says so
-            log.exception("the webhook delivery pass failed; trying again")
-        interval = deliverer._interval
-        del deliverer
-        if not sent:  # after a delivery, look again at once: the next event may be waiting
-            stop.wait(interval)
-
-
-_DELIVERERS: weakref.WeakSet[Deliverer] = weakref.WeakSet()
+    def step(self) -> bool:
+        # After a delivery, look again at once: the next event may be waiting.
+        return self.run_once() > 0
 
 
 def start_deliverers() -> None:
     """Start the webhook delivery thread of every app in this process (as a worker boots)."""
-    for deliverer in list(_DELIVERERS):
-        deliverer.start()
+    start_all(Deliverer)

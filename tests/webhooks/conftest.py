@@ -60,16 +60,6 @@ def _handler(receiver_ref: Callable[[], Receiver]) -> type[BaseHTTPRequestHandle
     return Handler
 
 
-@pytest.fixture(autouse=True)
-def _stop_delivery_threads() -> Iterator[None]:
-    """No delivery thread outlives its test (it would poll a database that is gone)."""
-    yield
-    from server.webhooks.delivery import _DELIVERERS
-
-    for worker in list(_DELIVERERS):
-        worker.stop()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A real HTTP server on 127.0.0.1 (a free port), stopped at the end of the test."""

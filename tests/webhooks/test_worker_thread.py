@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from server import background
 from server.audit.service import Actor
 from server.changes.log import Change, ChangeKind
 from server.webhooks import delivery, transport
@@ -46,14 +47,16 @@ def test_the_thread_delivers_without_being_asked_and_stops(
 def test_gunicorn_starts_every_app_s_delivery_thread(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Only this test's app: every app earlier tests made and the garbage collector has not
-    # freed yet is in the process-wide set too, and starting all of them (over a thousand in a
-    # full run) then stopping them one by one took longer than the whole suite.
-    only_this: weakref.WeakSet[Any] = weakref.WeakSet([app.extensions["webhooks"]])
-    monkeypatch.setattr(delivery, "_DELIVERERS", only_this)
+    # Only this test's loops: apps of earlier tests that the garbage collector has not freed
+    # yet are in the process-wide set too.
+    own: weakref.WeakSet[Any] = weakref.WeakSet(
+        [app.extensions["webhooks"], app.extensions["scheduler"]]
+    )
+    monkeypatch.setattr(background, "_LOOPS", own)
     delivery.start_deliverers()  # what gunicorn.conf.py calls as a worker boots
     try:
-        assert app.extensions["webhooks"]._thread.is_alive()
+        assert app.extensions["webhooks"].running
+        assert not app.extensions["scheduler"].running  # a loop of another kind
     finally:
         app.extensions["webhooks"].stop()
 
