@@ -14,7 +14,7 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -341,22 +341,32 @@ def active_flags(session: Session) -> list[Flag]:
     )
 
 
-def environment_features(session: Session, environment: str) -> Iterator[dict[str, Any]]:
-    """Each live flag's feature document in one environment, by name.
+def environment_features(
+    session: Session, environment: str, names: Collection[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Each live flag's feature document in one environment (only `names`, if given), by name.
 
     Rows are loaded a batch at a time: at 10,000 flags, holding every flag, environment and
     strategy as ORM objects at once costs tens of megabytes that a worker never gives back.
     """
-    rows = session.scalars(
+    query = (
         select(FlagEnvironment)
         .join(FlagEnvironment.flag)
         .where(FlagEnvironment.environment == environment, Flag.archived_at.is_(None))
         .order_by(Flag.name)
         .options(contains_eager(FlagEnvironment.flag), selectinload(FlagEnvironment.strategies))
-        .execution_options(yield_per=BATCH)
     )
-    for env in rows:
-        yield feature_document(env.flag, env)
+    if names is None:
+        batches = [query.execution_options(yield_per=BATCH)]
+    else:
+        ordered = sorted(names)
+        batches = [
+            query.where(Flag.name.in_(ordered[i : i + BATCH]))
+            for i in range(0, len(ordered), BATCH)
+        ]
+    for batch in batches:
+        for env in session.scalars(batch):
+            yield feature_document(env.flag, env)
 
 
 def _segment_documents(session: Session) -> list[dict[str, Any]]:
@@ -405,27 +415,7 @@ def update_flags_snapshot(
     for environment, names in touched.items():
         if not names and segments is None:
             continue
-        current = _features_named(session, environment, names)
-        features = {name: current.get(name) for name in names}
+        current = {f["name"]: f for f in environment_features(session, environment, names)}
+        features = {name: current.get(name) for name in names}  # None: archived or deleted
         compiled[environment] = update_environment(compiled[environment], features, segments)
     return FlagsSnapshot(MappingProxyType(compiled))
-
-
-def _features_named(session: Session, environment: str, names: set[str]) -> dict[str, Any]:
-    """The live flags among `names`, as features of `environment` (a gone flag is absent)."""
-    found: dict[str, Any] = {}
-    ordered = sorted(names)
-    for start in range(0, len(ordered), BATCH):
-        rows = session.scalars(
-            select(FlagEnvironment)
-            .join(FlagEnvironment.flag)
-            .where(
-                FlagEnvironment.environment == environment,
-                Flag.archived_at.is_(None),
-                Flag.name.in_(ordered[start : start + BATCH]),
-            )
-            .options(contains_eager(FlagEnvironment.flag), selectinload(FlagEnvironment.strategies))
-        )
-        for env in rows:
-            found[env.flag.name] = feature_document(env.flag, env)
-    return found
