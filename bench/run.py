@@ -5,7 +5,8 @@ normal write paths (flag services, gate service, deploy service), drives load wi
 requests/s (median of 3), p50/p99 latency, bytes, server CPU and the ratio to a bare Flask app
 returning the same bytes from memory. A full run stays under 10 minutes on 2 cores.
 
-Usage: python bench/run.py [--quick] [--only client,gzip,gate,ofrep,propagation,site,memory]
+Usage: python bench/run.py [--quick]
+       [--only client,gzip,gate,ofrep,evaluation,propagation,site,memory]
 """
 
 from __future__ import annotations
@@ -360,6 +361,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if wanted("gate") or wanted("ofrep"):
             rows += gate_and_ofrep(folder, log)
+        if wanted("evaluation"):
+            from bench.evaluation import bulk_evaluation
+
+            eval_rows, eval_extra = bulk_evaluation(
+                folder, make_app, seed_flags, issue_token, ceiling_server, server_env, log
+            )
+            rows += eval_rows
+            extra += eval_extra
         if wanted("propagation"):
             flags = 100 if args.quick else 1000
             result = propagation(log, 10 if args.quick else 50, flags)

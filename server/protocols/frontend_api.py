@@ -6,7 +6,6 @@ a browser never sees the targeting rules. `remoteAddress` defaults to the caller
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, request
@@ -16,8 +15,9 @@ from server import db
 from server.access import Permission, public, requires
 from server.api import RATE_LIMITED, api_doc, parse_body
 from server.protocols import intake
+from server.protocols.answers import frontend_body
 from server.protocols.client_api import identity
-from server.protocols.results import context_from_body, context_from_query, frontend_toggles
+from server.protocols.results import context_from_body, context_from_query
 from server.protocols.schemas import (
     ContextBody,
     FrontendOut,
@@ -43,9 +43,7 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 
 def _answer(context: dict[str, Any]) -> Response:
     compiled = token_environment()
-    body = json.dumps(
-        {"toggles": frontend_toggles(compiled, context)}, separators=(",", ":")
-    ).encode()
+    body = frontend_body(compiled, context)
     etag = body_etag(body)
     if none_match(etag):
         return not_modified(etag, NO_CACHE)

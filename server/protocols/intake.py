@@ -37,7 +37,7 @@ from server.api import parse_body
 from server.errors import TooManyRequests
 from server.flags.compile import CompiledEnvironment
 from server.protocols import service
-from server.protocols.results import profiles
+from server.protocols.answers import prepared
 from server.protocols.schemas import MetricsIn, RegisterIn, ToggleCounts
 from server.protocols.service import SdkIdentity
 from server.web import client_address
@@ -113,15 +113,15 @@ def keep_known(data: MetricsIn, compiled: CompiledEnvironment) -> tuple[MetricsI
     Known variants are the flag's and its strategies' variants (parsed once per document
     version), plus `disabled`; only the reported names are looked up.
     """
-    found = profiles(compiled)
+    found = prepared(compiled)
     toggles: dict[str, ToggleCounts] = {}
     flags = variants = 0
     for name, counts in data.bucket.toggles.items():
         if name not in compiled.flags:
             flags += 1
             continue
-        profile = found.get(name)
-        allowed = profile.variants if profile is not None else frozenset()
+        plan = found.get(name)
+        allowed = plan.profile.variants if plan is not None else frozenset()
         kept = {v: n for v, n in counts.variants.items() if v in allowed or v == DISABLED_VARIANT}
         variants += len(counts.variants) - len(kept)
         toggles[name] = counts.model_copy(update={"variants": kept})

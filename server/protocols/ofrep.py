@@ -20,7 +20,8 @@ from server.access import Permission, TokenKind, current_principal, public, requ
 from server.api import api_doc, loads
 from server.errors import DomainError, Invalid, TooDeeplyNested
 from server.flags.compile import CompiledEnvironment
-from server.protocols.results import FlagNotFound, context_from_ofrep, ofrep_bulk, ofrep_result
+from server.protocols.answers import ofrep_bulk_body, ofrep_result_body
+from server.protocols.results import FlagNotFound, context_from_ofrep
 from server.protocols.schemas import ContextBody, OfrepBulkOut, OfrepError, OfrepSuccess
 from server.protocols.sdk import (
     add_cors_headers,
@@ -133,7 +134,8 @@ def evaluate_flag(key: str) -> Response:
 
 def evaluation_response(compiled: CompiledEnvironment, key: str, body: bytes) -> Response:
     """One flag evaluated for the context in an OFREP request body (raises OFREP's errors)."""
-    return _json(200, ofrep_result(compiled, key, context_of(body, compiled.name)))
+    answer = ofrep_result_body(compiled, key, context_of(body, compiled.name))
+    return Response(answer, content_type="application/json")
 
 
 @bp.post("/ofrep/v1/evaluate/flags", provide_automatic_options=False)
@@ -152,11 +154,7 @@ def evaluate_flags() -> Response:
     # A frontend token is public: it sees what the frontend API shows, the flags enabled for
     # this context, and nothing about the others (the ETag is the body's, so it cannot tell).
     enabled_only = principal is None or principal.token_kind is not TokenKind.CLIENT
-    flags = ofrep_bulk(compiled, context, enabled_only=enabled_only)
-    body = json.dumps(
-        {"flags": flags, "metadata": {"environment": compiled.name}},
-        separators=(",", ":"),
-    ).encode()
+    body = ofrep_bulk_body(compiled, context, enabled_only=enabled_only)
     etag = body_etag(body)
     if none_match(etag):
         return not_modified(etag)

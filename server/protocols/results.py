@@ -1,8 +1,8 @@
-"""Turn evaluations into protocol answers: frontend toggles and OFREP results.
+"""What the SDK protocols share: contexts from requests, and OFREP results from evaluations.
 
-Every answer comes from `server.flags.evaluation.evaluate` on the snapshot's engine, the one
-evaluation path the UI and the gate share. What OFREP adds (a reason and a typed value) is
-derived from the compiled document once per snapshot, never per request.
+Every answer comes from the snapshot's engine, the one evaluation path the UI and the gate
+share. What OFREP adds (a reason and a typed value) comes from a flag's profile, derived from
+its compiled feature once per version of the flag (`server.protocols.answers.prepared`).
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from server.errors import Invalid, NotFound
-from server.flags.compile import PROJECT, CompiledEnvironment
-from server.flags.evaluation import STANDARD_FIELDS, evaluate, make_context
+from server.flags.compile import PROJECT, FlagInfo
+from server.flags.evaluation import STANDARD_FIELDS, Evaluation, make_context
 
 # ---- contexts ----------------------------------------------------------------------------------
 
@@ -64,30 +63,6 @@ def checked_context(raw: Mapping[str, Any], defaults: Mapping[str, str]) -> dict
     return make_context(raw, **defaults)
 
 
-# ---- frontend API ------------------------------------------------------------------------------
-
-
-def frontend_toggles(
-    compiled: CompiledEnvironment, context: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The flags enabled for `context`, with their variants (Unleash's frontend shape)."""
-    toggles = []
-    for name, info in compiled.flags.items():
-        if not info.enabled:
-            continue  # off in the environment: off for everyone, no need to ask the engine
-        result = evaluate(compiled.engine, name, context)
-        if result.enabled:
-            toggles.append(
-                {
-                    "name": name,
-                    "enabled": True,
-                    "impressionData": info.impression_data,
-                    "variant": result.variant,
-                }
-            )
-    return toggles
-
-
 # ---- OFREP -------------------------------------------------------------------------------------
 
 
@@ -120,7 +95,7 @@ def _percentage(strategy: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _reaches_everyone(strategy: Mapping[str, Any]) -> bool:
+def reaches_everyone(strategy: Mapping[str, Any]) -> bool:
     if strategy.get("constraints") or strategy.get("segments"):
         return False
     name = strategy["name"]
@@ -152,38 +127,18 @@ def profile_feature(feature: Mapping[str, Any]) -> FlagProfile:
         split |= _split_names(variants)
         names = {str(v["name"]) for v in variants}
         every |= names
-        if _reaches_everyone(strategy):
+        if reaches_everyone(strategy):
             untargeted |= names
         else:
             targeted |= names
     return FlagProfile(
         for_everyone=not feature.get("dependencies")
-        and (not strategies or any(_reaches_everyone(s) for s in strategies)),
+        and (not strategies or any(reaches_everyone(s) for s in strategies)),
         only_rollouts=bool(strategies) and all(p is not None and p < 100 for p in rollouts),
         split_variants=frozenset(split),
         targeted_variants=frozenset(targeted - untargeted),
         variants=frozenset(every),
     )
-
-
-_profiles_lock = threading.Lock()
-_profiles: dict[tuple[str, str], dict[str, FlagProfile]] = {}
-
-
-def profiles(compiled: CompiledEnvironment) -> dict[str, FlagProfile]:
-    """Profiles of every flag in a compiled environment, parsed once per document version."""
-    key = (compiled.name, compiled.etag)
-    found = _profiles.get(key)
-    if found is not None:
-        return found
-    document = json.loads(compiled.document)
-    built = {f["name"]: profile_feature(f) for f in document["features"]}
-    with _profiles_lock:
-        # Keep only the current version of each environment.
-        for old in [k for k in _profiles if k[0] == compiled.name]:
-            del _profiles[old]
-        _profiles[key] = built
-    return built
 
 
 @lru_cache(maxsize=4096)
@@ -211,25 +166,20 @@ def variant_value(variant: Mapping[str, Any]) -> Any:
         return str(payload.get("value"))  # stored payloads are validated; this is a safe net
 
 
-def ofrep_result(
-    compiled: CompiledEnvironment, key: str, context: dict[str, Any]
+def ofrep_answer(
+    key: str, info: FlagInfo, profile: FlagProfile, evaluation: Evaluation | None
 ) -> dict[str, Any]:
-    """Evaluate one flag for OFREP: key, value (typed), reason, variant, metadata."""
-    info = compiled.flags.get(key)
-    if info is None:
-        raise FlagNotFound(f"No flag named {key!r} in {compiled.name}.")
+    """A flag's OFREP result from its evaluation (None: the flag is off in the environment)."""
     metadata = {"project": PROJECT, "type": info.type}
     result: dict[str, Any] = {"key": key}
-    if not info.enabled:
+    if not info.enabled or evaluation is None:
         if not info.has_variants:
             result["value"] = False
         result.update(
             reason="DISABLED", variant="disabled" if info.has_variants else "off", metadata=metadata
         )
         return result
-    evaluation = evaluate(compiled.engine, key, context)
     variant = evaluation.variant
-    profile = profiles(compiled).get(key) or FlagProfile(False, False, frozenset())
     if not evaluation.enabled:
         reason = "DEFAULT"
     elif variant["enabled"] and variant["name"] in profile.split_variants:
@@ -255,22 +205,4 @@ def ofrep_result(
     return result
 
 
-def ofrep_bulk(
-    compiled: CompiledEnvironment, context: dict[str, Any], *, enabled_only: bool = False
-) -> list[dict[str, Any]]:
-    """Every flag of the environment evaluated for `context`.
-
-    `enabled_only` (frontend tokens, which are public) keeps exactly the flags the frontend API
-    would list for this context: flags switched off, or off for this context, are not named.
-    """
-    if not enabled_only:
-        return [ofrep_result(compiled, name, context) for name in compiled.flags]
-    results = (
-        ofrep_result(compiled, name, context)
-        for name, info in compiled.flags.items()
-        if info.enabled  # off in the environment: off for everyone, no need to ask the engine
-    )
-    return [r for r in results if r["reason"] not in _NOT_ENABLED]
-
-
-_NOT_ENABLED = frozenset({"DISABLED", "DEFAULT"})  # the reasons ofrep_result gives when off
+NOT_ENABLED = frozenset({"DISABLED", "DEFAULT"})  # the reasons ofrep_answer gives when off

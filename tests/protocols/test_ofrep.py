@@ -324,7 +324,7 @@ def test_unexpected_failures_are_ofrep_5xx_bodies(
     def broken(*args: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ofrep, "ofrep_result", broken)
+    monkeypatch.setattr(ofrep, "ofrep_result_body", broken)
     response = evaluate(client, client_token, "static-on")
     assert response.status_code == 500
     assert response.get_json() == {
@@ -334,7 +334,7 @@ def test_unexpected_failures_are_ofrep_5xx_bodies(
     def unavailable(*args: Any) -> Any:
         raise Unavailable("Flag data is not loaded yet and the database is unreachable.")
 
-    monkeypatch.setattr(ofrep, "ofrep_result", unavailable)
+    monkeypatch.setattr(ofrep, "ofrep_result_body", unavailable)
     response = evaluate(client, client_token, "static-on")
     assert response.status_code == 503
     assert "unreachable" in response.get_json()["errorDetails"]
