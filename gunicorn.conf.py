@@ -102,6 +102,13 @@ def post_worker_init(worker):
     start_deliverers()  # the webhook outbox (docs/webhooks.md)
 
 
+def worker_exit(server, worker):
+    """Write the access lines still queued before the worker's process ends (a clean stop)."""
+    from server.ops import access_log
+
+    access_log.flush()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (its counters keep counting toward the totals)."""
     from prometheus_client import multiprocess

@@ -24,6 +24,11 @@ class Mode(enum.StrEnum):
     TEST = "test"
 
 
+class AccessLogMode(enum.StrEnum):
+    BACKGROUND = "background"  # written by a writer thread of its own (the default)
+    INLINE = "inline"  # written by the request's thread before the response leaves
+
+
 def parse_bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("true", "1"):
@@ -114,6 +119,13 @@ def parse_log_level(raw: str) -> str:
     if value not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
     return value
+
+
+def parse_access_log(raw: str) -> AccessLogMode:
+    try:
+        return AccessLogMode(raw.strip().lower())
+    except ValueError:
+        raise ValueError("expected background or inline") from None
 
 
 def parse_database_url(raw: str) -> str:
@@ -384,6 +396,15 @@ SETTINGS: tuple[Setting, ...] = (
         parse_log_level,
         "INFO",
         "Level of the JSON logs on standard error: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        "DARKLAUNCH_ACCESS_LOG",
+        "ACCESS_LOG",
+        parse_access_log,
+        "background",
+        "`background` writes each request's JSON access line from a thread of its own, after "
+        "the response (a killed process loses the last few lines; a clean stop writes them "
+        "all); `inline` writes it before the response leaves.",
     ),
     Setting(
         "DARKLAUNCH_METRICS_TOKEN",

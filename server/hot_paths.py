@@ -29,7 +29,7 @@ from server.ops.access_log import (
     AccessLine,
     access_log,
     request_id_for,
-    write_access_line,
+    writer_for,
 )
 from server.security import missing_defaults
 from server.web import WsgiApp, address_of
@@ -56,6 +56,7 @@ class HotPath:
     def __init__(self, app: Flask, wsgi_app: WsgiApp) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self.write_access_line = writer_for(app)
 
     def wants(self, environ: dict[str, Any]) -> bool:
         """True for the requests this path may answer (cheap: read on every request)."""
@@ -94,7 +95,7 @@ class HotPath:
         if access_log.isEnabledFor(logging.INFO):
             address, _ = address_of(environ, app.config["TRUSTED_PROXIES"])
             path = wsgi_path(environ)
-            write_access_line(
+            self.write_access_line(
                 AccessLine(
                     request_id,
                     method,
@@ -104,6 +105,7 @@ class HotPath:
                     self.endpoint,
                     answer.principal,
                     address,
+                    time.time(),
                 )
             )
         return status, headers, body

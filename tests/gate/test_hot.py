@@ -21,6 +21,7 @@ from server import sessions
 from server.gate.hot import ForwardAuth
 from server.gate.views import PREVIEW_COOKIE
 from tests.common.bypass import TRAVERSALS
+from tests.common.logs import captured
 from tests.conftest import sign_in
 from tests.hot import Counting, count_below
 from tests.ops.test_metrics import scrape, value
@@ -205,12 +206,12 @@ def test_fast_answers_are_logged_and_counted_like_any_request(
     sign_in(team, admin.email)
     stranger = app.test_client()
     before = scrape(stranger, headers={"Authorization": admin_token})
-    capsys.readouterr()
+    captured(capsys)
     below.calls = 0
     refused, passed = ask(stranger, uri="/a"), ask(team, "POST", uri="/b")
     assert below.calls == 0
 
-    entries = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in captured(capsys).err.splitlines() if line.strip()]
     access = [e for e in entries if e["logger"] == "darklaunch.access"]
     assert [(e["method"], e["status"], e["endpoint"], e["principal"]) for e in access] == [
         ("GET", 401, "gate.forward_auth", None),

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -53,9 +57,23 @@ def test_request_counts_add_up_across_workers(two_workers: ServerProcess) -> Non
     assert latency == [REQUESTS]
 
 
+def entries_of(server: ServerProcess) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in server.log(tail=None).splitlines() if line.strip()]
+
+
+def wait_for_line(server: ServerProcess, request_id: str) -> list[dict[str, Any]]:
+    """The log once the access line of `request_id` is in it (a writer thread writes it)."""
+    deadline = time.monotonic() + 5
+    while True:
+        entries = entries_of(server)
+        if any(e.get("request_id") == request_id for e in entries) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.02)
+
+
 def test_gunicorn_and_app_write_the_same_json_lines_once(two_workers: ServerProcess) -> None:
     requests.get(f"{two_workers.url}/-/health", headers={"X-Request-ID": "gunicorn-1"}, timeout=5)
-    entries = [json.loads(line) for line in two_workers.log(tail=None).splitlines() if line.strip()]
+    entries = wait_for_line(two_workers, "gunicorn-1")
     booted = [e for e in entries if e["message"].startswith("Booting worker")]
     assert len(booted) == 2  # gunicorn's own lines, in JSON, not repeated by the root logger
     assert all(e["logger"] == "gunicorn.error" for e in booted)
@@ -73,3 +91,27 @@ def test_each_worker_makes_its_own_request_ids(two_workers: ServerProcess) -> No
     ]
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+@pytest.mark.parametrize("mode", ["background", "inline"])
+def test_a_clean_stop_writes_every_access_line(
+    request: pytest.FixtureRequest, tmp_path: Path, mode: str
+) -> None:
+    if request.config.getoption("--backend") != "sqlite":
+        pytest.skip("independent of the backend: runs in the SQLite pass")
+    url = f"sqlite:///{tmp_path / 'lines.db'}"
+    db.upgrade(url)
+    sent = [f"line-{i:04d}" for i in range(300)]
+    with ServerProcess(url, tmp_path, workers=2, env={"DARKLAUNCH_ACCESS_LOG": mode}) as server:
+
+        def get(request_id: str) -> int:
+            headers = {"X-Request-ID": request_id}
+            return requests.get(f"{server.url}/-/health", headers=headers, timeout=10).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(get, sent)) == {200}
+        server.stop()  # SIGTERM: gunicorn stops its workers gracefully
+        entries = entries_of(server)
+    access = [e for e in entries if e["logger"] == "darklaunch.access"]
+    written = sorted(e["request_id"] for e in access if e["request_id"].startswith("line-"))
+    assert written == sent  # every line once, none lost at the stop

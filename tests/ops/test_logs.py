@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from server.access import public
 from server.config import ConfigError, parse
 from server.ops.logs import JsonFormatter
+from tests.common.logs import captured
 
 
 def lines(captured: str) -> list[dict[str, Any]]:
@@ -27,13 +28,13 @@ def access_lines(captured: str) -> list[dict[str, Any]]:
 def test_each_request_writes_one_json_access_line(
     client: FlaskClient, admin_token: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    capsys.readouterr()
+    captured(capsys)
     response = client.get(
         "/api/openapi.json?token=should-not-be-logged",
         headers={"Authorization": admin_token, "X-Forwarded-For": "203.0.113.9"},
     )
     assert response.status_code == 200
-    (entry,) = access_lines(capsys.readouterr().err)
+    (entry,) = access_lines(captured(capsys).err)
     assert entry["level"] == "INFO"
     assert entry["method"] == "GET"
     assert entry["path"] == "/api/openapi.json"  # never the query string
@@ -48,9 +49,9 @@ def test_each_request_writes_one_json_access_line(
 def test_access_line_names_the_signed_in_principal(
     admin_client: FlaskClient, admin: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    capsys.readouterr()
+    captured(capsys)
     admin_client.get("/audit")
-    (entry,) = access_lines(capsys.readouterr().err)
+    (entry,) = access_lines(captured(capsys).err)
     assert entry["principal"] == admin.email
     assert entry["endpoint"].startswith("audit.")
 
@@ -64,9 +65,9 @@ def test_every_line_of_a_request_carries_its_id(
         return "ok"
 
     app.add_url_rule("/api/test/noisy", view_func=noisy)
-    capsys.readouterr()
+    captured(capsys)
     client.get("/api/test/noisy", headers={"X-Request-ID": "req-42"})
-    entries = lines(capsys.readouterr().err)
+    entries = lines(captured(capsys).err)
     assert [e["logger"] for e in entries] == ["server.example", "darklaunch.access"]
     assert {e["request_id"] for e in entries} == {"req-42"}
     assert entries[0]["level"] == "WARNING"
@@ -110,9 +111,9 @@ def test_secret_path_arguments_are_not_logged(
         return "ok"
 
     app.add_url_rule("/api/test/preview/<token>", view_func=preview)
-    capsys.readouterr()
+    captured(capsys)
     client.get("/api/test/preview/dl_pass_verysecret")
-    err = capsys.readouterr().err
+    err = captured(capsys).err
     assert "verysecret" not in err
     (entry,) = access_lines(err)
     assert entry["path"] == "/api/test/preview/[redacted]"
@@ -126,9 +127,9 @@ def test_exceptions_are_logged_as_one_json_line(
         raise RuntimeError("boom")
 
     app.add_url_rule("/api/test/broken", view_func=broken)
-    capsys.readouterr()
+    captured(capsys)
     assert client.get("/api/test/broken").status_code == 500
-    error = next(e for e in lines(capsys.readouterr().err) if e["level"] == "ERROR")
+    error = next(e for e in lines(captured(capsys).err) if e["level"] == "ERROR")
     assert "RuntimeError: boom" in error["exception"]
     assert error["request_id"]
 
@@ -140,9 +141,9 @@ def test_log_level_setting_filters_lines(
 
     application = make_app(database.fresh_url(tmp_path), LOG_LEVEL="WARNING")
     try:
-        capsys.readouterr()
+        captured(capsys)
         application.test_client().get("/-/health")
-        assert access_lines(capsys.readouterr().err) == []
+        assert access_lines(captured(capsys).err) == []
     finally:
         application.extensions["db.engine"].dispose()
         logging.getLogger().setLevel(logging.INFO)

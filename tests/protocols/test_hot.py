@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import Client, TestResponse
 
 from server.protocols.hot import ClientPoll, OfrepFlag
+from tests.common.logs import captured
 from tests.hot import Counting, count_below
 from tests.ops.test_metrics import scrape, value
 from tests.protocols.conftest import Flags
@@ -152,12 +153,12 @@ def test_fast_answers_are_logged_and_counted_like_any_request(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = scrape(client, headers={"Authorization": admin_token})
-    capsys.readouterr()
+    captured(capsys)
     ok = client.get(PATH, headers={"Authorization": client_token})
     unchanged = client.get(PATH, headers={"Authorization": client_token, "If-None-Match": etag})
     assert (ok.status_code, unchanged.status_code) == (200, 304)
 
-    entries = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in captured(capsys).err.splitlines() if line.strip()]
     access = [e for e in entries if e["logger"] == "darklaunch.access"]
     assert [(e["status"], e["endpoint"], e["path"], e["method"]) for e in access] == [
         (200, "client_api.features", PATH, "GET"),
