@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test test-fast lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ pytest: install
 	$(BIN)/coverage report --fail-under=85
 
 test: lint typecheck pytest
+
+# The edit-test loop: lint, types and the SQLite run without browsers and reverse proxies
+# (CI runs everything: `make test`).
+test-fast: lint typecheck
+	$(BIN)/pytest --backend sqlite -m "not e2e and not proxy" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

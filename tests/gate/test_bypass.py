@@ -27,6 +27,8 @@ from tests.common.bypass import (
 )
 from tests.common.proxies import GateStack, gate_stack
 
+pytestmark = pytest.mark.proxy  # starts real reverse proxies
+
 # The header each documented proxy names the original URI in.
 URI_HEADER = {"nginx": "X-Original-URI", "caddy": "X-Original-URI", "traefik": "X-Forwarded-Uri"}
 

@@ -26,7 +26,7 @@ NGINX = {
     "TRUSTED_PROXIES": (ipaddress.ip_network("127.0.0.1/32"),),
     "GATE_USER_HEADER": "X-Forwarded-User",
 }
-pytestmark = pytest.mark.parametrize("app_config", [NGINX], ids=["nginx"])
+pytestmark = [pytest.mark.proxy, pytest.mark.parametrize("app_config", [NGINX], ids=["nginx"])]
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ TRAEFIK = {
     "GATE_URI_HEADER": "X-Forwarded-Uri",
     "GATE_USER_HEADER": "X-Forwarded-User",
 }
-pytestmark = pytest.mark.parametrize("app_config", [TRAEFIK], ids=["traefik"])
+pytestmark = [pytest.mark.proxy, pytest.mark.parametrize("app_config", [TRAEFIK], ids=["traefik"])]
 
 
 @pytest.fixture

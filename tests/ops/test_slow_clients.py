@@ -35,6 +35,8 @@ from tests.common.slow_clients import HEADERS, LINE, SlowClients, body
 from tests.conftest import free_port, make_app
 from tests.ops.helpers import ServerProcess
 
+pytestmark = pytest.mark.proxy  # starts real reverse proxies
+
 ENVS = ("development", "production")
 SLOW_SOCKETS = 50
 POLLS = 20
