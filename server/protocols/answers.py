@@ -78,11 +78,44 @@ class Prepared:
 MAX_SEEN = 64  # distinct engine answers remembered per flag (variants x payloads, on and off)
 
 
+# A bulk answer's pieces in document order: runs of prepared answers already joined with ",",
+# and the flags a request must evaluate. A request then loops over the evaluated flags and a
+# few runs, not over every flag.
+Evaluated = tuple[str, FlagInfo, Prepared]
+Layout = tuple[bytes | Evaluated, ...]
+
+
+def _layout(compiled: CompiledEnvironment, flags: Mapping[str, Prepared], pick: str) -> Layout:
+    parts: list[bytes | Evaluated] = []
+    run: list[bytes] = []
+    for name, info in compiled.flags.items():
+        plan = flags[name]
+        if not plan.fixed:
+            if run:
+                parts.append(b",".join(run))
+                run = []
+            parts.append((name, info, plan))
+            continue
+        fixed = {
+            "ofrep": plan.ofrep,
+            "ofrep-listed": plan.ofrep if plan.ofrep_listed else None,
+            "frontend": plan.toggle,
+        }[pick]
+        if fixed is not None:
+            run.append(fixed)
+    if run:
+        parts.append(b",".join(run))
+    return tuple(parts)
+
+
 @dataclass(frozen=True)
 class _Environment:
     etag: str
     pieces: dict[str, bytes]
     flags: dict[str, Prepared]
+    ofrep: Layout  # every flag (client tokens)
+    ofrep_listed: Layout  # the flags a frontend token may see
+    frontend: Layout  # the frontend API's toggles
 
 
 _lock = threading.Lock()
@@ -92,9 +125,13 @@ _EMPTY_CONTEXT: dict[str, Any] = make_context({})
 
 def prepared(compiled: CompiledEnvironment) -> Mapping[str, Prepared]:
     """Each flag of the environment prepared; only flags whose feature changed are done again."""
+    return _environment(compiled).flags
+
+
+def _environment(compiled: CompiledEnvironment) -> _Environment:
     known = _environments.get(compiled.name)
     if known is not None and known.etag == compiled.etag:
-        return known.flags
+        return known
     pieces: dict[str, bytes] = {}
     flags: dict[str, Prepared] = {}
     document = compiled.document
@@ -105,10 +142,17 @@ def prepared(compiled: CompiledEnvironment) -> Mapping[str, Prepared]:
             flags[name] = known.flags[name]
         else:
             flags[name] = _prepare(compiled, name, piece)
-    fresh = _Environment(compiled.etag, pieces, flags)
+    fresh = _Environment(
+        compiled.etag,
+        pieces,
+        flags,
+        _layout(compiled, flags, "ofrep"),
+        _layout(compiled, flags, "ofrep-listed"),
+        _layout(compiled, flags, "frontend"),
+    )
     with _lock:
         _environments[compiled.name] = fresh
-    return flags
+    return fresh
 
 
 def _prepare(compiled: CompiledEnvironment, name: str, piece: bytes) -> Prepared:
@@ -188,17 +232,15 @@ def ofrep_bulk_body(
     `enabled_only` (frontend tokens, which are public) keeps exactly the flags the frontend API
     would list for this context: flags switched off, or off for this context, are not named.
     """
-    plans = prepared(compiled)
+    environment = _environment(compiled)
     encoded = encode_context(context)
     engines = compiled.engine
     parts: list[bytes] = []
-    for name, info in compiled.flags.items():
-        plan = plans[name]
-        if plan.fixed:
-            if plan.ofrep_listed or not enabled_only:
-                parts.append(plan.ofrep)
+    for part in environment.ofrep_listed if enabled_only else environment.ofrep:
+        if isinstance(part, bytes):
+            parts.append(part)
             continue
-        result, listed, _ = _answers(engines, name, info, plan, encoded, context)
+        result, listed, _ = _answers(engines, *part, encoded, context)
         if listed or not enabled_only:
             parts.append(result)
     metadata = _encode({"environment": compiled.name})
@@ -210,17 +252,16 @@ def ofrep_bulk_body(
 
 def frontend_body(compiled: CompiledEnvironment, context: dict[str, Any]) -> bytes:
     """The frontend API's answer: the flags enabled for `context`, with their variants."""
-    plans = prepared(compiled)
+    environment = _environment(compiled)
     encoded = encode_context(context)
     engines = compiled.engine
     parts: list[bytes] = []
-    for name, info in compiled.flags.items():
-        if not info.enabled:
-            continue  # off in the environment: off for everyone, no need to ask the engine
-        plan = plans[name]
-        toggle = (
-            plan.toggle if plan.fixed else _answers(engines, name, info, plan, encoded, context)[2]
-        )
+    for part in environment.frontend:
+        if isinstance(part, bytes):
+            parts.append(part)
+            continue
+        # Only enabled flags are evaluated: one switched off is prepared (off for everyone).
+        toggle = _answers(engines, *part, encoded, context)[2]
         if toggle is not None:
             parts.append(toggle)
     return b'{"toggles":[' + b",".join(parts) + b"]}"
