@@ -17,6 +17,7 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, session
+from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from server import db
@@ -26,6 +27,9 @@ from server.auth.models import SignInMethod, User
 from server.auth.views import _safe_next, begin_session
 
 log = logging.getLogger(__name__)
+# What a failed exchange raises: Authlib's errors (state, the provider's answers), joserfc's (an
+# ID token's signature, issuer, audience, expiry or nonce), the network's, a malformed answer.
+FAILED = (AuthlibBaseError, JoseError, requests.RequestException, ValueError, KeyError)
 
 bp = Blueprint("oidc", __name__)
 
@@ -63,7 +67,7 @@ def start() -> Response | tuple[str, int]:
     session[NEXT_SLOT] = _safe_next(request.args.get("next"))
     try:
         response: Response = _client().authorize_redirect(_external("/login/oidc/callback"))
-    except (AuthlibBaseError, requests.RequestException, ValueError, KeyError) as exc:
+    except FAILED as exc:
         log.warning("single sign-on: cannot reach the provider (%s)", exc.__class__.__name__)
         return _failed("The sign-in provider cannot be reached right now. Try again later.", 502)
     return response
@@ -81,7 +85,7 @@ def callback() -> Response | tuple[str, int]:
         return _failed("The sign-in provider did not sign you in.", 401)
     try:
         token = _client().authorize_access_token()
-    except (AuthlibBaseError, requests.RequestException, ValueError, KeyError) as exc:
+    except FAILED as exc:
         # A forged or replayed state, a nonce or PKCE verifier that does not match, a bad ID
         # token: all the same to the person, all logged by kind (never with the values).
         log.warning("single sign-on refused: %s", exc.__class__.__name__)
