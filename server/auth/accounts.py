@@ -239,3 +239,16 @@ def verify_totp(session: Session, user_id: int, code: str) -> User:
         raise Invalid("That code is wrong or used already: wait for the next one.")
     user.totp_last_step = step
     return user
+
+
+@writes
+def forget_totp(session: Session, actor: Actor, user_id: int) -> User:
+    """Forget a user's TOTP secret (from the command line: a lost phone); audited."""
+    user = _user(session, user_id)
+    user.totp_secret = None
+    user.totp_last_step = None
+    record_event(
+        session, actor, AuditAction.USER_TOTP_ENROLLED, "user", user.email,
+        after={"totp": "forgotten"},
+    )  # fmt: skip
+    return user

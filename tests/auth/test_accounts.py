@@ -276,3 +276,13 @@ def test_reset_secrets_and_passwords_never_reach_audit_events_or_logs(
         stored = " ".join(f"{e.before} {e.after} {e.target}" for e in s.scalars(select(Event)))
     for value in (secret, NEW):
         assert value not in stored and value not in caplog.text
+
+
+def test_the_command_line_prints_a_reset_link_that_works(app: Flask, make_user: Any) -> None:
+    user = make_user("editor")
+    result = app.test_cli_runner().invoke(args=["users", "reset-link", user.email])
+    assert result.exit_code == 0, result.output
+    path = "/reset/" + result.output.strip().rsplit("/reset/", 1)[1]
+    assert _use_reset(app.test_client(), path).status_code == 302
+    unknown = app.test_cli_runner().invoke(args=["users", "reset-link", "nobody@example.com"])
+    assert unknown.exit_code != 0

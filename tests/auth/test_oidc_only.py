@@ -120,3 +120,20 @@ def test_no_reset_links_when_passwords_are_off(
         assert not list(
             s.scalars(select(Event).where(Event.action == "user.password_reset_issued"))
         )
+
+
+def test_the_command_line_forgets_a_lost_totp_and_issues_reset_links(
+    app: Flask, client: FlaskClient, make_user: Any
+) -> None:
+    make_user("admin", email=BREAK_GLASS)
+    secret = _enrol(client)
+    assert _code(client, pyotp.TOTP(secret).now()).status_code == 302
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "reset-totp", BREAK_GLASS])
+    assert result.exit_code == 0, result.output
+    again = app.test_client()
+    assert _enrol(again) != secret  # a new secret to scan
+    refused = runner.invoke(args=["users", "reset-link", BREAK_GLASS])
+    assert refused.exit_code != 0 and "Passwords are off" in refused.output
+    moved = runner.invoke(args=["users", "set-role", BREAK_GLASS, "viewer"])
+    assert moved.exit_code == 0 and "is now viewer" in moved.output
