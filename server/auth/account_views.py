@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from server import db
@@ -24,7 +25,7 @@ from server.access import Permission, current_principal, public, requires
 from server.auth import accounts, sessions
 from server.auth.forms import PasswordChangeForm, PasswordResetForm, TotpForm
 from server.auth.models import SignInMethod, User
-from server.auth.views import begin_session
+from server.auth.views import begin_session, end_browser_session
 from server.errors import DomainError, NotFound
 from server.web import actor, form_errors
 
@@ -95,7 +96,7 @@ def list_sessions() -> tuple[str, int]:
     everyone = principal.can(Permission.USERS_ADMIN)
     s = db.session()
     rows = sessions.list_sessions(s, None if everyone else principal.id)
-    emails = {u.id: u.email for u in s.query(User).all()} if everyone else {}
+    emails = {u.id: u.email for u in s.scalars(select(User))} if everyone else {}
     page = render_template(
         "auth/sessions.html",
         rows=rows,
@@ -187,6 +188,7 @@ def reset(token: str) -> Response | tuple[str, int, dict[str, str]]:
 
 def await_second_factor(user: User, next_path: str) -> Response:
     """After a right password in OIDC-only mode: a TOTP code (or enrolling one) comes next."""
+    end_browser_session()  # whoever was signed in here before is signed out for good
     session.clear()
     pending: dict[str, object] = {"user": user.id, "at": int(time.time()), "next": next_path}
     if not user.totp_secret:
