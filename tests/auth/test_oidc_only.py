@@ -137,3 +137,13 @@ def test_the_command_line_forgets_a_lost_totp_and_issues_reset_links(
     assert refused.exit_code != 0 and "Passwords are off" in refused.output
     moved = runner.invoke(args=["users", "set-role", BREAK_GLASS, "viewer"])
     assert moved.exit_code == 0 and "is now viewer" in moved.output
+
+
+def test_the_sites_team_sign_in_takes_no_password_either(
+    client: FlaskClient, make_user: Any
+) -> None:
+    make_user("admin", email=BREAK_GLASS)
+    for email in (BREAK_GLASS, "nobody@example.com"):
+        answer = client.post("/gate/login", data={"email": email, "password": PASSWORD})
+        assert answer.status_code == 403
+        assert "dl_team" not in answer.headers.get("Set-Cookie", "")
