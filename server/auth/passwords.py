@@ -9,8 +9,10 @@ email address or its name part. Nothing else: no "one digit and one symbol" rule
 
 from __future__ import annotations
 
+import importlib.util
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1000  # hashing cost grows with length; nobody types more (NIST: at least 64)
@@ -20,10 +22,20 @@ CONTEXT_WORDS = ("darklaunch",)
 
 @lru_cache(maxsize=1)
 def common_passwords() -> frozenset[str]:
-    """The common-password list, lower-cased (loaded once per process)."""
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+    """The common-password list, lower-cased (loaded once per process, at the first check).
 
-    return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
+    Only zxcvbn's list module is run, not the package: importing `zxcvbn` builds ranked
+    dictionaries of all its word lists (tens of MB per worker) that this check never uses.
+    """
+    found = importlib.util.find_spec("zxcvbn")
+    if found is None or found.origin is None:  # pragma: no cover - a declared dependency
+        raise RuntimeError("the zxcvbn package (its common-password list) is not installed")
+    path = Path(found.origin).with_name("frequency_lists.py")
+    spec = importlib.util.spec_from_file_location("_darklaunch_common_passwords", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not kept in sys.modules: the other lists are freed
+    return frozenset(word.lower() for word in module.FREQUENCY_LISTS["passwords"])
 
 
 def _normal(text: str) -> str:
