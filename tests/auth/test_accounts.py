@@ -286,3 +286,13 @@ def test_the_command_line_prints_a_reset_link_that_works(app: Flask, make_user: 
     assert _use_reset(app.test_client(), path).status_code == 302
     unknown = app.test_cli_runner().invoke(args=["users", "reset-link", "nobody@example.com"])
     assert unknown.exit_code != 0
+
+
+def test_ending_your_own_current_session_signs_you_out(app: Flask, make_user: Any) -> None:
+    user = make_user("viewer")
+    client = app.test_client()
+    sign_in(client, user.email)
+    (current,) = _session_ids(app, user.id)
+    answer = post_form(client, f"/settings/sessions/{current}/end", {})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/login")
+    assert client.get("/flags").status_code == 302

@@ -264,3 +264,19 @@ def test_secrets_never_reach_logs_or_audit_events(
     logged = caplog.text
     for secret in (app.config["OIDC_CLIENT_SECRET"], code, session_secret):
         assert secret not in logged and secret not in events
+
+
+def test_people_who_sign_in_with_the_provider_have_no_password_here(
+    client: FlaskClient, oidc_provider: Provider
+) -> None:
+    _person(oidc_provider, "np-1", "np1@acme.test", ["devs"])
+    assert sso_sign_in(client, oidc_provider, "np-1").status_code == 302
+    answer = client.get("/settings/password")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/settings/sessions")
+    token = csrf_token(client, "/settings/sessions")
+    login = client.post(
+        "/login", data={"email": "np1@acme.test", "password": "", "csrf_token": token}
+    )
+    assert login.status_code == 400
+    sessions_page = client.get("/settings/sessions").get_data(as_text=True)
+    assert "(oidc)" in sessions_page
