@@ -42,6 +42,7 @@ class Role(enum.StrEnum):
     DEVELOPER = "developer"
     EDITOR = "editor"
     VIEWER = "viewer"
+    TEAM = "team"  # no Darklaunch pages: passes the closed gate (an OIDC gate group or domain)
 
 
 class TokenKind(enum.StrEnum):
@@ -79,6 +80,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.EDITOR: frozenset({Permission.READ, Permission.ANNOUNCEMENTS_WRITE}),
     Role.VIEWER: frozenset({Permission.READ}),
+    Role.TEAM: frozenset(),
 }
 
 TOKEN_PERMISSIONS: dict[TokenKind, frozenset[Permission]] = {

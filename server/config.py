@@ -186,6 +186,42 @@ def parse_header(raw: str) -> str:
     return name
 
 
+def parse_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated values (group names may hold spaces or slashes); empty gives none."""
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
+def parse_domains(raw: str) -> tuple[str, ...]:
+    domains = tuple(d.lower().lstrip("@") for d in parse_list(raw))
+    for domain in domains:
+        if "." not in domain or not re.fullmatch(r"[a-z0-9.-]+", domain):
+            raise ValueError(f"{domain!r} is not an email domain like example.com")
+    return domains
+
+
+def parse_role_map(raw: str) -> tuple[tuple[str, str], ...]:
+    """`group:role,...` in order; each role one of Darklaunch's roles."""
+    from server.access import Role
+
+    pairs: list[tuple[str, str]] = []
+    for part in parse_list(raw):
+        group, sep, role = part.rpartition(":")
+        role = role.strip().lower()
+        if not sep or not group.strip():
+            raise ValueError(f"{part!r} is not group:role")
+        if role not in Role.__members__.values():
+            raise ValueError(f"{role!r} is not one of: {', '.join(r.value for r in Role)}")
+        pairs.append((group.strip(), role))
+    return tuple(pairs)
+
+
+def parse_optional_email(raw: str) -> str:
+    value = raw.strip().lower()
+    if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("expected an email address (or empty)")
+    return value
+
+
 SECRET_KEY_MIN_BYTES = 32
 SECRET_KEY_MIN_DISTINCT = 8  # `aaaa...` or `abab...` is long but guessable
 
@@ -424,6 +460,97 @@ SETTINGS: tuple[Setting, ...] = (
         "(a receiver inside your own network). Off, such URLs are refused at delivery "
         "(SSRF guard, see docs/webhooks.md).",
     ),
+    Setting(
+        "DARKLAUNCH_OIDC_ISSUER",
+        "OIDC_ISSUER",
+        parse_base_url,
+        "",
+        "OpenID Connect issuer URL (its `/.well-known/openid-configuration` is read at the first "
+        'sign-in). Set, /login offers "Sign in with `DARKLAUNCH_OIDC_NAME`". See docs/accounts.md.',
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_CLIENT_ID",
+        "OIDC_CLIENT_ID",
+        parse_text,
+        "",
+        "The client id registered at the provider (required with `DARKLAUNCH_OIDC_ISSUER`).",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_CLIENT_SECRET",
+        "OIDC_CLIENT_SECRET",
+        parse_text,
+        "",
+        "The client secret registered at the provider (never logged).",
+        secret=True,
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_NAME",
+        "OIDC_NAME",
+        parse_line,
+        "SSO",
+        'The provider\'s name on the sign-in button: "Sign in with <name>".',
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_SCOPES",
+        "OIDC_SCOPES",
+        parse_line,
+        "openid email profile",
+        "Scopes asked for; add the one your provider needs for the role claim (e.g. `groups`).",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_ROLE_CLAIM",
+        "OIDC_ROLE_CLAIM",
+        parse_line,
+        "groups",
+        "The ID-token (or userinfo) claim holding the user's groups: a list or one string.",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_ROLE_MAP",
+        "OIDC_ROLE_MAP",
+        parse_role_map,
+        "",
+        "`group:role,...`, e.g. `darklaunch-admins:admin,devs:developer`; the strongest role "
+        "among the user's groups wins, re-evaluated at every sign-in.",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_INVITED_ONLY",
+        "OIDC_INVITED_ONLY",
+        parse_bool,
+        "false",
+        "`true`: only people an admin added first (same email) may sign in with the provider; "
+        "`false`: a first sign-in creates the user.",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_ONLY",
+        "OIDC_ONLY",
+        parse_bool,
+        "false",
+        "`true`: password sign-in is refused for everyone but `DARKLAUNCH_BREAK_GLASS_EMAIL`, "
+        "who also needs a TOTP code.",
+    ),
+    Setting(
+        "DARKLAUNCH_BREAK_GLASS_EMAIL",
+        "BREAK_GLASS_EMAIL",
+        parse_optional_email,
+        "",
+        "The one admin who may still sign in with a password (and a TOTP code) when "
+        "`DARKLAUNCH_OIDC_ONLY` is true.",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_GATE_GROUPS",
+        "OIDC_GATE_GROUPS",
+        parse_list,
+        "",
+        "Provider groups whose members pass the closed gate as team, without a Darklaunch role.",
+    ),
+    Setting(
+        "DARKLAUNCH_OIDC_GATE_DOMAINS",
+        "OIDC_GATE_DOMAINS",
+        parse_domains,
+        "",
+        "Email domains (verified by the provider) whose people pass the closed gate as team, "
+        "without a Darklaunch role.",
+    ),
 )
 
 
@@ -478,6 +605,10 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
             f"DARKLAUNCH_GATE_ENV={values['GATE_ENV']!r} is not one of "
             f"DARKLAUNCH_ENVIRONMENTS ({', '.join(environments)})."
         )
+    if values["OIDC_ISSUER"] and not values["OIDC_CLIENT_ID"]:
+        raise ConfigError("DARKLAUNCH_OIDC_CLIENT_ID is required with DARKLAUNCH_OIDC_ISSUER.")
+    if values["OIDC_ONLY"] and not values["OIDC_ISSUER"]:
+        raise ConfigError("DARKLAUNCH_OIDC_ONLY needs DARKLAUNCH_OIDC_ISSUER.")
     if not values.get("SECRET_KEY"):
         # development and test get a per-process random key: never a built-in secret
         import secrets

@@ -40,6 +40,12 @@ class AuditAction(enum.StrEnum):
     USER_CREATED = "user.created"
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
+    USER_ROLE_CHANGED = "user.role_changed"  # by an admin, or by the provider's groups at sign-in
+    USER_SIGNIN_REFUSED = "user.signin_refused"  # single sign-on: no mapped group, not invited
+    USER_PASSWORD_CHANGED = "user.password_changed"
+    USER_PASSWORD_RESET_ISSUED = "user.password_reset_issued"
+    USER_PASSWORD_RESET = "user.password_reset"  # a reset link was used
+    USER_TOTP_ENROLLED = "user.totp_enrolled"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
     TOKEN_CREATED = "token.created"

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from server import db
 from server.access import Permission, Role, TokenKind, requires
 from server.api import StrictModel, api_doc, parse_body
-from server.auth import service
+from server.auth import passwords, service
 from server.web import actor
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/admin")
@@ -21,8 +21,10 @@ class UserIn(StrictModel):
     email: str = Field(max_length=254, description="Sign-in address; stored in lower case")
     role: Role
     password: str = Field(
-        max_length=service.MAX_PASSWORD,
-        description=f"Initial password, at least {service.MIN_PASSWORD} characters",
+        max_length=passwords.MAX_PASSWORD,
+        description=(
+            f"Initial password, at least {passwords.MIN_PASSWORD} characters, not a common password"
+        ),
     )
 
 

@@ -29,7 +29,9 @@ def users() -> None:
 @users.command("create")
 @click.argument("email")
 @click.option(
-    "--role", required=True, type=click.Choice(["admin", "developer", "editor", "viewer"])
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "developer", "editor", "viewer", "team"]),
 )
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(email: str, role: str, password_stdin: bool) -> None:
@@ -51,6 +53,59 @@ def list_users() -> None:
     for user in service.list_users(db.session()):
         state = "disabled" if user.disabled_at else "active"
         click.echo(f"{user.id}\t{user.email}\t{user.role}\t{state}")
+
+
+def _user_id(email: str) -> int:
+    from sqlalchemy import select
+
+    from server.auth.models import User
+
+    found = db.session().scalar(select(User.id).where(User.email == email.strip().lower()))
+    if found is None:
+        raise click.ClickException(f"No user {email}.")
+    return int(found)
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["admin", "developer", "editor", "viewer", "team"]))
+def set_role(email: str, role: str) -> None:
+    """Change a team member's role; their open sessions have the new one at once."""
+    from server.auth import accounts
+
+    try:
+        user = accounts.set_user_role(db.session(), Actor.cli(), _user_id(email), role)
+    except DomainError as exc:
+        fail(exc)
+    else:
+        click.echo(f"{user.email} is now {user.role}.")
+
+
+@users.command("reset-link")
+@click.argument("email")
+def reset_link(email: str) -> None:
+    """Print a one-time password reset link (24 hours, works once) for a team member."""
+    from server.auth import accounts
+
+    try:
+        issued = accounts.issue_reset(
+            db.session(), Actor.cli(), _user_id(email), sso_only=current_app.config["OIDC_ONLY"]
+        )
+    except DomainError as exc:
+        fail(exc)
+    else:
+        base = current_app.config["BASE_URL"] or "http://127.0.0.1:8000"
+        click.echo(f"{base}/reset/{issued.secret}")
+
+
+@users.command("reset-totp")
+@click.argument("email")
+def reset_totp(email: str) -> None:
+    """Forget a user's TOTP secret (a lost phone): they enrol again at their next sign-in."""
+    from server.auth import accounts
+
+    accounts.forget_totp(db.session(), Actor.cli(), _user_id(email))
+    click.echo(f"{email}: TOTP forgotten; a new one is set up at the next sign-in.")
 
 
 @click.group()

@@ -37,3 +37,22 @@ class GateLoginForm(LoginForm):
 
     class Meta:
         csrf = False
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=1000)]
+    )
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField("New password again", validators=[DataRequired(), Length(max=1000)])
+
+
+class PasswordResetForm(FlaskForm):
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField("New password again", validators=[DataRequired(), Length(max=1000)])
+
+
+class TotpForm(FlaskForm):
+    code = StringField(
+        "Code from your authenticator app", validators=[DataRequired(), Length(max=12)]
+    )

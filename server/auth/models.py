@@ -22,6 +22,11 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     disabled_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The provider's `sub` once the user signed in with OIDC (empty password_hash: none set).
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The break-glass admin's TOTP secret (base32) and the last time step used (no replays).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}  # a concurrent UPDATE fails, never overwrites
 
@@ -89,6 +94,30 @@ class UserSession(Base):
     revoked_at: Mapped[datetime | None]
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     address: Mapped[str] = mapped_column(String(64), default="")
+    method: Mapped[str] = mapped_column(String(10), default="password", server_default="password")
+
+
+class SignInMethod(enum.StrEnum):
+    """How a session was started (shown on the sessions page)."""
+
+    PASSWORD = "password"  # noqa: S105 - a sign-in method, not a secret
+    OIDC = "oidc"
+    TOTP = "totp"  # password and a TOTP code: the break-glass admin
+
+
+class PasswordReset(Base):
+    """A one-time reset link an admin issued; only the hash of its secret is kept."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = {"info": {"export": False}}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class LoginLimit(Base):

@@ -34,7 +34,7 @@ from server import clock, snapshot
 from server.access import Principal
 from server.audit.actions import AuditAction
 from server.audit.service import Actor, record_event
-from server.auth.models import SessionKind, User, UserSession
+from server.auth.models import SessionKind, SignInMethod, User, UserSession
 from server.changes.log import ChangeKind
 from server.db import new_session
 from server.errors import NotFound
@@ -100,7 +100,12 @@ def build_sessions_part(session: Session) -> SessionsPart:
 
 
 def _session_dict(row: UserSession) -> dict[str, object]:
-    return {"session": row.id, "kind": row.kind, "ended": row.revoked_at is not None}
+    return {
+        "session": row.id,
+        "kind": row.kind,
+        "method": row.method,
+        "ended": row.revoked_at is not None,
+    }
 
 
 def start_session(
@@ -111,6 +116,7 @@ def start_session(
     *,
     user_agent: str = "",
     address: str = "",
+    method: SignInMethod = SignInMethod.PASSWORD,
 ) -> IssuedSession:
     """Start a session for a user who just proved who they are; the secret goes in a cookie."""
     secret = secrets.token_urlsafe(32)
@@ -125,6 +131,7 @@ def start_session(
         expires_at=now + lifetime,
         user_agent=user_agent[:MAX_USER_AGENT],
         address=address[:64],
+        method=method.value,
     )
     session.add(row)
     record_event(
@@ -193,6 +200,11 @@ def end_sessions(
         _end(session, actor or Actor(user.email), rows, user.email)
         _locally_ended().update(r.id for r in rows)
     return len(rows)
+
+
+def session_by_secret(session: Session, secret: str) -> UserSession | None:
+    """The session row whose cookie carries `secret` (live or not)."""
+    return session.scalar(select(UserSession).where(UserSession.secret_hash == hash_secret(secret)))
 
 
 def end_session_by_secret(session: Session, secret: str) -> None:

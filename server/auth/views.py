@@ -18,10 +18,10 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from server import db
-from server.access import Permission, current_principal, public, requires
+from server.access import Permission, Role, current_principal, public, requires
 from server.auth import service, sessions
 from server.auth.forms import LoginForm, TokenForm, UserForm
-from server.auth.models import SessionKind, User
+from server.auth.models import SessionKind, SignInMethod, User
 from server.errors import DomainError, TooManyRequests, wants_json
 from server.web import actor, client_address, form_errors
 
@@ -60,7 +60,9 @@ def check_password(form: LoginForm) -> User | None:
     )
 
 
-def start_session(user: User, kind: SessionKind) -> sessions.IssuedSession:
+def start_session(
+    user: User, kind: SessionKind, method: SignInMethod = SignInMethod.PASSWORD
+) -> sessions.IssuedSession:
     """Start a session row for this browser (its user agent and address are kept with it)."""
     return sessions.start_session(
         db.session(),
@@ -69,6 +71,40 @@ def start_session(user: User, kind: SessionKind) -> sessions.IssuedSession:
         current_app.permanent_session_lifetime,
         user_agent=request.headers.get("User-Agent", ""),
         address=client_address(),
+        method=method,
+    )
+
+
+def begin_session(user: User, method: SignInMethod) -> None:
+    """Sign this browser in as `user`: a new session row, a fresh cookie session."""
+    issued = start_session(user, SessionKind.ADMIN, method)
+    end_browser_session()  # a session left in this browser ends; never reused
+    session.clear()
+    session["user_id"] = user.id
+    session["sid"] = issued.secret
+    if method is SignInMethod.OIDC:
+        session["via"] = "oidc"
+    session.permanent = True
+
+
+def password_refused(email: str) -> str | None:
+    """Why password sign-in is off for `email` (single sign-on only), or None."""
+    config = current_app.config
+    if config["OIDC_ONLY"] and email.strip().lower() != config["BREAK_GLASS_EMAIL"]:
+        return f"Password sign-in is off: use “Sign in with {config['OIDC_NAME']}”."
+    return None
+
+
+def _login_page(form: LoginForm, **context: object) -> str:
+    config = current_app.config
+    return render_template(
+        "auth/login.html",
+        form=form,
+        sso_name=config["OIDC_NAME"] if config["OIDC_ISSUER"] else None,
+        sso_only=config["OIDC_ONLY"],
+        next_path=request.args.get("next", ""),
+        sso_signed_out=session.pop("sso_signed_out", False),
+        **context,
     )
 
 
@@ -86,34 +122,44 @@ def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        refused = password_refused(form.email.data or "")
+        if refused is not None:  # said before any password check: no oracle either way
+            return _login_page(form, error=refused), 403
         try:
             user = check_password(form)
         except TooManyRequests as exc:
             if wants_json():
                 raise
-            page = render_template("auth/login.html", form=form, error=exc.message)
+            page = _login_page(form, error=exc.message)
             return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is not None:
-            issued = start_session(user, SessionKind.ADMIN)
-            end_browser_session()  # a session left in this browser ends; never reused
-            session.clear()
-            session["user_id"] = user.id
-            session["sid"] = issued.secret
-            session.permanent = True
+            if current_app.config["OIDC_ONLY"]:
+                # The break-glass admin: a TOTP code (or enrolling one) comes next.
+                from server.auth.account_views import await_second_factor
+
+                return await_second_factor(user, _safe_next(request.args.get("next")))
+            begin_session(user, SignInMethod.PASSWORD)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors = ["That email and password do not match a team member."]
         status = 401
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return _login_page(form), status
 
 
 @bp.route("/logout", methods=["POST"])
 @public
 def logout() -> Response:
     """Sign out (the session ends for good) and return to the sign-in page."""
+    via_sso = session.get("via") == "oidc"
     end_browser_session()
     session.clear()
+    if via_sso:
+        from server.auth.oidc_views import end_session_endpoint
+
+        if end_session_endpoint() is not None:
+            # Signed out here; the provider's own session is theirs to end: offer it.
+            session["sso_signed_out"] = True
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -123,7 +169,8 @@ def logout() -> Response:
 def home() -> Response | str:
     """Send a team member to their first page; visitors get the public site (or the gate)."""
     principal = current_principal()
-    if principal is None or principal.kind != "user":
+    if principal is None or principal.kind != "user" or not principal.permissions:
+        # Visitors, and team members with no Darklaunch role (the gate lets them through).
         from server import gate
         from server.gate.views import public_root
 
@@ -150,6 +197,7 @@ def _settings_page(
     user_form: UserForm | None = None,
     token_form: TokenForm | None = None,
     new_token: dict[str, str] | None = None,
+    new_reset: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     """Render the settings page; admins see users, tokens and both forms."""
     s = db.session()
@@ -163,6 +211,8 @@ def _settings_page(
         token_form=token_form or _token_form(blank=True),
         can_admin=can_admin,
         new_token=new_token,
+        new_reset=new_reset,
+        roles=[r.value for r in Role],
     )
     return page, status
 
@@ -172,9 +222,13 @@ def _settings_page(
 def settings() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """List users and API tokens; admins also get the forms to add them."""
     new_token = session.pop(UNSHOWN_SLOT, None)
-    if not isinstance(new_token, dict):
+    new_reset = session.pop("unshown_reset", None)
+    if not isinstance(new_token, dict) and not isinstance(new_reset, dict):
         return _settings_page()
-    page, status = _settings_page(new_token=new_token)
+    page, status = _settings_page(
+        new_token=new_token if isinstance(new_token, dict) else None,
+        new_reset=new_reset if isinstance(new_reset, dict) else None,
+    )
     # The only page that ever holds the secret: kept out of every cache and the back button.
     return page, status, {"Cache-Control": "no-store"}
 

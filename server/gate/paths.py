@@ -11,11 +11,20 @@ import unicodedata
 from urllib.parse import unquote_to_bytes
 
 # Paths that are always through, on Darklaunch's own pages: health and readiness, sign-in and
-# sign-out, static files, and the gate's own public pages (preview claim, forward-auth, closed
-# page and its assets).
-EXEMPT_PREFIXES = ("/-/", "/static/", "/gate/")
+# sign-out (single sign-on, TOTP, reset links too), static files, and the gate's own public
+# pages (preview claim, forward-auth, closed page and its assets).
+EXEMPT_PREFIXES = ("/-/", "/static/", "/gate/", "/reset/")
 # /widget.js is a static script with no content: served while closed, it logs why it stays empty.
-EXEMPT_PATHS = ("/login", "/logout", "/widget.js")
+EXEMPT_PATHS = (
+    "/login",
+    "/logout",
+    "/widget.js",
+    # single sign-on, the break-glass admin's second factor (docs/accounts.md)
+    "/login/oidc",
+    "/login/oidc/callback",
+    "/login/totp",
+    "/logout/oidc",
+)
 # For forward-auth the original URI belongs to the protected application: only the gate's own
 # pages (which the proxy routes to Darklaunch) are exempt there. The rest of the list names
 # Darklaunch's paths; exempting e.g. the application's /static/ would leak its assets.

@@ -351,6 +351,11 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         status = 400
         if not _same_origin():
             error = "The form was sent from another site. Reload and try again."
+        elif current_app.config["OIDC_ONLY"]:
+            # Single sign-on only (docs/accounts.md): no password opens the gate here, not even
+            # the break-glass admin's, whose second factor is asked on Darklaunch's own /login.
+            error = "Password sign-in is off. Sign in with single sign-on on Darklaunch itself."
+            status = 403
         elif form.validate():
             try:
                 user = check_password(form)

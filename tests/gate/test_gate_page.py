@@ -115,9 +115,11 @@ def test_preview_link_uses_the_configured_base_url(database: Any, tmp_path: Any)
         from server.auth import service as auth
 
         with app.app_context():
-            auth.create_user(db.session(), Actor("t"), "a@example.com", "admin", "x" * 12)
+            auth.create_user(
+                db.session(), Actor("t"), "a@example.com", "admin", "a long passphrase"
+            )
         client = app.test_client()
-        sign_in(client, "a@example.com", "x" * 12)
+        sign_in(client, "a@example.com", "a long passphrase")
         post_form(client, "/gate/passes", {"pass-label": "x", "pass-expires": "1d"})
         html = text(client.get("/gate"))
         assert 'value="https://darklaunch.example.com/gate/preview/' in html

@@ -130,7 +130,9 @@ def test_imported_database_signs_in_serves_tokens_and_continues_ids(
         assert auth.authenticate(s, "alice@example.com", "correct horse battery", "1.2.3.4", 10)
         highest = max(u.id for u in s.query(User))
         # Sequences continue after the imported rows (PostgreSQL would collide otherwise).
-        carol = auth.create_user(s, Actor("t"), "carol@example.com", "viewer", "x" * 12)
+        carol = auth.create_user(
+            s, Actor("t"), "carol@example.com", "viewer", "carol long passphrase"
+        )
         assert carol.id == highest + 1
         assert db.read_revision(s) >= 1  # moved, so running workers rebuild
     client = other_app.test_client()
