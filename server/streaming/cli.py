@@ -38,7 +38,7 @@ def stream(bind: str) -> None:
     asyncio.set_event_loop(loop)
     click.echo(f"darklaunch stream: listening on http://{host}:{port} (pid {os.getpid()})")
     web.run_app(
-        make_web_app(app, loop),
+        make_web_app(app, loop, trim=True),
         host=host,
         port=port,
         loop=loop,

@@ -407,14 +407,28 @@ async def handle_health(request: web.Request) -> web.Response:
 HUB = web.AppKey("hub", Hub)
 
 
-def prepare(app: Flask) -> None:
-    """Register what only the stream process's snapshot needs (before its first build)."""
+# The snapshot parts streams read: compiled flags, and tokens. The others (the gate's passes,
+# sign-in sessions, the changelog) serve pages this process never answers.
+NEEDED_PARTS = frozenset({"flags", "principals", CHANGES_PART})
+
+
+def prepare(app: Flask, *, trim: bool = False) -> None:
+    """Register what only the stream process's snapshot needs (before its first build).
+
+    With `trim` (the stream process has the app to itself), parts it never reads are replaced
+    by empty ones that no change touches, so a change costs it only the flags and tokens.
+    """
     cache: SnapshotCache = app.extensions["snapshot"]
     cache.register(CHANGES_PART, lambda session: None, update=record_changes, reads=READS)
+    if trim:
+        for name in [n for n in cache._parts if n not in NEEDED_PARTS]:
+            cache.register(name, lambda session: None, reads=frozenset())
 
 
-def make_web_app(app: Flask, loop: asyncio.AbstractEventLoop) -> web.Application:
-    prepare(app)
+def make_web_app(
+    app: Flask, loop: asyncio.AbstractEventLoop, *, trim: bool = False
+) -> web.Application:
+    prepare(app, trim=trim)
     hub = Hub(app, loop)
     web_app = web.Application()
     web_app[HUB] = hub
