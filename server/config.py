@@ -403,6 +403,15 @@ SETTINGS: tuple[Setting, ...] = (
         "(a receiver inside your own network). Off, such URLs are refused at delivery "
         "(SSRF guard, see docs/webhooks.md).",
     ),
+    Setting(
+        "DARKLAUNCH_OFREP_EVENT_STREAMS",
+        "OFREP_EVENT_STREAMS",
+        parse_bool,
+        "false",
+        "`true` lists an `eventStreams` SSE connection in OFREP bulk answers, served by the "
+        "stream process; turn it on once the proxy routes `/ofrep/v1/event-stream` to it "
+        "(docs/deployment.md).",
+    ),
 )
 
 

@@ -47,12 +47,14 @@ from server.flags.compile import PROJECT, READS, CompiledEnvironment, FlagsSnaps
 from server.snapshot import Snapshot, SnapshotCache, Status
 from server.streaming import events
 from server.streaming.events import CONNECTED, UPDATED
+from server.streaming.ofrep_events import OFREP_STREAM_PATH, REFETCH, read_channel
 
 log = logging.getLogger(__name__)
 
 STREAM_PATH = "/api/client/streaming"
 HEARTBEAT = 15.0  # seconds; under the Python SDK's 30 s read timeout and any proxy's idle limit
 QUEUE_LIMIT = 256  # events waiting for one slow reader; beyond, it is closed and resumes later
+SLOW_BUFFER = 1 << 20  # bytes unread by one reader; beyond, it is closed and resumes later
 CHANGES_PART = "stream-changes"
 _HEARTBEAT = b":\n\n"
 
@@ -73,12 +75,25 @@ class Start(enum.StrEnum):
     CURRENT = "current"  # Last-Event-ID is the current revision: nothing to send
 
 
+class Kind(enum.StrEnum):
+    UNLEASH = "unleash"  # /api/client/streaming: Unleash delta events
+    OFREP = "ofrep"  # /ofrep/v1/event-stream: "evaluate again" notifications
+
+
+OFREP_EVENT = "refetchEvaluation"
+
+
 @dataclass(eq=False)
 class Stream:
-    token: str
+    token: str  # the secret (Unleash), or "#<id>" (OFREP: the signed channel names the id)
     principal: Principal
     environment: str
     visible: bool  # False: a project filter without this server's one project, so no flags
+    kind: Kind = Kind.UNLEASH
+    # Set once the opening is written: events are then written straight to the socket by the
+    # hub (no task switch per stream), framed as HTTP/1.1 chunks when the response is chunked.
+    transport: asyncio.BaseTransport | None = None
+    chunked: bool = False
     queue: asyncio.Queue[tuple[int, bytes] | Close] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
     )
@@ -143,6 +158,7 @@ class Hub:
         self.sent: Snapshot | None = None  # the snapshot the open streams were brought to
         self._catch_ups: dict[tuple[int, str], asyncio.Task[events.Changed | None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._hydrations: dict[tuple[str, bool], tuple[int, bytes]] = {}
 
     # ---- the snapshot ---------------------------------------------------------------------
 
@@ -194,9 +210,32 @@ class Hub:
             if not found:
                 continue
             message = events.sse(UPDATED, new.revision, events.document(found))
+            refetch = ofrep_message(new.revision)
+            out = {Kind.UNLEASH: (message, _chunk(message)), Kind.OFREP: (refetch, _chunk(refetch))}
+            sent = {Kind.UNLEASH: 0, Kind.OFREP: 0}
             for stream in list(streams):
-                if stream.visible:
-                    self._send(stream, new.revision, message)
+                if stream.kind is Kind.UNLEASH and not stream.visible:
+                    continue
+                plain, framed = out[stream.kind]
+                sent[stream.kind] += self._deliver(stream, new.revision, plain, framed)
+            self.metrics.events.labels(UPDATED).inc(sent[Kind.UNLEASH])
+            self.metrics.events.labels(OFREP_EVENT).inc(sent[Kind.OFREP])
+
+    def _deliver(self, stream: Stream, revision: int, plain: bytes, framed: bytes) -> int:
+        """Write an event to a live stream's socket at once (1 if written)."""
+        transport = stream.transport
+        if transport is None:  # still opening: its handler sends it after the opening
+            self._send(stream, revision, plain)
+            return 0
+        if revision <= stream.revision or transport.is_closing():
+            return 0
+        assert isinstance(transport, asyncio.WriteTransport)
+        if transport.get_write_buffer_size() > SLOW_BUFFER:
+            self._close(stream, Close.SLOW)
+            return 0
+        transport.write(framed if stream.chunked else plain)
+        stream.revision = revision
+        return 1
 
     def _send(self, stream: Stream, revision: int, message: bytes) -> None:
         try:
@@ -218,15 +257,28 @@ class Hub:
         for environment, streams in self.streams.items():
             for stream in list(streams):
                 if stream.token not in verdicts:
-                    principal = self._principal(stream.token)
+                    if stream.kind is Kind.OFREP:
+                        principal = self.token_by_id(int(stream.token[1:]))
+                        needed = Permission.SDK_EVALUATE
+                    else:
+                        principal = self._principal(stream.token)
+                        needed = Permission.SDK_CLIENT
                     verdicts[stream.token] = (
                         principal is not None
-                        and principal.can(Permission.SDK_CLIENT)
+                        and principal.can(needed)
                         and principal.environment == environment
                     )
                 if not verdicts[stream.token]:
                     self.metrics.closed.labels(Close.REVOKED.value).inc()
                     self._close(stream, Close.REVOKED)
+
+    def token_by_id(self, token_id: int) -> Principal | None:
+        """An active token's principal by its id (OFREP channels name tokens by id)."""
+        assert self.sent is not None
+        for principal in self.sent["principals"].tokens.values():
+            if principal.id == token_id:
+                return principal
+        return None
 
     def _principal(self, token: str) -> Principal | None:
         with self.app.app_context():
@@ -292,10 +344,19 @@ class Hub:
         assert self.sent is not None
         current = self.sent
         stream.revision = current.revision
-        whole = self.flags(current).environments[stream.environment] if stream.visible else None
-        return Start.HYDRATION, events.sse(
-            CONNECTED, current.revision, events.hydration(whole, current.revision)
-        )
+        return Start.HYDRATION, self._hydration(current, stream.environment, stream.visible)
+
+    def _hydration(self, current: Snapshot, environment: str, visible: bool) -> bytes:
+        """The hydration event, made once per environment and revision for every stream."""
+        key = (environment, visible)
+        made = self._hydrations.get(key)
+        if made is None or made[0] != current.revision:
+            whole = self.flags(current).environments[environment] if visible else None
+            message = events.sse(
+                CONNECTED, current.revision, events.hydration(whole, current.revision)
+            )
+            made = self._hydrations[key] = (current.revision, message)
+        return made[1]
 
     async def _catch_up(self, after: int, environment: str) -> events.Changed | None:
         """The change log since `after`, read once for all streams resuming from there."""
@@ -355,6 +416,8 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",  # nginx: never buffer this response
         }
     )
+    if request.version >= (1, 1):
+        response.enable_chunked_encoding()  # what aiohttp does anyway; now `chunked` says so
     hub.add(stream)
     try:
         await response.prepare(request)
@@ -364,21 +427,106 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
         await response.write(first or _HEARTBEAT)
         if first:
             hub.metrics.events.labels(CONNECTED if start is Start.HYDRATION else UPDATED).inc()
-        while True:
-            item = await stream.queue.get()
-            if isinstance(item, Close):
-                if item is Close.SLOW:
-                    hub.metrics.closed.labels(item.value).inc()
-                break
-            revision, message = item
-            if revision and revision <= stream.revision:
-                continue  # the opening already brought this reader there
-            await response.write(message)
-            if revision:
-                stream.revision = revision
-                hub.metrics.events.labels(UPDATED).inc()
+        await _pump(hub, stream, response, request, UPDATED)
     except ConnectionResetError:
         pass  # the reader went away; with handler cancellation, a CancelledError ends it too
+    finally:
+        hub.remove(stream)
+    return response
+
+
+async def _pump(
+    hub: Hub, stream: Stream, response: web.StreamResponse, request: web.Request, event: str
+) -> None:
+    """Write what the hub queues for `stream` (events sent while it opened, heartbeats) until
+    it is closed; from then on the hub writes events to its socket itself."""
+    while not stream.queue.empty():
+        item = stream.queue.get_nowait()
+        if isinstance(item, Close):
+            stream.queue.put_nowait(item)
+            break
+        revision, message = item
+        if revision > stream.revision:
+            await response.write(message)
+            stream.revision = revision
+            hub.metrics.events.labels(event).inc()
+    stream.chunked = response.chunked
+    stream.transport = request.transport
+    while True:
+        item = await stream.queue.get()
+        if isinstance(item, Close):
+            if item is Close.SLOW:
+                hub.metrics.closed.labels(item.value).inc()
+            return
+        revision, message = item
+        if revision and revision <= stream.revision:
+            continue  # the opening already brought this reader there
+        await response.write(message)
+        if revision:
+            stream.revision = revision
+            hub.metrics.events.labels(event).inc()
+
+
+def _chunk(message: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(message), message)
+
+
+def ofrep_message(revision: int) -> bytes:
+    return b"id: %d\ndata: %s\n\n" % (revision, REFETCH)
+
+
+def _allowed_origin(app: Flask, origin: str | None) -> str | None:
+    if not origin:
+        return None
+    allowed: tuple[str, ...] = app.config["FRONTEND_ORIGINS"]
+    if "*" in allowed:
+        return "*"
+    return origin if origin in allowed else None
+
+
+async def handle_ofrep_stream(request: web.Request) -> web.StreamResponse:
+    """OFREP's event stream: `refetchEvaluation` whenever the channel's environment changed."""
+    hub: Hub = request.app[HUB]
+    named = read_channel(hub.app.config["SECRET_KEY"], request.query.get("channel", ""))
+    principal = hub.token_by_id(named[0]) if named is not None else None
+    if (
+        named is None
+        or principal is None
+        or principal.environment != named[1]
+        or not principal.can(Permission.SDK_EVALUATE)
+    ):
+        return web.Response(status=401)  # OFREP: 401 without a body
+    assert hub.sent is not None
+    stream = Stream(f"#{named[0]}", principal, named[1], True, Kind.OFREP)
+    headers = {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+    origin = _allowed_origin(hub.app, request.headers.get("Origin"))
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+        if origin != "*":
+            headers["Vary"] = "Origin"
+    response = web.StreamResponse(headers=headers)
+    if request.version >= (1, 1):
+        response.enable_chunked_encoding()
+    hub.add(stream)
+    try:
+        await response.prepare(request)
+        current = hub.sent.revision
+        stream.revision = current
+        last = _last_event_id(request.headers.get("Last-Event-ID"))
+        if last is not None and last != current:
+            hub.metrics.starts.labels(Start.RESUMED.value).inc()
+            hub.metrics.events.labels(OFREP_EVENT).inc()
+            await response.write(ofrep_message(current))
+        else:
+            hub.metrics.starts.labels(Start.CURRENT.value).inc()
+            await response.write(_HEARTBEAT)
+        await _pump(hub, stream, response, request, OFREP_EVENT)
+    except ConnectionResetError:
+        pass
     finally:
         hub.remove(stream)
     return response
@@ -433,6 +581,7 @@ def make_web_app(
     web_app = web.Application()
     web_app[HUB] = hub
     web_app.router.add_get(STREAM_PATH, handle_stream)
+    web_app.router.add_get(OFREP_STREAM_PATH, handle_ofrep_stream)
     web_app.router.add_get("/metrics", handle_metrics)
     web_app.router.add_get("/healthz", handle_health)
 
