@@ -311,7 +311,7 @@ async def bench(args: argparse.Namespace, db_url: str, log_line: list[str]) -> N
         rows.append(("stream process alive after the storm", "yes" if stream.alive() else "NO"))
         resumed = await asyncio.to_thread(metric, stream.port, "darklaunch_stream_starts_total")
         rows.append(("stream starts after restart (by kind)", resumed))
-        big_after = await deliveries(clients, web, admin, 2, state)
+        big_after = await deliveries(clients, web, admin, 5, state)
         rows.append(("toggle → all, after the storm, p50 / p99 ms", ms(big_after)))
 
         for client in clients:
