@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 from UnleashClient import UnleashClient
 
 from server import db
@@ -290,3 +291,43 @@ def test_a_slow_reader_is_closed_not_buffered_forever(
     )
     assert reader.ended.wait(10)
     assert metric(stream_server, 'darklaunch_stream_closed_by_server_total{reason="slow"}') == 1
+
+
+def test_database_outage_and_closed_gate_keep_streams_open(
+    api: Api,
+    client_token: str,
+    stream_server: Running,
+    read_stream: ReaderMaker,
+    monkeypatch: Any,
+) -> None:
+    make_flag(api, "f")
+    reader = read_stream(stream_server.url, client_token)
+    seen = int(reader.wait(1)[0].id or 0)
+    cache = stream_server.hub.cache
+
+    def unreachable() -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    # The database goes away: the stream stays open with the last state, and a stream that
+    # resumes meanwhile is hydrated from the snapshot (the change log cannot be read).
+    monkeypatch.setattr(cache, "_make_session", unreachable)
+    monkeypatch.setitem(stream_server.app.extensions, "db.sessionmaker", unreachable)
+    stream_server.call(lambda: setattr(stream_server.hub, "_catch_ups", {}))
+    assert eventually(lambda: cache.last_error is not None)
+    resumed = read_stream(stream_server.url, client_token, **{"Last-Event-ID": str(seen - 1)})
+    assert resumed.wait(1)[0].event == "unleash-connected"
+    assert not reader.ended.is_set()
+    monkeypatch.undo()
+
+    # Back: the next change arrives on the same stream. Closing the gate drops nothing either.
+    toggle(api, "f", False)
+    assert reader.wait(2)[1].event == "unleash-updated"
+    assert api("post", "/api/gate/close").status_code in (200, 204)
+    toggle(api, "f", True)
+    assert eventually(
+        lambda: any(
+            e.event == "unleash-updated" and '"enabled":true' in e.data for e in reader.events[2:]
+        )
+    )
+    assert not reader.ended.is_set()
+    assert metric(stream_server, "darklaunch_streams_open") == 2
