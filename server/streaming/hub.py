@@ -170,20 +170,25 @@ class Hub:
 
     def _from_updater(self, status: Status) -> None:
         # The updater's thread: hand over to the loop (a loop that ended has nobody to tell).
+        # Each snapshot is handed over as it was just built, so the hub sees every step in
+        # order and each step's `stream-changes` names what that step changed.
         if self.loop.is_closed():
             return
-        self.loop.call_soon_threadsafe(self.advance)
+        snapshot = self.cache.peek()
+        if snapshot is not None:
+            self.loop.call_soon_threadsafe(self.advance, snapshot)
 
     def flags(self, snapshot: Snapshot) -> FlagsSnapshot:
         flags: FlagsSnapshot = snapshot["flags"]
         return flags
 
-    def advance(self) -> None:
-        """Bring every open stream to the snapshot the updater serves now."""
-        new = self.cache.peek()
+    def advance(self, new: Snapshot) -> None:
+        """Bring every open stream to `new`, the snapshot the updater built after `self.sent`."""
         old = self.sent
-        if new is None or old is None or new is old or new.revision == old.revision:
+        if old is None or new is old or new.revision == old.revision:
             return
+        if new.built_at < old.built_at:
+            return  # an older snapshot, reported late by another thread (the listener's)
         self.sent = new
         self.metrics.revision.set(new.revision)
         self._catch_ups.clear()  # answers for the revision these streams were at

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -331,3 +333,30 @@ def test_database_outage_and_closed_gate_keep_streams_open(
     )
     assert not reader.ended.is_set()
     assert metric(stream_server, "darklaunch_streams_open") == 2
+
+
+def test_changes_made_while_the_hub_is_busy_all_arrive(
+    api: Api, client_token: str, stream_server: Running, read_stream: ReaderMaker
+) -> None:
+    make_flag(api, "a")
+    make_flag(api, "b")
+    reader = read_stream(stream_server.url, client_token)
+    reader.wait(1)
+    # The loop is busy while two changes are applied one after the other: the hub must still
+    # send both (each step names only its own change).
+    busy = threading.Thread(target=stream_server.call, args=(lambda: time.sleep(2),))
+    busy.start()
+    time.sleep(0.1)
+    toggle(api, "a", False)
+    toggle(api, "b", False)
+    busy.join()
+    assert eventually(
+        lambda: (
+            {
+                e["feature"]["name"]
+                for event in reader.events[1:]
+                for e in json.loads(event.data)["events"]
+            }
+            == {"a", "b"}
+        )
+    )
