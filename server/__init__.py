@@ -88,6 +88,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         sessions,
         site,
         snapshot,
+        streaming,
         visitor,
         web,
         webhooks,
@@ -108,6 +109,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     audit.init_app(app)
     flags.init_app(app)
     protocols.init_app(app)
+    streaming.init_app(app)
     gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)

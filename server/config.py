@@ -551,6 +551,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Email domains (verified by the provider) whose people pass the closed gate as team, "
         "without a Darklaunch role.",
     ),
+    Setting(
+        "DARKLAUNCH_OFREP_EVENT_STREAMS",
+        "OFREP_EVENT_STREAMS",
+        parse_bool,
+        "false",
+        "`true` lists an `eventStreams` SSE connection in OFREP bulk answers, served by the "
+        "stream process; turn it on once the proxy routes `/ofrep/v1/event-stream` to it "
+        "(docs/deployment.md).",
+    ),
 )
 
 

@@ -225,12 +225,17 @@ def _answers(
 
 
 def ofrep_bulk_body(
-    compiled: CompiledEnvironment, context: dict[str, Any], *, enabled_only: bool = False
+    compiled: CompiledEnvironment,
+    context: dict[str, Any],
+    *,
+    enabled_only: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
     """OFREP's bulk answer: every flag of the environment evaluated for `context`, encoded.
 
     `enabled_only` (frontend tokens, which are public) keeps exactly the flags the frontend API
     would list for this context: flags switched off, or off for this context, are not named.
+    `extra` adds top-level members after `metadata` (e.g. OFREP's `eventStreams`).
     """
     environment = _environment(compiled)
     encoded = encode_context(context)
@@ -244,7 +249,8 @@ def ofrep_bulk_body(
         if listed or not enabled_only:
             parts.append(result)
     metadata = _encode({"environment": compiled.name})
-    return b'{"flags":[' + b",".join(parts) + b'],"metadata":' + metadata + b"}"
+    more = b"".join(b"," + _encode(k) + b":" + _encode(v) for k, v in (extra or {}).items())
+    return b'{"flags":[' + b",".join(parts) + b'],"metadata":' + metadata + more + b"}"
 
 
 # ---- frontend API ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -31,6 +31,7 @@ from server.protocols.sdk import (
     preflight,
     token_environment,
 )
+from server.streaming.ofrep_events import event_streams
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,12 @@ def evaluate_flags() -> Response:
     # A frontend token is public: it sees what the frontend API shows, the flags enabled for
     # this context, and nothing about the others (the ETag is the body's, so it cannot tell).
     enabled_only = principal is None or principal.token_kind is not TokenKind.CLIENT
-    body = ofrep_bulk_body(compiled, context, enabled_only=enabled_only)
+    extra: dict[str, Any] = {}
+    if current_app.config.get("OFREP_EVENT_STREAMS") and principal is not None:
+        base = current_app.config.get("BASE_URL") or request.host_url
+        secret = current_app.config["SECRET_KEY"]
+        extra["eventStreams"] = event_streams(base, secret, principal.id, compiled.name)
+    body = ofrep_bulk_body(compiled, context, enabled_only=enabled_only, extra=extra)
     etag = body_etag(body)
     if none_match(etag):
         return not_modified(etag)

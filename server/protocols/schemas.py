@@ -191,6 +191,15 @@ class OfrepError(BaseModel):
     errorDetails: str
 
 
+class OfrepEventStream(BaseModel):
+    """An SSE connection that says when to evaluate again (OFREP v0.3.0 `eventStreams`)."""
+
+    type: str
+    url: str
+    inactivityDelaySec: int | None = None
+
+
 class OfrepBulkOut(BaseModel):
     flags: list[OfrepSuccess | OfrepFailure]
     metadata: dict[str, str | bool | int | float]
+    eventStreams: list[OfrepEventStream] | None = None
