@@ -37,6 +37,7 @@ class WebhookForm(FlaskForm):
         choices=[
             SelectChoice(WebhookFormat.JSON.value, "JSON (Darklaunch's document)"),
             SelectChoice(WebhookFormat.SLACK.value, "Slack incoming webhook"),
+            SelectChoice(WebhookFormat.TEAMS.value, "Microsoft Teams (Workflows webhook)"),
         ],
     )
     enabled = BooleanField("Enabled", default=True)

@@ -31,6 +31,7 @@ class WebhookFormat(enum.StrEnum):
 
     JSON = "json"  # Darklaunch's own document, signed
     SLACK = "slack"  # a Slack incoming-webhook message (`text` and `blocks`), signed too
+    TEAMS = "teams"  # a Microsoft Teams Workflows message: an Adaptive Card attachment, signed too
 
 
 class DeliveryStatus(enum.StrEnum):
