@@ -19,6 +19,8 @@ EVENT_LABELS = {
     WebhookEvent.DEPLOY_RECORDED: "A deploy was recorded",
     WebhookEvent.ANNOUNCEMENT_PUBLISHED: "An announcement was published",
     WebhookEvent.ANNOUNCEMENT_CHANGED: "An announcement changed",
+    WebhookEvent.INCIDENT_OPENED: "An incident was opened (or reopened)",
+    WebhookEvent.INCIDENT_RESOLVED: "An incident was resolved",
 }
 
 

@@ -24,6 +24,8 @@ class WebhookEvent(enum.StrEnum):
     DEPLOY_RECORDED = "deploy.recorded"
     ANNOUNCEMENT_PUBLISHED = "announcement.published"
     ANNOUNCEMENT_CHANGED = "announcement.changed"
+    INCIDENT_OPENED = "incident.opened"  # also when one is reopened
+    INCIDENT_RESOLVED = "incident.resolved"
 
 
 class WebhookFormat(enum.StrEnum):

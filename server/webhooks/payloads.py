@@ -35,6 +35,13 @@ def event_of(change: Change, audit: Sequence[dict[str, Any]]) -> WebhookEvent | 
         return WebhookEvent.PREVIEW_PASS_CREATED
     if change.kind is ChangeKind.DEPLOY:
         return WebhookEvent.DEPLOY_RECORDED
+    if change.kind is ChangeKind.INCIDENT:
+        actions = {e["action"] for e in audit}
+        if AuditAction.INCIDENT_RESOLVED in actions:
+            return WebhookEvent.INCIDENT_RESOLVED
+        if actions & {AuditAction.INCIDENT_OPENED, AuditAction.INCIDENT_REOPENED}:
+            return WebhookEvent.INCIDENT_OPENED
+        return None  # only its title or link changed
     if change.kind is ChangeKind.ANNOUNCEMENT:
         if any(e["action"] == AuditAction.ANNOUNCEMENT_PUBLISHED for e in audit):
             return WebhookEvent.ANNOUNCEMENT_PUBLISHED
@@ -185,6 +192,11 @@ def sentence(document: dict[str, Any]) -> tuple[str, str]:
         target = state.get("environment") or environment or "?"
         return f"{actor} recorded deploy {state.get('version', key)} to {target}: {status}", (
             "/deploys"
+        )
+    if kind in (WebhookEvent.INCIDENT_OPENED, WebhookEvent.INCIDENT_RESOLVED):
+        verb = "opened" if kind == WebhookEvent.INCIDENT_OPENED else "resolved"
+        return f"{actor} {verb} incident “{state.get('title', key)}”{where}", (
+            f"/deploys/metrics?env={environment}" if environment else "/deploys/metrics"
         )
     verb = "published" if kind == WebhookEvent.ANNOUNCEMENT_PUBLISHED else "changed"
     if change.get("removed"):
