@@ -133,6 +133,7 @@ def report_incident(
             {"fields": {"environment": f"This incident is in {incident.environment}."}},
         )
     if at < incident.reported_at:
+        # Also a resolution dated before the opening: never a negative recovery time.
         return Outcome(incident, created=False, changed=False)
     before = incident_state(incident)
     if title:
@@ -141,11 +142,6 @@ def report_incident(
         incident.url = report.url
     action: AuditAction | None = None
     if report.action is IncidentAction.RESOLVE and incident.status == IncidentStatus.OPEN:
-        if at < incident.opened_at:
-            raise Invalid(
-                "An incident cannot be resolved before it was opened.",
-                {"fields": {"at": f"It was opened at {incident.opened_at.isoformat()}."}},
-            )
         incident.status = IncidentStatus.RESOLVED.value
         incident.resolved_at = at
         action = AuditAction.INCIDENT_RESOLVED

@@ -240,3 +240,31 @@ def test_a_teams_message_is_one_adaptive_card_as_microsoft_documents_it() -> Non
     # The retired Office 365 connector format (a MessageCard) does not pass.
     with pytest.raises(AssertionError):
         check_teams({"@type": "MessageCard", "@context": "https://schema.org/extensions"})
+
+
+@pytest.mark.parametrize(
+    ("action", "event", "said"),
+    [
+        (
+            "incident.opened",
+            "incident.opened",
+            "alice opened incident “Checkout errors” in production",
+        ),
+        (
+            "incident.reopened",
+            "incident.opened",
+            "alice opened incident “Checkout errors” in production",
+        ),
+        (
+            "incident.resolved",
+            "incident.resolved",
+            "alice resolved incident “Checkout errors” in production",
+        ),
+    ],
+)
+def test_incidents_are_events_with_a_sentence(action: str, event: str, said: str) -> None:
+    change = Change(ChangeKind.INCIDENT, "api/INC-7", {"title": "Checkout errors"}, "production")
+    audit = [{"action": action}]
+    assert event_of(change, audit) == event
+    assert sentence(document(change, audit)) == (said, "/deploys/metrics?env=production")
+    assert event_of(change, [{"action": "incident.updated"}]) is None
