@@ -322,7 +322,7 @@ def write_outbox(
     It runs in the unit's own transaction, after the change set is appended: the rows commit
     with the change or not at all, so a rolled-back change sends nothing, and a process that
     dies after the commit leaves them for any worker to deliver. Every write pays for this step,
-    so it reads three columns and inserts in one Core `executemany`, not through ORM objects.
+    so it reads three columns and inserts its rows in one Core executemany, not as ORM objects.
     """
     webhooks = session.execute(
         select(Webhook.id, Webhook.events, Webhook.environment).where(Webhook.enabled.is_(True))
