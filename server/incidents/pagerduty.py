@@ -10,6 +10,7 @@ docs, "Verifying Signatures" and "V3 Webhooks Overview" (developer.pagerduty.com
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import json
@@ -22,12 +23,23 @@ from server.incidents.models import IncidentAction, IncidentSource
 from server.incidents.service import Report
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
+
+
+class PagerDutyEvent(enum.StrEnum):
+    """The v3 `event.event_type` values that open or resolve an incident."""
+
+    TRIGGERED = "incident.triggered"
+    REOPENED = "incident.reopened"
+    ACKNOWLEDGED = "incident.acknowledged"
+    RESOLVED = "incident.resolved"
+
+
 ACTIONS = {
-    "incident.triggered": IncidentAction.OPEN,
-    "incident.reopened": IncidentAction.OPEN,
+    PagerDutyEvent.TRIGGERED: IncidentAction.OPEN,
+    PagerDutyEvent.REOPENED: IncidentAction.OPEN,
     # Acknowledged says it is open (and opens it when the trigger was missed).
-    "incident.acknowledged": IncidentAction.OPEN,
-    "incident.resolved": IncidentAction.RESOLVE,
+    PagerDutyEvent.ACKNOWLEDGED: IncidentAction.OPEN,
+    PagerDutyEvent.RESOLVED: IncidentAction.RESOLVE,
 }
 
 
@@ -58,9 +70,10 @@ def report_of(raw_body: bytes, environment: str) -> Report | None:
         event_type = event["event_type"]
     except (ValueError, KeyError, TypeError) as exc:
         raise Invalid("The body is not a PagerDuty v3 webhook event.") from exc
-    action = ACTIONS.get(event_type) if isinstance(event_type, str) else None
-    if action is None:
+    known = {e.value for e in PagerDutyEvent}
+    if not isinstance(event_type, str) or event_type not in known:
         return None  # e.g. pagey.ping, incident.annotated, service.updated
+    action = ACTIONS[PagerDutyEvent(event_type)]
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise Invalid(f"The {event_type} event carries no incident id in event.data.id.")
