@@ -81,6 +81,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         flags,
         gate,
+        incidents,
         ops,
         protocols,
         scheduler,
@@ -113,6 +114,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     gate.init_app(app)
     site.init_app(app)
     deploys.init_app(app)
+    incidents.init_app(app)
     announcements.init_app(app)
     visitor.init_app(app)
     webhooks.init_app(app)

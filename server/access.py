@@ -25,8 +25,8 @@ class Permission(enum.StrEnum):
     READ = "read"  # team pages: flags, deploys, audit, in read-only form
     FLAGS_WRITE = "flags.write"
     DEPLOYS_WRITE = "deploys.write"
-    # What CI reports about delivery: deploys (`POST`/`PATCH /api/deploys`), and the incidents
-    # to come. The one permission of a ci token.
+    # What CI reports about delivery: deploys (`POST`/`PATCH /api/deploys`) and incidents
+    # (`POST /api/incidents`). The one permission of a ci token.
     DELIVERY_RECORD = "delivery.record"
     ANNOUNCEMENTS_WRITE = "announcements.write"
     GATE_ADMIN = "gate.admin"
@@ -49,7 +49,7 @@ class TokenKind(enum.StrEnum):
     CLIENT = "client"
     FRONTEND = "frontend"
     ADMIN = "admin"
-    CI = "ci"  # records deploys from a CI pipeline, and nothing else
+    CI = "ci"  # records deploys and incidents from a CI pipeline, and nothing else
 
     @property
     def needs_environment(self) -> bool:

@@ -3,7 +3,8 @@
 The scheduler (time-based changes) and the webhook deliverer are loops. Each is started as a
 gunicorn worker boots (after the fork: threads do not survive one), holds its owner weakly so a
 loop whose app is gone ends, keeps going when a pass fails (it logs, and its metric says how far
-behind it is), and sleeps `interval` seconds between passes unless a pass asks to go on at once.
+behind it is), and sleeps `interval` seconds between passes unless a pass asks to go on at once
+or `wake()` is called (the webhook outbox does, as a write that added deliveries commits).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Loop:
     def __init__(self, interval: float) -> None:
         self._interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         _LOOPS.add(self)
 
@@ -41,22 +43,31 @@ class Loop:
             return
         self._stop = stop = threading.Event()
         self._thread = threading.Thread(
-            target=_run, args=(weakref.ref(self), stop), name=self.thread_name, daemon=True
+            target=_run,
+            args=(weakref.ref(self), stop, self._wake),
+            name=self.thread_name,
+            daemon=True,
         )
         self._thread.start()
 
+    def wake(self) -> None:
+        """Start the next pass now instead of after the rest of `interval` (new work came)."""
+        self._wake.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
 
-def _run(ref: weakref.ref[Loop], stop: threading.Event) -> None:
+def _run(ref: weakref.ref[Loop], stop: threading.Event, wake: threading.Event) -> None:
     while not stop.is_set():
         loop = ref()
         if loop is None:
             return
+        wake.clear()  # work that comes during this pass wakes the next one
         again = False
         try:
             again = loop.step()
@@ -65,7 +76,7 @@ def _run(ref: weakref.ref[Loop], stop: threading.Event) -> None:
         interval = loop._interval
         del loop
         if not again:
-            stop.wait(interval)
+            wake.wait(interval)
 
 
 _LOOPS: weakref.WeakSet[Loop] = weakref.WeakSet()

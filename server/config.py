@@ -94,6 +94,11 @@ def parse_mode(raw: str) -> Mode:
         raise ValueError("expected production, development or test") from None
 
 
+def parse_secret_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated secrets (several while one is being rotated); blanks are dropped."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def parse_text(raw: str) -> str:
     return raw
 
@@ -560,6 +565,24 @@ SETTINGS: tuple[Setting, ...] = (
         "stream process; turn it on once the proxy routes `/ofrep/v1/event-stream` to it "
         "(docs/deployment.md).",
     ),
+    Setting(
+        "DARKLAUNCH_PAGERDUTY_SECRET",
+        "PAGERDUTY_SECRETS",
+        parse_secret_list,
+        "",
+        "Signing secret of a PagerDuty v3 webhook subscription; turns on "
+        "`POST /api/incidents/pagerduty`. Several, comma-separated, while rotating. Empty: the "
+        "receiver refuses every request (see docs/incidents.md).",
+        secret=True,
+    ),
+    Setting(
+        "DARKLAUNCH_PAGERDUTY_ENVIRONMENT",
+        "PAGERDUTY_ENVIRONMENT",
+        parse_text,
+        "",
+        "The environment PagerDuty incidents are opened in. Empty: `production` when it is one "
+        "of `DARKLAUNCH_ENVIRONMENTS`, else the last one.",
+    ),
 )
 
 
@@ -618,6 +641,15 @@ def parse(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
         raise ConfigError("DARKLAUNCH_OIDC_CLIENT_ID is required with DARKLAUNCH_OIDC_ISSUER.")
     if values["OIDC_ONLY"] and not values["OIDC_ISSUER"]:
         raise ConfigError("DARKLAUNCH_OIDC_ONLY needs DARKLAUNCH_OIDC_ISSUER.")
+    if not values["PAGERDUTY_ENVIRONMENT"]:
+        values["PAGERDUTY_ENVIRONMENT"] = (
+            "production" if "production" in environments else environments[-1]
+        )
+    elif values["PAGERDUTY_ENVIRONMENT"] not in environments:
+        raise ConfigError(
+            f"DARKLAUNCH_PAGERDUTY_ENVIRONMENT={values['PAGERDUTY_ENVIRONMENT']!r} is not one of "
+            f"DARKLAUNCH_ENVIRONMENTS ({', '.join(environments)})."
+        )
     if not values.get("SECRET_KEY"):
         # development and test get a per-process random key: never a built-in secret
         import secrets

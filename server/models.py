@@ -8,6 +8,7 @@ from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.gate.models import PreviewPass
+from server.incidents.models import Incident
 from server.protocols.models import (
     FlagHourlyMetric,
     FlagHourlyVariantMetric,
@@ -31,6 +32,7 @@ __all__ = [
     "FlagHourlyMetric",
     "FlagHourlyVariantMetric",
     "FlagLastSeen",
+    "Incident",
     "LoginFailure",
     "LoginLimit",
     "PreviewPass",

@@ -131,6 +131,7 @@ def test_a_ci_token_records_deploys_and_nothing_else(
         ("POST", "deploys.api_record"),
         ("PATCH", "deploys.api_patch"),
         ("GET", "deploys.api_list"),
+        ("POST", "incidents_api.report"),
     }
     environment = app.config["ENVIRONMENTS"][-1]
     body = {"environment": environment, "version": "v1.0.0", "sha": "a" * 40, "status": "started"}
@@ -143,6 +144,9 @@ def test_a_ci_token_records_deploys_and_nothing_else(
     # One deploy is not the list: only what `deploy record` needs is open.
     assert client.get(f"/api/deploys/{deploy_id}", headers=ci).status_code == 403
     assert client.get("/api/admin/projects/default/features", headers=ci).status_code == 403
+    incident = {"external_id": "INC-1", "action": "open", "environment": environment}
+    assert client.post("/api/incidents", json=incident, headers=ci).status_code == 201
+    assert client.get("/api/incidents", headers=ci).status_code == 403
 
 
 def test_roles_without_the_permission_are_refused(

@@ -54,6 +54,11 @@ class AuditAction(enum.StrEnum):
     DEPLOY_RECORDED = "deploy.recorded"
     DEPLOY_UPDATED = "deploy.updated"
 
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_REOPENED = "incident.reopened"
+    INCIDENT_UPDATED = "incident.updated"  # its title or link, nothing about its state
+
     ANNOUNCEMENT_CREATED = "announcement.created"
     ANNOUNCEMENT_UPDATED = "announcement.updated"
     ANNOUNCEMENT_PUBLISHED = "announcement.published"

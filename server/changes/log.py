@@ -34,6 +34,7 @@ class ChangeKind(enum.StrEnum):
     USER = "user"
     SESSION = "session"  # a sign-in session ended (started ones need no new revision)
     WEBHOOK = "webhook"  # an outgoing webhook's configuration
+    INCIDENT = "incident"  # an incident opened, resolved or reopened in one environment
 
 
 @dataclass(frozen=True)

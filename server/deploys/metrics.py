@@ -61,16 +61,25 @@ DEFINITIONS = {
         "percentile (linear interpolation between the closest ranks)."
     ),
     "failure_rate": (
-        "Deploys that finished in the window with status failed or rolled back, divided by "
-        "all deploys that finished in the window (succeeded, failed or rolled back). Deploys "
-        "still in progress are left out."
+        "Deploys that finished in the window with status failed or rolled back, plus "
+        "successful deploys that finished in the window and have an incident counted against "
+        "them (see the matching rule), divided by all deploys that finished in the window "
+        "(succeeded, failed or rolled back). Deploys still in progress are left out."
     ),
     "recovery": (
         "For each failed or rolled-back deploy that finished in the window right after a "
         "success (or as the environment's first deploy): the time from its finish until the "
         "next successful deploy of the same environment finished. Failures in a row count "
-        "once, from the first. Shown: the median over recovered failures; failures not yet "
-        "followed by a success are counted separately."
+        "once, from the first. For each incident opened in the window and counted against a "
+        "deploy: the time from its opening to its resolution. Shown: the median over "
+        "recovered failures; failures not yet recovered are counted separately."
+    ),
+    "incidents": (
+        "An incident counts against the latest successful deploy to the same environment "
+        "that finished at or before the incident was opened (the version that was running). "
+        "Such a deploy counts as one failed change however many incidents it has; incidents "
+        "with no earlier successful deploy are listed but count nowhere. Flag changes in that "
+        "environment between the deploy and the incident are listed beside it."
     ),
 }
 
@@ -165,23 +174,25 @@ def lead_time(sorted_seconds: Sequence[float]) -> LeadTime:
 
 @dataclass(frozen=True)
 class FailureRate:
-    failures: int
+    failures: int  # failed changes: failed or rolled-back deploys, and those with incidents
     finished: int
     rate: float | None
     band: Band | None
+    with_incidents: int = 0  # successful deploys an incident counts against
 
 
-def change_failure_rate(status_counts: Mapping[str, int]) -> FailureRate:
-    """Failed or rolled-back deploys over all finished deploys; None when nothing finished."""
-    failures = sum(status_counts.get(s, 0) for s in FAILURE_STATUSES)
+def change_failure_rate(status_counts: Mapping[str, int], with_incidents: int = 0) -> FailureRate:
+    """Failed or rolled-back deploys, plus the `with_incidents` successful ones an incident
+    counts against, over all finished deploys; None when nothing finished."""
+    failures = sum(status_counts.get(s, 0) for s in FAILURE_STATUSES) + with_incidents
     finished = sum(status_counts.get(s, 0) for s in FINISHED_STATUSES)
     rate = failures / finished if finished else None
-    return FailureRate(failures, finished, rate, failure_rate_band(rate))
+    return FailureRate(failures, finished, rate, failure_rate_band(rate), with_incidents)
 
 
 @dataclass(frozen=True)
 class Recovery:
-    failures: int  # failure episodes that started in the window
+    failures: int  # failure episodes that started in the window (incidents included)
     recovered: int
     unresolved: int
     median: float | None  # seconds
@@ -218,8 +229,12 @@ def dora_keys(
     status_counts: Mapping[str, int],
     sorted_lead_seconds: Sequence[float],
     episodes: Sequence[tuple[datetime, datetime | None]],
+    *,
+    deploys_with_incidents: int = 0,
+    incident_episodes: Sequence[tuple[datetime, datetime | None]] = (),
 ) -> DoraKeys:
-    """All four keys of one environment over a window of `days` days."""
+    """All four keys of one environment over a window of `days` days; incidents (opened,
+    resolved) add to the deploy-status failures and recovery episodes."""
     return DoraKeys(
         frequency=deployment_frequency(
             status_counts.get("succeeded", 0),
@@ -227,6 +242,6 @@ def dora_keys(
             sum(status_counts.get(status, 0) for status in FINISHED_STATUSES),
         ),
         lead_time=lead_time(sorted_lead_seconds),
-        failure_rate=change_failure_rate(status_counts),
-        recovery=recovery_time(episodes),
+        failure_rate=change_failure_rate(status_counts, deploys_with_incidents),
+        recovery=recovery_time([*episodes, *incident_episodes]),
     )

@@ -21,6 +21,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from server import clock
 from server.deploys import display
 from server.deploys.charts import Chart, Series, bar_chart, line_chart
+from server.deploys.failures import MatchedIncident, failed_deploys, matched_incidents
 from server.deploys.metrics import (
     DAY,
     FAILURE_STATUSES,
@@ -104,6 +105,7 @@ class EnvironmentReport:
     end: datetime
     keys: DoraKeys
     weeks: list[Week]
+    incidents: list[MatchedIncident]  # opened in the window, with the deploy each counts against
 
 
 def _in_window(column: Any, start: datetime, end: datetime) -> Any:
@@ -257,14 +259,23 @@ def environment_report(
     end = now or clock.now()
     start = end - timedelta(days=days)
     leads = lead_times(session, environment, start, end)
+    incidents = matched_incidents(session, environment, start, end)
     keys = dora_keys(
         days,
         status_counts(session, environment, start, end),
         sorted(seconds for _, seconds in leads),
         recovery_episodes(session, environment, start, end),
+        deploys_with_incidents=len(failed_deploys(incidents, start, end)),
+        incident_episodes=[(i.opened_at, i.resolved_at) for i in incidents if i.deploy_id],
     )
     return EnvironmentReport(
-        environment, days, start, end, keys, _weeks(session, environment, start, end, leads)
+        environment,
+        days,
+        start,
+        end,
+        keys,
+        _weeks(session, environment, start, end, leads),
+        incidents,
     )
 
 

@@ -19,6 +19,8 @@ EVENT_LABELS = {
     WebhookEvent.DEPLOY_RECORDED: "A deploy was recorded",
     WebhookEvent.ANNOUNCEMENT_PUBLISHED: "An announcement was published",
     WebhookEvent.ANNOUNCEMENT_CHANGED: "An announcement changed",
+    WebhookEvent.INCIDENT_OPENED: "An incident was opened (or reopened)",
+    WebhookEvent.INCIDENT_RESOLVED: "An incident was resolved",
 }
 
 
@@ -37,6 +39,7 @@ class WebhookForm(FlaskForm):
         choices=[
             SelectChoice(WebhookFormat.JSON.value, "JSON (Darklaunch's document)"),
             SelectChoice(WebhookFormat.SLACK.value, "Slack incoming webhook"),
+            SelectChoice(WebhookFormat.TEAMS.value, "Microsoft Teams (Workflows webhook)"),
         ],
     )
     enabled = BooleanField("Enabled", default=True)

@@ -24,6 +24,8 @@ class WebhookEvent(enum.StrEnum):
     DEPLOY_RECORDED = "deploy.recorded"
     ANNOUNCEMENT_PUBLISHED = "announcement.published"
     ANNOUNCEMENT_CHANGED = "announcement.changed"
+    INCIDENT_OPENED = "incident.opened"  # also when one is reopened
+    INCIDENT_RESOLVED = "incident.resolved"
 
 
 class WebhookFormat(enum.StrEnum):
@@ -31,6 +33,7 @@ class WebhookFormat(enum.StrEnum):
 
     JSON = "json"  # Darklaunch's own document, signed
     SLACK = "slack"  # a Slack incoming-webhook message (`text` and `blocks`), signed too
+    TEAMS = "teams"  # a Microsoft Teams Workflows message: an Adaptive Card attachment, signed too
 
 
 class DeliveryStatus(enum.StrEnum):

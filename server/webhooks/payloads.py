@@ -35,6 +35,13 @@ def event_of(change: Change, audit: Sequence[dict[str, Any]]) -> WebhookEvent | 
         return WebhookEvent.PREVIEW_PASS_CREATED
     if change.kind is ChangeKind.DEPLOY:
         return WebhookEvent.DEPLOY_RECORDED
+    if change.kind is ChangeKind.INCIDENT:
+        actions = {e["action"] for e in audit}
+        if AuditAction.INCIDENT_RESOLVED in actions:
+            return WebhookEvent.INCIDENT_RESOLVED
+        if actions & {AuditAction.INCIDENT_OPENED, AuditAction.INCIDENT_REOPENED}:
+            return WebhookEvent.INCIDENT_OPENED
+        return None  # only its title or link changed
     if change.kind is ChangeKind.ANNOUNCEMENT:
         if any(e["action"] == AuditAction.ANNOUNCEMENT_PUBLISHED for e in audit):
             return WebhookEvent.ANNOUNCEMENT_PUBLISHED
@@ -99,6 +106,8 @@ def body(document: dict[str, Any], delivery_id: str, fmt: WebhookFormat, base_ur
     """The exact bytes sent (and signed) for one delivery."""
     if fmt is WebhookFormat.SLACK:
         data: dict[str, Any] = slack_message(document, delivery_id, base_url)
+    elif fmt is WebhookFormat.TEAMS:
+        data = teams_message(document, delivery_id, base_url)
     else:
         data = {"id": delivery_id, **document}
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
@@ -128,6 +137,21 @@ def _enabled_change(audit: list[dict[str, Any]]) -> tuple[Any, Any]:
     return None, None
 
 
+def _audience(state: dict[str, Any]) -> str:
+    """` for 10% of users` / ` for everyone` when one active rule says who, else nothing."""
+    active = [s for s in state.get("strategies") or [] if not s.get("disabled")]
+    if len(active) != 1 or active[0].get("constraints") or active[0].get("segments"):
+        return ""
+    (rule,) = active
+    parameters = rule.get("parameters") or {}
+    if rule.get("name") == "default":
+        return " for everyone"
+    if rule.get("name") == "flexibleRollout" or str(rule.get("name", "")).startswith("gradual"):
+        percent = str(parameters.get("rollout", parameters.get("percentage", "100")))
+        return " for everyone" if percent == "100" else f" for {percent}% of users"
+    return ""
+
+
 def sentence(document: dict[str, Any]) -> tuple[str, str]:
     """A readable sentence for the event and the path of the page it links to."""
     actor = document["actor"] or "someone"
@@ -153,7 +177,9 @@ def sentence(document: dict[str, Any]) -> tuple[str, str]:
             return f"{actor} {verb} the gate{where}", path
         if before is not None and before == after:
             return f"{actor} changed {key}{where} (it stays {'on' if enabled else 'off'})", path
-        return f"{actor} turned {'on' if enabled else 'off'} {key}{where}", path
+        if not enabled:
+            return f"{actor} turned off {key}{where}", path
+        return f"{actor} turned on {key}{where}{_audience(state)}", path
     if kind == WebhookEvent.SEGMENT_CHANGED:
         if change.get("removed"):
             return f"{actor} deleted a segment", "/segments"
@@ -166,6 +192,11 @@ def sentence(document: dict[str, Any]) -> tuple[str, str]:
         target = state.get("environment") or environment or "?"
         return f"{actor} recorded deploy {state.get('version', key)} to {target}: {status}", (
             "/deploys"
+        )
+    if kind in (WebhookEvent.INCIDENT_OPENED, WebhookEvent.INCIDENT_RESOLVED):
+        verb = "opened" if kind == WebhookEvent.INCIDENT_OPENED else "resolved"
+        return f"{actor} {verb} incident “{state.get('title', key)}”{where}", (
+            f"/deploys/metrics?env={environment}" if environment else "/deploys/metrics"
         )
     verb = "published" if kind == WebhookEvent.ANNOUNCEMENT_PUBLISHED else "changed"
     if change.get("removed"):
@@ -190,4 +221,39 @@ def slack_message(document: dict[str, Any], delivery_id: str, base_url: str) -> 
                 "elements": [{"type": "mrkdwn", "text": " · ".join(context)}],
             },
         ],
+    }
+
+
+# ---- Microsoft Teams ---------------------------------------------------------------------------
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def teams_message(document: dict[str, Any], delivery_id: str, base_url: str) -> dict[str, Any]:
+    """A message for a Teams Workflows webhook ("When a Teams webhook request is received"):
+    one Adaptive Card attachment, the shape Microsoft documents for it (Workflows accept
+    Adaptive Cards only, not the retired connectors' MessageCard)."""
+    text, path = sentence(document)
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {"type": "TextBlock", "text": text, "wrap": True, "weight": "Bolder"},
+            {
+                "type": "TextBlock",
+                "text": f"{document['type']} · delivery {delivery_id}",
+                "isSubtle": True,
+                "size": "Small",
+                "wrap": True,
+            },
+        ],
+    }
+    if base_url:
+        card["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open in Darklaunch", "url": base_url + path}
+        ]
+    return {
+        "type": "message",
+        "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}],
     }

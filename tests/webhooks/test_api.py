@@ -85,7 +85,7 @@ def test_changing_a_webhook_is_audited_with_before_and_after(
     count = len(actions(app))
     assert api("patch", url, json={"url": URL}).status_code == 200  # nothing changes
     assert len(actions(app)) == count
-    bad = api("patch", url, json={"format": "teams"})
+    bad = api("patch", url, json={"format": "discord"})
     assert bad.status_code == 400
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from server.flags import service as flags
 from server.flags.schemas import FlagCreate
 from server.unit_of_work import unit_of_work
 from server.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
+from tests.common.chat_shapes import check_slack, check_teams
 from tests.common.webhooks import add_webhook, bodies, deliver, deliver_until_idle, later, verify
 from tests.conftest import make_app
 from tests.webhooks.conftest import Receiver
@@ -270,3 +272,34 @@ def test_the_cli_sends_everything_due_in_order(
     assert states[-2:] == [True, False]
     again = app.test_cli_runner().invoke(args=["webhooks", "deliver"])
     assert "Sent 0 deliveries" in again.output
+
+
+def test_chat_formats_reach_the_receiver_signed_and_in_their_documented_shape(
+    app: Flask, api: Callable[..., Any], receiver: Receiver
+) -> None:
+    slack = add_webhook(
+        api, receiver.url, ["flag.changed"], environment="production", format="slack"
+    )
+    teams = add_webhook(
+        api, receiver.url, ["flag.changed"], environment="production", format="teams"
+    )
+    make_flag(api, "chatty")
+    turn(api, "chatty", True)
+    deliver_until_idle(app)
+    by_format: dict[str, list[dict[str, Any]]] = {"slack": [], "teams": []}
+    for got in receiver.requests:
+        header = got.headers["X-Darklaunch-Signature"]
+        message = json.loads(got.body)
+        if "blocks" in message:
+            assert verify(slack["secret"], header, got.body)
+            check_slack(message)
+            by_format["slack"].append(message)
+        else:
+            assert verify(teams["secret"], header, got.body)
+            check_teams(message)
+            by_format["teams"].append(message)
+    said = by_format["slack"][-1]["text"]
+    assert said.startswith("token:") and said.endswith(" turned on chatty in production")
+    card = by_format["teams"][-1]["attachments"][0]["content"]
+    assert card["body"][0]["text"] == said
+    assert card["actions"][0]["url"] == "https://darklaunch.example.com/flags/chatty"

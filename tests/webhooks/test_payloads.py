@@ -11,6 +11,7 @@ import pytest
 from server.changes.log import Change, ChangeKind
 from server.webhooks.models import WebhookEvent, WebhookFormat
 from server.webhooks.payloads import body, event_document, event_of, sentence, signature
+from tests.common.chat_shapes import check_slack, check_teams
 from tests.common.webhooks import verify
 
 AT = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
@@ -168,3 +169,102 @@ def test_the_json_body_carries_the_delivery_id_and_verifies_with_the_recipe() ->
     assert header.startswith(f"t={now},v1=")
     assert verify("whsec_s", header, raw)
     assert not verify("whsec_s", signature("whsec_s", raw, now - 301), raw)  # the replay window
+
+
+def rollout(percent: str, **extra: Any) -> dict[str, Any]:
+    strategy = {"name": "flexibleRollout", "parameters": {"rollout": percent}, "constraints": []}
+    return {"enabled": True, "strategies": [{**strategy, **extra}]}
+
+
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        (rollout("10"), "alice turned on new-checkout in production for 10% of users"),
+        (rollout("100"), "alice turned on new-checkout in production for everyone"),
+        (
+            {"enabled": True, "strategies": [{"name": "default", "parameters": {}}]},
+            "alice turned on new-checkout in production for everyone",
+        ),
+        (
+            rollout("10", constraints=[{"contextName": "country"}]),
+            "alice turned on new-checkout in production",
+        ),
+        (rollout("10", disabled=True), "alice turned on new-checkout in production"),
+        (
+            {"enabled": True, "strategies": [{"name": "userWithId", "parameters": {}}]},
+            "alice turned on new-checkout in production",
+        ),
+    ],
+)
+def test_turning_a_flag_on_says_for_whom_when_one_rule_says_it(
+    state: dict[str, Any], said: str
+) -> None:
+    change = Change(ChangeKind.FLAG_ENVIRONMENT, "new-checkout", state, "production")
+    assert sentence(document(change, toggled(False, True)))[0] == said
+
+
+def test_a_slack_message_has_the_shape_of_slacks_documented_example() -> None:
+    state = rollout("10")
+    change = Change(ChangeKind.FLAG_ENVIRONMENT, "new-checkout", state, "production")
+    message = json.loads(
+        body(document(change, toggled(False, True)), "d-1", WebhookFormat.SLACK, "https://x.io")
+    )
+    check_slack(message)
+    assert message["text"] == "alice turned on new-checkout in production for 10% of users"
+    # The check is a real one: a block or a field Slack's example does not have fails it.
+    with pytest.raises(AssertionError):
+        check_slack({**message, "blocks": [{"type": "table", "rows": []}]})
+    with pytest.raises(AssertionError):
+        check_slack({**message, "attachments": []})
+
+
+def test_a_teams_message_is_one_adaptive_card_as_microsoft_documents_it() -> None:
+    change = Change(ChangeKind.FLAG_ENVIRONMENT, "new-checkout", rollout("10"), "production")
+    raw = body(document(change, toggled(False, True)), "d-3", WebhookFormat.TEAMS, "https://x.io")
+    message = json.loads(raw)
+    check_teams(message)
+    card = message["attachments"][0]["content"]
+    said, delivery = card["body"]
+    assert said["text"] == "alice turned on new-checkout in production for 10% of users"
+    assert "delivery d-3" in delivery["text"] and "flag.changed" in delivery["text"]
+    assert card["actions"] == [
+        {
+            "type": "Action.OpenUrl",
+            "title": "Open in Darklaunch",
+            "url": "https://x.io/flags/new-checkout",
+        }
+    ]
+    without_base = json.loads(body(document(change), "d-3", WebhookFormat.TEAMS, ""))
+    check_teams(without_base)
+    assert "actions" not in without_base["attachments"][0]["content"]
+    # The retired Office 365 connector format (a MessageCard) does not pass.
+    with pytest.raises(AssertionError):
+        check_teams({"@type": "MessageCard", "@context": "https://schema.org/extensions"})
+
+
+@pytest.mark.parametrize(
+    ("action", "event", "said"),
+    [
+        (
+            "incident.opened",
+            "incident.opened",
+            "alice opened incident “Checkout errors” in production",
+        ),
+        (
+            "incident.reopened",
+            "incident.opened",
+            "alice opened incident “Checkout errors” in production",
+        ),
+        (
+            "incident.resolved",
+            "incident.resolved",
+            "alice resolved incident “Checkout errors” in production",
+        ),
+    ],
+)
+def test_incidents_are_events_with_a_sentence(action: str, event: str, said: str) -> None:
+    change = Change(ChangeKind.INCIDENT, "api/INC-7", {"title": "Checkout errors"}, "production")
+    audit = [{"action": action}]
+    assert event_of(change, audit) == event
+    assert sentence(document(change, audit)) == (said, "/deploys/metrics?env=production")
+    assert event_of(change, [{"action": "incident.updated"}]) is None

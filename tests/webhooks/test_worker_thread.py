@@ -119,3 +119,21 @@ def test_a_deploy_concerns_its_own_environment() -> None:
 def test_the_backoff_doubles_up_to_an_hour() -> None:
     assert [delivery.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
     assert delivery.backoff(30).total_seconds() == 3600
+
+
+def test_a_committed_write_wakes_an_idle_delivery_thread_at_once(
+    app: Flask, api: Callable[..., Any], receiver: Receiver
+) -> None:
+    add_webhook(api, receiver.url, ["segment.changed"])
+    idle = delivery.Deliverer(app, interval=60.0)  # without a wake-up: a minute between passes
+    idle.start()
+    try:
+        time.sleep(0.3)  # its first pass found nothing; it now sleeps
+        started = time.monotonic()
+        api("post", "/api/admin/segments", json={"name": "woken", "constraints": []})
+        assert wait_for(lambda: len(receiver.requests) == 1, timeout=5)
+        assert time.monotonic() - started < 5
+        time.sleep(0.3)
+        assert len(receiver.requests) == 1
+    finally:
+        idle.stop()

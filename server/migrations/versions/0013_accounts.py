@@ -1,7 +1,7 @@
 """accounts: OIDC subjects, TOTP for the break-glass admin, how a session began, reset links
 
 Revision ID: 0013_accounts
-Revises: 0011_webhooks
+Revises: 0012_incidents
 Create Date: 2026-12-02 10:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import server.db
 
 revision: str = "0013_accounts"
-down_revision: str | None = "0011_webhooks"
+down_revision: str | None = "0012_incidents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
