@@ -68,3 +68,23 @@ def test_node_ofrep_provider_sees_a_toggle(
         assert off["value"]["error"] is None, off
         toggle(live_server.url, admin_token, "new-checkout", True)
         sdk.wait_for(lambda m: m.get("value", {}).get("enabled") is True)
+
+
+def test_unleash_proxy_with_the_proxy_client_sees_a_toggle(
+    live_server: LiveServer,
+    make_flags: Flags,
+    make_token: Callable[..., str],
+    admin_token: str,
+) -> None:
+    make_flags.create("new-checkout", variants=[BLUE])
+    token = make_token("client", "production")
+    with run_node(
+        "unleash-proxy", DARKLAUNCH_URL=live_server.url, DARKLAUNCH_TOKEN=token, FLAG="new-checkout"
+    ) as sdk:
+        # The proxy answers 503 until its own unleash-client has read the flags; the proxy client
+        # retries, so an early error is not the test's business.
+        sdk.wait_for(lambda m: m.get("value") == {"enabled": True, "variant": "blue"}, errors=True)
+        toggle(live_server.url, admin_token, "new-checkout", False)
+        sdk.wait_for(lambda m: m.get("value") == {"enabled": False, "variant": "disabled"})
+        toggle(live_server.url, admin_token, "new-checkout", True)
+        sdk.wait_for(lambda m: m.get("value") == {"enabled": True, "variant": "blue"})
