@@ -436,11 +436,20 @@ def _metadata_differences(flag: Flag, fields: FlagCreate) -> list[str]:
 
 
 def _create(
-    session: Session, actor: Actor, d: DeclaredFlag, environments: tuple[str, ...]
+    session: Session,
+    actor: Actor,
+    d: DeclaredFlag,
+    environments: tuple[str, ...],
+    declared_in_code: bool,
 ) -> list[Change]:
     strategies = {env: decl.strategies for env, decl in d.environments.items()}
     service.create_flag(
-        session, actor, d.fields, environments, strategies=strategies, declared_in_code=True
+        session,
+        actor,
+        d.fields,
+        environments,
+        strategies=strategies,
+        declared_in_code=declared_in_code,
     )
     count = sum(len(s) for s in strategies.values())
     changes = [Change("created", d.name, f"{d.fields.type.value}, {count} strategies")]
@@ -455,20 +464,32 @@ def _create(
 
 
 def _update(
-    session: Session, actor: Actor, flag: Flag, d: DeclaredFlag, force: bool
+    session: Session,
+    actor: Actor,
+    flag: Flag,
+    d: DeclaredFlag,
+    force: bool,
+    declared_in_code: bool,
 ) -> list[Change]:
     changes = []
     differences = _metadata_differences(flag, d.fields)
-    was_declared = flag.declared_in_code
-    if differences or not was_declared:
+    newly_declared = declared_in_code and not flag.declared_in_code
+    if differences or newly_declared:
         data = FlagFields.model_validate(
             d.fields.model_dump(exclude={"name", "stale", "dependencies"})
             | {"stale": flag.stale, "dependencies": list(flag.dependencies)}
         )
-        service.update_flag(session, actor, d.name, data, flag.version, declared_in_code=True)
+        service.update_flag(
+            session,
+            actor,
+            d.name,
+            data,
+            flag.version,
+            declared_in_code=True if declared_in_code else None,
+        )
         if differences:
             changes.append(Change("updated", d.name, ", ".join(differences)))
-        if not was_declared:
+        if newly_declared:
             changes.append(Change("declared", d.name, "now marked as declared in code"))
     for env_name, decl in d.environments.items():
         env = service.flag_environment(service.get_flag(session, d.name), env_name)
@@ -522,34 +543,49 @@ def sync_flags(
     """Apply declared flags in one transaction (rolled back when `dry_run`)."""
     report = SyncReport()
     with unit_of_work(session, dry_run=dry_run):
-        for d in declared:
-            try:
-                flag: Flag | None = service.get_flag(session, d.name)
-            except NotFound:
-                flag = None
-            try:
-                if flag is None:
-                    changes = _create(session, actor, d, environments)
-                elif flag.archived_at is not None:
-                    changes = [
-                        Change("skipped", d.name, "archived; revive it to manage it here", True)
-                    ]
-                    report.skipped += 1
-                else:
-                    changes = _update(session, actor, flag, d, force)
-            except FlagFilesInvalid:
-                raise
-            except DomainError as exc:
-                raise FlagFilesInvalid([d.problem(exc.message)]) from None
-            report.changes.extend(changes)
-            if flag is None:
-                report.created += 1
-            elif flag.archived_at is None:
-                if any(not c.note for c in changes):
-                    report.updated += 1
-                else:
-                    report.unchanged += 1
+        apply_declared(session, actor, declared, environments, force=force, report=report)
     return report
+
+
+def apply_declared(
+    session: Session,
+    actor: Actor,
+    declared: list[DeclaredFlag],
+    environments: tuple[str, ...],
+    *,
+    force: bool,
+    report: SyncReport,
+    declared_in_code: bool = True,
+) -> None:
+    """Create or update each declared flag (the caller owns the transaction).
+
+    `declared_in_code=False` (an import from Unleash) leaves the "declared in code" mark alone.
+    """
+    for d in declared:
+        try:
+            flag: Flag | None = service.get_flag(session, d.name)
+        except NotFound:
+            flag = None
+        try:
+            if flag is None:
+                changes = _create(session, actor, d, environments, declared_in_code)
+            elif flag.archived_at is not None:
+                changes = [Change("skipped", d.name, "archived; revive it to manage it here", True)]
+                report.skipped += 1
+            else:
+                changes = _update(session, actor, flag, d, force, declared_in_code)
+        except FlagFilesInvalid:
+            raise
+        except DomainError as exc:
+            raise FlagFilesInvalid([d.problem(exc.message)]) from None
+        report.changes.extend(changes)
+        if flag is None:
+            report.created += 1
+        elif flag.archived_at is None:
+            if any(not c.note for c in changes):
+                report.updated += 1
+            else:
+                report.unchanged += 1
 
 
 def segment_ids(session: Session) -> dict[str, int]:

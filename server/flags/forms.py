@@ -547,7 +547,16 @@ def _parameters(form: StrategyForm) -> dict[str, str]:
     if name == "userWithId":
         return {"userIds": ",".join(split_values(form.user_ids.data or ""))}
     if name == "remoteAddress":
-        return {"IPs": ",".join(split_values(form.ips.data or ""))}
+        ips = split_values(form.ips.data or "")
+        # The API stores an entry that is no address, as Unleash does (it never matches); a
+        # person typing one in the editor has made a typo, so the editor says so.
+        for ip in ips:
+            try:
+                ipaddress.ip_network(ip, strict=False)
+            except ValueError:
+                add_error(form.ips, f"{ip!r} is not an IP address or CIDR range.")
+                break
+        return {"IPs": ",".join(ips)}
     return {}
 
 

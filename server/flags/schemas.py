@@ -281,11 +281,8 @@ class StrategyIn(StrictModel):
             ips = [i.strip() for i in p.get("IPs", "").split(",") if i.strip()]
             if not ips:
                 raise ValueError("remoteAddress needs at least one IP address or CIDR range in IPs")
-            for ip in ips:
-                try:
-                    ipaddress.ip_network(ip, strict=False)
-                except ValueError:
-                    raise ValueError(f"{ip!r} is not an IP address or CIDR range") from None
+            # Unleash stores an entry that is not an address (a typo, a host name) and its
+            # engines skip it; so does Darklaunch. `ip_problems` names them for a warning.
             p = {"IPs": ",".join(ips)}
         elif self.name in LEGACY_STRATEGY_NAMES:
             percentage = p.get("percentage", "100").strip()
@@ -298,6 +295,19 @@ class StrategyIn(StrictModel):
         if self.variants:
             self.variants = normalise_variants(self.variants)
         return self
+
+
+def ip_problems(strategy: StrategyIn) -> list[str]:
+    """Entries of a remoteAddress strategy's IPs that are no address or range (never match)."""
+    if strategy.name != "remoteAddress":
+        return []
+    problems = []
+    for ip in strategy.parameters.get("IPs", "").split(","):
+        try:
+            ipaddress.ip_network(ip, strict=False)
+        except ValueError:
+            problems.append(ip)
+    return problems
 
 
 class Dependency(StrictModel):
