@@ -56,6 +56,20 @@ from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
 
 SUFFIX = ".toml"
+# Characters of a flag name that stay as they are in its file name; the others (~ ! * ' ( ),
+# and a leading '.', which would hide the file) are written %XX. Names never hold '%', so
+# every file name maps back to one flag name.
+_FILE_SAFE = re.compile(r"[A-Za-z0-9._-]")
+
+
+def file_name(flag_name: str) -> str:
+    """The file a flag lives in: `new-checkout.toml`, `flag%7Ev2.toml`, `%2Ehidden.toml`."""
+    escaped = "".join(
+        c if _FILE_SAFE.fullmatch(c) and not (i == 0 and c == ".") else f"%{ord(c):02X}"
+        for i, c in enumerate(flag_name)
+    )
+    return escaped + SUFFIX
+
 
 # ---- the file format ----------------------------------------------------------------------------
 
@@ -282,8 +296,8 @@ def read_flag_file(
 
     if not FLAG_NAME_RE.match(parsed.name):
         at(("name",), f"name: flag names are {FLAG_NAME_RULE}")
-    elif path.name != parsed.name + SUFFIX:
-        at(("name",), f"name: a flag named {parsed.name!r} lives in {parsed.name}{SUFFIX}")
+    elif path.name != file_name(parsed.name):
+        at(("name",), f"name: a flag named {parsed.name!r} lives in {file_name(parsed.name)}")
     fields: FlagCreate | None = None
     try:
         fields = FlagCreate.model_validate(
@@ -680,12 +694,12 @@ def _leading_comments(path: Path) -> str:
 def export_flags(
     session: Session, directory: Path, environments: tuple[str, ...]
 ) -> list[tuple[Path, bool]]:
-    """Write every live flag to `directory` as NAME.toml; (path, written) for each."""
+    """Write every live flag to `directory` as NAME.toml (see `file_name`); (path, written)."""
     directory.mkdir(parents=True, exist_ok=True)
     names = {s.id: s.name for s in segments_service.list_segments(session)}
     results = []
     for flag in active_flags(session):
-        path = directory / (flag.name + SUFFIX)
+        path = directory / file_name(flag.name)
         text = _leading_comments(path) + tomli_w.dumps(flag_document(flag, environments, names))
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:

@@ -18,10 +18,15 @@ from pydantic_core import SchemaError, SchemaValidator, core_schema
 from server.api import StrictModel, loads
 from server.errors import TooDeeplyNested
 
-FLAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-FLAG_NAME_RE = re.compile(FLAG_NAME_PATTERN)
+# Unleash's rule ("URL friendly"): what encodeURIComponent leaves as it is, so a name is its own
+# URL path segment: ASCII letters, digits and - _ . ! ~ * ' ( ), but not "." or "..".
+# FLAG_NAME_PATTERN is the character rule (pydantic compiles it with Rust's regex, which has no
+# lookahead); FLAG_NAME_RE, used by every write, also refuses "." and "..".
+FLAG_NAME_PATTERN = r"^[A-Za-z0-9\-_.!~*'()]{1,100}$"
+FLAG_NAME_RE = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9\-_.!~*'()]{1,100}$")
 FLAG_NAME_RULE = (
-    "1-100 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
+    "1-100 characters that URLs need not escape: letters, digits and - _ . ! ~ * ' ( ) "
+    "(not '.' or '..', as in Unleash)"
 )
 CONTEXT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SEMVER_RE = re.compile(

@@ -467,7 +467,7 @@ def test_dependencies_editor_adds_and_removes_a_parent(
     bad = post(
         admin_client,
         url,
-        {"dependencies-0-feature": "-bad", "version": version + 1, "save": "1"},
+        {"dependencies-0-feature": "bad name", "version": version + 1, "save": "1"},
     )
     assert bad.status_code == 400
     assert "Flag names are 1-100 characters" in error_of(text(bad), "dependencies-0-feature")

@@ -47,7 +47,7 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "03-gradual-rollout-user-id-strategy": (6, 0),
     "04-gradual-rollout-session-id-strategy": (6, 0),
     "05-gradual-rollout-random-strategy": (4, 0),
-    "06-remote-address-strategy": (5, 1),
+    "06-remote-address-strategy": (6, 0),
     "07-multiple-strategies": (6, 0),
     "08-variants": (6, 11),
     "09-strategy-constraints": (15, 2),
