@@ -648,6 +648,8 @@ def _variant_document(v: Mapping[str, Any]) -> dict[str, Any]:
         doc["stickiness"] = v["stickiness"]
     if v.get("payload"):
         doc["payload"] = dict(v["payload"])
+    if v.get("overrides"):
+        doc["overrides"] = [dict(o) for o in v["overrides"]]
     return doc
 
 

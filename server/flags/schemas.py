@@ -199,12 +199,31 @@ class Payload(StrictModel):
         return self
 
 
+class VariantOverride(StrictModel):
+    """A legacy feature-variant override: these context values always get this variant."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    contextName: str = Field(min_length=1, max_length=100)
+    values: list[str] = Field(min_length=1, max_length=1000)
+
+    @field_validator("contextName")
+    @classmethod
+    def _context_name(cls, name: str) -> str:
+        if not CONTEXT_NAME_RE.match(name):
+            raise ValueError("a context field is letters, digits, '_', '.' or '-'")
+        return name
+
+
 class Variant(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     weight: int = Field(default=0, ge=0, le=1000)
     weightType: Literal["variable", "fix"] = "variable"
     stickiness: str = Field(default="default", min_length=1, max_length=100)
     payload: Payload | None = None
+    # Unleash's legacy `overrides` (instances from v4 still carry them): SDKs pick this variant
+    # first for the listed context values. Feature variants only, as in Unleash.
+    overrides: list[VariantOverride] | None = Field(default=None, max_length=100)
 
 
 def normalise_variants(variants: list[Variant]) -> list[Variant]:
@@ -297,6 +316,8 @@ class StrategyIn(StrictModel):
         else:
             p = {}
         self.parameters = p
+        if any(v.overrides for v in self.variants):
+            raise ValueError("variant overrides belong to feature variants, not strategy variants")
         if self.variants:
             self.variants = normalise_variants(self.variants)
         return self
@@ -379,12 +400,18 @@ class PayloadOut(BaseModel):
     value: str
 
 
+class VariantOverrideOut(BaseModel):
+    contextName: str
+    values: list[str]
+
+
 class VariantOut(BaseModel):
     name: str
     weight: int
     weightType: str
     stickiness: str
     payload: PayloadOut | None = None
+    overrides: list[VariantOverrideOut] | None = None
 
 
 class ConstraintOut(BaseModel):

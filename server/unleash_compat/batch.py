@@ -131,9 +131,8 @@ def _reason(exc: ValidationError) -> str:
 
 def _variant(raw: Mapping[str, Any], where: str) -> Variant:
     data = {k: v for k, v in raw.items() if v is not None}
-    if data.get("overrides"):
-        raise _Unrepresentable(f"{where}: variant overrides are not supported")
-    data.pop("overrides", None)
+    if not data.get("overrides"):
+        data.pop("overrides", None)  # Unleash exports `[]`; stored, that would read as a change
     try:
         return Variant.model_validate(data)
     except ValidationError as exc:

@@ -838,3 +838,33 @@ def test_openapi_component_names_stay_as_published(client: FlaskClient) -> None:
     for name in ("EnvironmentOut", "PayloadOut", "StrategyOut"):
         assert f"server__flags__api__{name}" in schemas
     assert {"FeatureOut", "SegmentOut", "SegmentsOut", "ConstraintOut"} <= set(schemas)
+
+
+def test_feature_variant_overrides_are_stored_served_and_win(api: Api, app: Flask) -> None:
+    feature(api, "legacy")
+    url = f"{FEATURES}/legacy/environments/production"
+    variants = [
+        {"name": "a", "overrides": [{"contextName": "userId", "values": ["u7", "u8"]}]},
+        {"name": "b"},
+    ]
+    stored = api("put", url + "/variants", json=variants)
+    assert stored.status_code == 200, stored.data
+    assert stored.get_json()["variants"][0]["overrides"] == variants[0]["overrides"]
+    assert stored.get_json()["variants"][1]["overrides"] is None
+    api("post", url + "/on")
+    with app.app_context():
+        engine = flags_snapshot().environment("production").engine
+        for user in ("u7", "u8"):
+            picked = evaluate(engine, "legacy", make_context({"userId": user})).variant
+            assert picked["name"] == "a"
+        names = {
+            evaluate(engine, "legacy", make_context({"userId": f"x{i}"})).variant["name"]
+            for i in range(40)
+        }
+        assert names == {"a", "b"}
+    strategy = {"name": "default", "variants": [variants[0]]}
+    refused = api("post", url + "/strategies", json=strategy)
+    assert refused.status_code == 400
+    assert "feature variants, not strategy variants" in refused.get_data(as_text=True)
+    bad = [{"name": "a", "overrides": [{"contextName": "userId", "values": []}]}]
+    assert api("put", url + "/variants", json=bad).status_code == 400

@@ -167,7 +167,20 @@ def custom_export() -> dict[str, Any]:
             {"featureName": "custom", "name": "my-custom", "parameters": {"k": "v"}},
         ],
         "featureEnvironments": [
-            {"featureName": "plain", "environment": "production", "enabled": True},
+            {
+                "featureName": "plain",
+                "environment": "production",
+                "enabled": True,
+                "variants": [
+                    {
+                        "name": "v1",
+                        "weight": 1000,
+                        "weightType": "variable",
+                        "stickiness": "default",
+                        "overrides": [{"contextName": "userId", "values": ["u1"]}],
+                    }
+                ],
+            },
             {"featureName": "custom", "environment": "production", "enabled": True},
         ],
         "contextFields": [{"name": "tenant", "legalValues": [{"value": "a"}]}],
@@ -292,6 +305,7 @@ def test_cli_dry_run_prints_and_saves_nothing_then_imports_once(
     assert dry.exit_code == 0, dry.output
     assert "created    plain: release, 1 strategies" in dry.output
     assert "turned on  plain: in production" in dry.output
+    assert "variants   plain: 1 in production" in dry.output
     assert "left out   custom: strategy 1 in production" in dry.output
     assert "note       context field definitions are not imported" in dry.output
     assert dry.output.splitlines()[-1].endswith("(dry run: nothing was saved).")
