@@ -387,3 +387,79 @@ def test_cli_live_pull_from_a_server_speaking_unleash_admin_api(
         args=["import", "--from-unleash", "--url", live_server.url, "--token", "nope"]
     )
     assert "Unleash refused the token (401" in refused.output
+
+
+def linked_export(constraint_value: str, parent_enabled: bool) -> dict[str, Any]:
+    return {
+        "features": [{"name": "parent"}, {"name": "child"}, {"name": "bad-variant"}],
+        "featureStrategies": [
+            {"featureName": "parent", "name": "default", "segments": [3]},
+            {"featureName": "child", "name": "default"},
+        ],
+        "featureEnvironments": [
+            {"featureName": "parent", "environment": "production", "enabled": True},
+            {"featureName": "child", "environment": "production", "enabled": True},
+            {
+                "featureName": "bad-variant",
+                "environment": "production",
+                "variants": [{"name": "v", "weight": 5000}],
+            },
+        ],
+        "segments": [{"id": 3, "name": "nordics"}],
+        "dependencies": [
+            {"feature": "child", "dependencies": [{"feature": "parent", "enabled": parent_enabled}]}
+        ],
+    }
+
+
+def segment_list(value: str) -> dict[str, Any]:
+    constraint = {"contextName": "country", "operator": "IN", "values": [value], "value": None}
+    return {
+        "segments": [
+            {"id": 3, "name": "nordics", "constraints": [constraint]},
+            {"id": 4, "name": "unused", "constraints": []},
+            {"id": 5, "name": "broken", "constraints": [{"operator": "NOPE"}]},
+        ]
+    }
+
+
+def test_reimport_updates_segments_and_dependencies_and_names_what_it_leaves_out(
+    app: Flask, runner: Any, tmp_path: Path
+) -> None:
+    def run(value: str, parent_enabled: bool) -> str:
+        files = [
+            write(tmp_path, "production.json", linked_export(value, parent_enabled)),
+            "--segments",
+            write(tmp_path, "segments.json", segment_list(value)),
+        ]
+        result = runner.invoke(args=["import", "--from-unleash", *files])
+        assert result.exit_code == 0, result.output
+        return str(result.output)
+
+    first = run("NO", True)
+    assert "segment    nordics: created" in first
+    assert "unused" not in first  # only segments the flags use
+    assert "left out   bad-variant: variant 1 in production: weight" in first
+    assert first.splitlines()[-1].startswith("2 flags created")
+    second = run("SE", False)
+    assert "segment    nordics: constraints changed" in second
+    assert "depends    child: on 1 flags" in second
+    with app.app_context():
+        child = flags.get_flag(db.session(), "child")
+        assert child.dependencies == [{"feature": "parent", "enabled": False}]
+        (segment,) = [s for s in segments.list_segments(db.session()) if s.name == "nordics"]
+        assert segment.constraints[0]["values"] == ["SE"]
+    assert run("SE", False).splitlines()[-1].startswith("0 flags created, 0 changed, 2 unchanged")
+
+
+def test_an_export_of_two_environments_or_none_is_refused(runner: Any, tmp_path: Path) -> None:
+    two = {
+        "features": [],
+        "featureStrategies": [],
+        "featureEnvironments": [
+            {"featureName": "a", "environment": "production"},
+            {"featureName": "a", "environment": "development"},
+        ],
+    }
+    result = runner.invoke(args=["import", "--from-unleash", write(tmp_path, "x.json", two)])
+    assert "holds one environment" in result.output
