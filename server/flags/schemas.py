@@ -262,6 +262,7 @@ class StrategyIn(StrictModel):
         "gradualRolloutRandom",
         "gradualRolloutUserId",
         "gradualRolloutSessionId",
+        "applicationHostname",
     ]
     title: str = Field(default="", max_length=200)
     parameters: dict[str, str] = Field(default_factory=dict)
@@ -308,6 +309,14 @@ class StrategyIn(StrictModel):
             # Unleash stores an entry that is not an address (a typo, a host name) and its
             # engines skip it; so does Darklaunch. `ip_problems` names them for a warning.
             p = {"IPs": ",".join(ips)}
+        elif self.name == "applicationHostname":
+            # Evaluated by each SDK against its own machine's host name (case-insensitive). The
+            # server has no such host: the frontend API, OFREP and the gate count it as not
+            # matching, as Unleash's own server-side evaluation does.
+            hosts = [h.strip() for h in p.get("hostNames", "").split(",") if h.strip()]
+            if not hosts:
+                raise ValueError("applicationHostname needs at least one host name in hostNames")
+            p = {"hostNames": ",".join(hosts)}
         elif self.name in LEGACY_STRATEGY_NAMES:
             percentage = p.get("percentage", "100").strip()
             if not percentage.isdigit() or not 0 <= int(percentage) <= 100:

@@ -184,7 +184,7 @@ class _Builder:
             if exc.errors()[0]["loc"] == ("name",):
                 raise _Unrepresentable(
                     f"{where}: strategy {raw.get('name')!r} is not one Darklaunch evaluates "
-                    "(custom and applicationHostname strategies are not supported yet)"
+                    "(custom strategies are not supported yet)"
                 ) from None
             raise _Unrepresentable(f"{where}: {_reason(exc)}") from None
         for ip in ip_problems(strategy):

@@ -169,6 +169,7 @@ def test_every_listed_strategy_can_be_added_to_a_flag(api: Api) -> None:
     """What the list offers, a script can use: each strategy with its required parameters."""
     flag(api, "f")
     samples = {"userIds": "u1", "groupId": "g", "IPs": "10.0.0.0/8", "stickiness": "userId"}
+    samples["hostNames"] = "web-1"
     for strategy in api("get", "/api/admin/strategies").get_json()["strategies"]:
         parameters = {
             p["name"]: samples[p["name"]]

@@ -196,7 +196,7 @@ def test_what_cannot_be_represented_is_listed_and_refuses_the_import(
     checked = api("post", VALIDATE, json=body).get_json()
     assert checked["errors"][0]["affectedItems"] == [
         "custom: strategy 1 in production: strategy 'my-custom' is not one Darklaunch evaluates "
-        "(custom and applicationHostname strategies are not supported yet)"
+        "(custom strategies are not supported yet)"
     ]
     warnings = [w["message"] for w in checked["warnings"]]
     assert any("tenant" in w for w in warnings) and any("team" in w for w in warnings)
