@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from server.unleash_compat import api
+    from server.unleash_compat import api, tags
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(tags.bp)
