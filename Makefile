@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: install run test test-fast lint typecheck pytest bench clean
+.PHONY: install js run test test-fast lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The real JavaScript SDKs the suite drives (tests/js, exact versions in its package-lock.json).
+# npm ci runs again only when the lock file changed (npm writes node_modules/.package-lock.json).
+JS_STAMP := tests/js/node_modules/.package-lock.json
+$(JS_STAMP): tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tests/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	else echo "make js: no npm on PATH; the JavaScript SDK tests will be skipped (CI requires them)"; fi
+
+js: $(JS_STAMP)
 
 instance/secret_key: | $(STAMP)
 	mkdir -p instance
@@ -35,7 +45,7 @@ typecheck: install
 
 # The suite runs on SQLite, then again on PostgreSQL (TEST_DATABASE_URL, default
 # postgresql+psycopg://127.0.0.1:5432/test); coverage of both runs counts toward the floor.
-pytest: install
+pytest: install js
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest --backend sqlite --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/pytest --backend postgresql --cov --cov-append --cov-report= -m "not e2e" $(PYTEST_ARGS)
@@ -45,7 +55,7 @@ test: lint typecheck pytest
 
 # The edit-test loop: lint, types and the SQLite run without browsers and reverse proxies
 # (CI runs everything: `make test`).
-test-fast: lint typecheck
+test-fast: lint typecheck js
 	$(BIN)/pytest --backend sqlite -m "not e2e and not proxy" $(PYTEST_ARGS)
 
 bench: install

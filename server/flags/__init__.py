@@ -11,13 +11,14 @@ from server.flags.compile import READS, FlagsSnapshot, build_flags_snapshot, upd
 
 
 def init_app(app: Flask) -> None:
-    from server import segments
+    from server import segments, unleash_compat
     from server.flags import admin_meta, api, cli
     from server.flags.views import init_ui
 
     app.register_blueprint(api.bp)
     segments.init_app(app)  # after the flags API: /api/openapi.json keeps its order
     app.register_blueprint(admin_meta.bp)
+    unleash_compat.init_app(app)
     app.cli.add_command(cli.flags_group)
     cli.register_demo(app)
     init_ui(app)

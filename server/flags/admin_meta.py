@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 from server import db
 from server.access import Permission, requires
 from server.api import api_doc
+from server.auth.models import ApiToken
 from server.errors import NotFound
 from server.flags.api import json_response
 from server.flags.models import Flag, FlagEnvironment
@@ -86,7 +87,9 @@ class EnvironmentOut(BaseModel):
         description="Environments come from configuration; the API cannot delete them"
     )
     sortOrder: int = Field(description="Position in DARKLAUNCH_ENVIRONMENTS")
+    requiredApprovals: None = Field(default=None, description="No change requests here")
     projectCount: Literal[1]
+    apiTokenCount: int = Field(description="Live (not revoked) tokens bound to it")
     enabledToggleCount: int = Field(description="Live flags switched on in this environment")
 
 
@@ -155,6 +158,12 @@ def _environments_out(session: Session) -> list[EnvironmentOut]:
         .group_by(FlagEnvironment.environment)
     )
     enabled = {name: count for name, count in session.execute(query)}
+    token_query = (
+        select(ApiToken.environment, func.count())
+        .where(ApiToken.revoked_at.is_(None), ApiToken.environment.is_not(None))
+        .group_by(ApiToken.environment)
+    )
+    tokens = {name: count for name, count in session.execute(token_query)}
     return [
         EnvironmentOut(
             name=name,
@@ -163,6 +172,7 @@ def _environments_out(session: Session) -> list[EnvironmentOut]:
             protected=True,
             sortOrder=i,
             projectCount=1,
+            apiTokenCount=tokens.get(name, 0),
             enabledToggleCount=enabled.get(name, 0),
         )
         for i, name in enumerate(environments)

@@ -69,6 +69,12 @@ def describe_strategy(
         head = f"on for user{'s' if len(ids) != 1 else ''} {shown}"
     elif name == "remoteAddress":
         head = f"on for addresses in {parameters.get('IPs', '').replace(',', ', ')}"
+    elif name == "applicationHostname":
+        hosts = parameters.get("hostNames", "").replace(",", ", ")
+        head = (
+            f"on for SDKs running on {hosts} (never when the server evaluates: frontend API, "
+            "OFREP, gate)"
+        )
     elif name.startswith("gradualRollout"):
         by = {"gradualRolloutUserId": "userId", "gradualRolloutSessionId": "sessionId"}.get(
             name, "random pick"

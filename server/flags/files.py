@@ -56,6 +56,20 @@ from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
 
 SUFFIX = ".toml"
+# Characters of a flag name that stay as they are in its file name; the others (~ ! * ' ( ),
+# and a leading '.', which would hide the file) are written %XX. Names never hold '%', so
+# every file name maps back to one flag name.
+_FILE_SAFE = re.compile(r"[A-Za-z0-9._-]")
+
+
+def file_name(flag_name: str) -> str:
+    """The file a flag lives in: `new-checkout.toml`, `flag%7Ev2.toml`, `%2Ehidden.toml`."""
+    escaped = "".join(
+        c if _FILE_SAFE.fullmatch(c) and not (i == 0 and c == ".") else f"%{ord(c):02X}"
+        for i, c in enumerate(flag_name)
+    )
+    return escaped + SUFFIX
+
 
 # ---- the file format ----------------------------------------------------------------------------
 
@@ -282,8 +296,8 @@ def read_flag_file(
 
     if not FLAG_NAME_RE.match(parsed.name):
         at(("name",), f"name: flag names are {FLAG_NAME_RULE}")
-    elif path.name != parsed.name + SUFFIX:
-        at(("name",), f"name: a flag named {parsed.name!r} lives in {parsed.name}{SUFFIX}")
+    elif path.name != file_name(parsed.name):
+        at(("name",), f"name: a flag named {parsed.name!r} lives in {file_name(parsed.name)}")
     fields: FlagCreate | None = None
     try:
         fields = FlagCreate.model_validate(
@@ -436,11 +450,20 @@ def _metadata_differences(flag: Flag, fields: FlagCreate) -> list[str]:
 
 
 def _create(
-    session: Session, actor: Actor, d: DeclaredFlag, environments: tuple[str, ...]
+    session: Session,
+    actor: Actor,
+    d: DeclaredFlag,
+    environments: tuple[str, ...],
+    declared_in_code: bool,
 ) -> list[Change]:
     strategies = {env: decl.strategies for env, decl in d.environments.items()}
     service.create_flag(
-        session, actor, d.fields, environments, strategies=strategies, declared_in_code=True
+        session,
+        actor,
+        d.fields,
+        environments,
+        strategies=strategies,
+        declared_in_code=declared_in_code,
     )
     count = sum(len(s) for s in strategies.values())
     changes = [Change("created", d.name, f"{d.fields.type.value}, {count} strategies")]
@@ -455,20 +478,32 @@ def _create(
 
 
 def _update(
-    session: Session, actor: Actor, flag: Flag, d: DeclaredFlag, force: bool
+    session: Session,
+    actor: Actor,
+    flag: Flag,
+    d: DeclaredFlag,
+    force: bool,
+    declared_in_code: bool,
 ) -> list[Change]:
     changes = []
     differences = _metadata_differences(flag, d.fields)
-    was_declared = flag.declared_in_code
-    if differences or not was_declared:
+    newly_declared = declared_in_code and not flag.declared_in_code
+    if differences or newly_declared:
         data = FlagFields.model_validate(
             d.fields.model_dump(exclude={"name", "stale", "dependencies"})
             | {"stale": flag.stale, "dependencies": list(flag.dependencies)}
         )
-        service.update_flag(session, actor, d.name, data, flag.version, declared_in_code=True)
+        service.update_flag(
+            session,
+            actor,
+            d.name,
+            data,
+            flag.version,
+            declared_in_code=True if declared_in_code else None,
+        )
         if differences:
             changes.append(Change("updated", d.name, ", ".join(differences)))
-        if not was_declared:
+        if newly_declared:
             changes.append(Change("declared", d.name, "now marked as declared in code"))
     for env_name, decl in d.environments.items():
         env = service.flag_environment(service.get_flag(session, d.name), env_name)
@@ -522,34 +557,49 @@ def sync_flags(
     """Apply declared flags in one transaction (rolled back when `dry_run`)."""
     report = SyncReport()
     with unit_of_work(session, dry_run=dry_run):
-        for d in declared:
-            try:
-                flag: Flag | None = service.get_flag(session, d.name)
-            except NotFound:
-                flag = None
-            try:
-                if flag is None:
-                    changes = _create(session, actor, d, environments)
-                elif flag.archived_at is not None:
-                    changes = [
-                        Change("skipped", d.name, "archived; revive it to manage it here", True)
-                    ]
-                    report.skipped += 1
-                else:
-                    changes = _update(session, actor, flag, d, force)
-            except FlagFilesInvalid:
-                raise
-            except DomainError as exc:
-                raise FlagFilesInvalid([d.problem(exc.message)]) from None
-            report.changes.extend(changes)
-            if flag is None:
-                report.created += 1
-            elif flag.archived_at is None:
-                if any(not c.note for c in changes):
-                    report.updated += 1
-                else:
-                    report.unchanged += 1
+        apply_declared(session, actor, declared, environments, force=force, report=report)
     return report
+
+
+def apply_declared(
+    session: Session,
+    actor: Actor,
+    declared: list[DeclaredFlag],
+    environments: tuple[str, ...],
+    *,
+    force: bool,
+    report: SyncReport,
+    declared_in_code: bool = True,
+) -> None:
+    """Create or update each declared flag (the caller owns the transaction).
+
+    `declared_in_code=False` (an import from Unleash) leaves the "declared in code" mark alone.
+    """
+    for d in declared:
+        try:
+            flag: Flag | None = service.get_flag(session, d.name)
+        except NotFound:
+            flag = None
+        try:
+            if flag is None:
+                changes = _create(session, actor, d, environments, declared_in_code)
+            elif flag.archived_at is not None:
+                changes = [Change("skipped", d.name, "archived; revive it to manage it here", True)]
+                report.skipped += 1
+            else:
+                changes = _update(session, actor, flag, d, force, declared_in_code)
+        except FlagFilesInvalid:
+            raise
+        except DomainError as exc:
+            raise FlagFilesInvalid([d.problem(exc.message)]) from None
+        report.changes.extend(changes)
+        if flag is None:
+            report.created += 1
+        elif flag.archived_at is None:
+            if any(not c.note for c in changes):
+                report.updated += 1
+            else:
+                report.unchanged += 1
 
 
 def segment_ids(session: Session) -> dict[str, int]:
@@ -598,6 +648,8 @@ def _variant_document(v: Mapping[str, Any]) -> dict[str, Any]:
         doc["stickiness"] = v["stickiness"]
     if v.get("payload"):
         doc["payload"] = dict(v["payload"])
+    if v.get("overrides"):
+        doc["overrides"] = [dict(o) for o in v["overrides"]]
     return doc
 
 
@@ -644,12 +696,12 @@ def _leading_comments(path: Path) -> str:
 def export_flags(
     session: Session, directory: Path, environments: tuple[str, ...]
 ) -> list[tuple[Path, bool]]:
-    """Write every live flag to `directory` as NAME.toml; (path, written) for each."""
+    """Write every live flag to `directory` as NAME.toml (see `file_name`); (path, written)."""
     directory.mkdir(parents=True, exist_ok=True)
     names = {s.id: s.name for s in segments_service.list_segments(session)}
     results = []
     for flag in active_flags(session):
-        path = directory / (flag.name + SUFFIX)
+        path = directory / file_name(flag.name)
         text = _leading_comments(path) + tomli_w.dumps(flag_document(flag, environments, names))
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:

@@ -77,6 +77,7 @@ STRATEGY_LABELS = {
     "flexibleRollout": "Gradual rollout",
     "userWithId": "User IDs",
     "remoteAddress": "IP addresses",
+    "applicationHostname": "Host names",
 }
 STRATEGY_CHOICES = choices(STRATEGY_LABELS.items())
 STRATEGY_HINTS = {
@@ -84,6 +85,8 @@ STRATEGY_HINTS = {
     "flexibleRollout": "A steady percentage of users, the same users each time.",
     "userWithId": "Only the user IDs you list.",
     "remoteAddress": "Requests from the IP addresses or ranges you list.",
+    "applicationHostname": "Server-side SDKs running on the machines you list. The server itself "
+    "has no such machine: the frontend API, OFREP and the gate count it as not matching.",
 }
 
 OPERATOR_LABELS = {
@@ -481,6 +484,7 @@ class StrategyForm(FlaskForm):
     group_id = StringField("Group ID", validators=[Length(max=100)])
     user_ids = TextAreaField("User IDs")
     ips = TextAreaField("IP addresses and CIDR ranges")
+    host_names = TextAreaField("Host names")
     constraints = FieldList(FormField(ConstraintForm))
     segments = SelectMultipleField(
         "Segments",
@@ -524,6 +528,7 @@ def strategy_form_data(strategy: Any) -> dict[str, Any]:
         "group_id": p.get("groupId", ""),
         "user_ids": join_values([i for i in p.get("userIds", "").split(",") if i]),
         "ips": join_values([i for i in p.get("IPs", "").split(",") if i]),
+        "host_names": join_values([h for h in p.get("hostNames", "").split(",") if h]),
         "constraints": [constraint_form_data(c) for c in strategy.constraints],
         "segments": list(strategy.segments),
         "variants": [variant_form_data(v) for v in strategy.variants],
@@ -547,7 +552,18 @@ def _parameters(form: StrategyForm) -> dict[str, str]:
     if name == "userWithId":
         return {"userIds": ",".join(split_values(form.user_ids.data or ""))}
     if name == "remoteAddress":
-        return {"IPs": ",".join(split_values(form.ips.data or ""))}
+        ips = split_values(form.ips.data or "")
+        # The API stores an entry that is no address, as Unleash does (it never matches); a
+        # person typing one in the editor has made a typo, so the editor says so.
+        for ip in ips:
+            try:
+                ipaddress.ip_network(ip, strict=False)
+            except ValueError:
+                add_error(form.ips, f"{ip!r} is not an IP address or CIDR range.")
+                break
+        return {"IPs": ",".join(ips)}
+    if name == "applicationHostname":
+        return {"hostNames": ",".join(split_values(form.host_names.data or ""))}
     return {}
 
 
@@ -565,6 +581,8 @@ def _strategy_error_field(form: StrategyForm, message: str) -> Field | None:
         return form.user_ids
     if form.name.data == "remoteAddress":
         return form.ips
+    if form.name.data == "applicationHostname":
+        return form.host_names
     return None
 
 

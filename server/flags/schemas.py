@@ -18,10 +18,15 @@ from pydantic_core import SchemaError, SchemaValidator, core_schema
 from server.api import StrictModel, loads
 from server.errors import TooDeeplyNested
 
-FLAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-FLAG_NAME_RE = re.compile(FLAG_NAME_PATTERN)
+# Unleash's rule ("URL friendly"): what encodeURIComponent leaves as it is, so a name is its own
+# URL path segment: ASCII letters, digits and - _ . ! ~ * ' ( ), but not "." or "..".
+# FLAG_NAME_PATTERN is the character rule (pydantic compiles it with Rust's regex, which has no
+# lookahead); FLAG_NAME_RE, used by every write, also refuses "." and "..".
+FLAG_NAME_PATTERN = r"^[A-Za-z0-9\-_.!~*'()]{1,100}$"
+FLAG_NAME_RE = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9\-_.!~*'()]{1,100}$")
 FLAG_NAME_RULE = (
-    "1-100 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
+    "1-100 characters that URLs need not escape: letters, digits and - _ . ! ~ * ' ( ) "
+    "(not '.' or '..', as in Unleash)"
 )
 CONTEXT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SEMVER_RE = re.compile(
@@ -194,12 +199,31 @@ class Payload(StrictModel):
         return self
 
 
+class VariantOverride(StrictModel):
+    """A legacy feature-variant override: these context values always get this variant."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    contextName: str = Field(min_length=1, max_length=100)
+    values: list[str] = Field(min_length=1, max_length=1000)
+
+    @field_validator("contextName")
+    @classmethod
+    def _context_name(cls, name: str) -> str:
+        if not CONTEXT_NAME_RE.match(name):
+            raise ValueError("a context field is letters, digits, '_', '.' or '-'")
+        return name
+
+
 class Variant(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     weight: int = Field(default=0, ge=0, le=1000)
     weightType: Literal["variable", "fix"] = "variable"
     stickiness: str = Field(default="default", min_length=1, max_length=100)
     payload: Payload | None = None
+    # Unleash's legacy `overrides` (instances from v4 still carry them): SDKs pick this variant
+    # first for the listed context values. Feature variants only, as in Unleash.
+    overrides: list[VariantOverride] | None = Field(default=None, max_length=100)
 
 
 def normalise_variants(variants: list[Variant]) -> list[Variant]:
@@ -238,6 +262,7 @@ class StrategyIn(StrictModel):
         "gradualRolloutRandom",
         "gradualRolloutUserId",
         "gradualRolloutSessionId",
+        "applicationHostname",
     ]
     title: str = Field(default="", max_length=200)
     parameters: dict[str, str] = Field(default_factory=dict)
@@ -281,12 +306,17 @@ class StrategyIn(StrictModel):
             ips = [i.strip() for i in p.get("IPs", "").split(",") if i.strip()]
             if not ips:
                 raise ValueError("remoteAddress needs at least one IP address or CIDR range in IPs")
-            for ip in ips:
-                try:
-                    ipaddress.ip_network(ip, strict=False)
-                except ValueError:
-                    raise ValueError(f"{ip!r} is not an IP address or CIDR range") from None
+            # Unleash stores an entry that is not an address (a typo, a host name) and its
+            # engines skip it; so does Darklaunch. `ip_problems` names them for a warning.
             p = {"IPs": ",".join(ips)}
+        elif self.name == "applicationHostname":
+            # Evaluated by each SDK against its own machine's host name (case-insensitive). The
+            # server has no such host: the frontend API, OFREP and the gate count it as not
+            # matching, as Unleash's own server-side evaluation does.
+            hosts = [h.strip() for h in p.get("hostNames", "").split(",") if h.strip()]
+            if not hosts:
+                raise ValueError("applicationHostname needs at least one host name in hostNames")
+            p = {"hostNames": ",".join(hosts)}
         elif self.name in LEGACY_STRATEGY_NAMES:
             percentage = p.get("percentage", "100").strip()
             if not percentage.isdigit() or not 0 <= int(percentage) <= 100:
@@ -295,9 +325,24 @@ class StrategyIn(StrictModel):
         else:
             p = {}
         self.parameters = p
+        if any(v.overrides for v in self.variants):
+            raise ValueError("variant overrides belong to feature variants, not strategy variants")
         if self.variants:
             self.variants = normalise_variants(self.variants)
         return self
+
+
+def ip_problems(strategy: StrategyIn) -> list[str]:
+    """Entries of a remoteAddress strategy's IPs that are no address or range (never match)."""
+    if strategy.name != "remoteAddress":
+        return []
+    problems = []
+    for ip in strategy.parameters.get("IPs", "").split(","):
+        try:
+            ipaddress.ip_network(ip, strict=False)
+        except ValueError:
+            problems.append(ip)
+    return problems
 
 
 class Dependency(StrictModel):
@@ -364,12 +409,18 @@ class PayloadOut(BaseModel):
     value: str
 
 
+class VariantOverrideOut(BaseModel):
+    contextName: str
+    values: list[str]
+
+
 class VariantOut(BaseModel):
     name: str
     weight: int
     weightType: str
     stickiness: str
     payload: PayloadOut | None = None
+    overrides: list[VariantOverrideOut] | None = None
 
 
 class ConstraintOut(BaseModel):

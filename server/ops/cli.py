@@ -8,7 +8,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import click
 from flask.cli import with_appcontext
@@ -62,12 +61,46 @@ def export_command(file: str) -> None:
 
 
 @click.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--from-unleash",
+    is_flag=True,
+    help="FILES are Unleash exports (features-batch), one per environment; see "
+    "docs/migrating-from-unleash.md.",
+)
+@click.option(
+    "--segments", help="With --from-unleash: Unleash's segment list (GET /api/admin/segments)."
+)
+@click.option("--url", help="With --from-unleash: pull from this Unleash server instead of files.")
+@click.option(
+    "--token", envvar="UNLEASH_TOKEN", help="Unleash admin token for --url (or UNLEASH_TOKEN)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="With --from-unleash: print what would change; save nothing."
+)
 @with_appcontext
-def import_command(file: IO[str]) -> None:
-    """Load an export FILE (`-` for standard input) into this empty database."""
+def import_command(
+    files: tuple[str, ...],
+    from_unleash: bool,
+    segments: str | None,
+    url: str | None,
+    token: str | None,
+    dry_run: bool,
+) -> None:
+    """Load an export FILE (`-` for standard input) into this empty database.
+
+    With --from-unleash: create or update flags from Unleash's exports, idempotently.
+    """
+    if from_unleash:
+        from server.unleash_compat.cli import import_from_unleash
+
+        import_from_unleash(list(files), segments, url, token, dry_run)
+        return
+    if len(files) != 1 or segments or url or dry_run:
+        raise click.UsageError("Give one Darklaunch export FILE (Unleash's: --from-unleash).")
     try:
-        counts = transfer.import_data(db.engine(), file, _progress)
+        with click.open_file(files[0], "r", encoding="utf-8") as file:
+            counts = transfer.import_data(db.engine(), file, _progress)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"Imported {_summary(counts)} from {file.name}.", err=True)
+    click.echo(f"Imported {_summary(counts)} from {files[0]}.", err=True)

@@ -116,6 +116,31 @@ def test_environments_are_the_configured_ones_in_order(api: Api) -> None:
         ("production", "production", 2, 2),
     ]
     assert all(e["enabled"] and e["protected"] for e in body["environments"])
+    # Unleash 7.5.1 answers with these fields too (recorded against a real one).
+    assert set(response.get_json()["environments"][0]) == {
+        "name",
+        "type",
+        "sortOrder",
+        "enabled",
+        "protected",
+        "requiredApprovals",
+        "projectCount",
+        "apiTokenCount",
+        "enabledToggleCount",
+    }
+
+
+def test_environments_count_the_live_tokens_bound_to_them(
+    api: Api, make_token: Callable[..., str]
+) -> None:
+    make_token("client", "production")
+    make_token("frontend", "production")
+    make_token("client", "development")
+    counts = {
+        e["name"]: e["apiTokenCount"]
+        for e in api("get", "/api/admin/environments").get_json()["environments"]
+    }
+    assert counts == {"development": 1, "staging": 0, "production": 2}
 
 
 def test_one_environment_by_name_and_unknown_names_are_404(api: Api) -> None:
@@ -169,6 +194,7 @@ def test_every_listed_strategy_can_be_added_to_a_flag(api: Api) -> None:
     """What the list offers, a script can use: each strategy with its required parameters."""
     flag(api, "f")
     samples = {"userIds": "u1", "groupId": "g", "IPs": "10.0.0.0/8", "stickiness": "userId"}
+    samples["hostNames"] = "web-1"
     for strategy in api("get", "/api/admin/strategies").get_json()["strategies"]:
         parameters = {
             p["name"]: samples[p["name"]]

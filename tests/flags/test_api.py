@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -73,8 +74,9 @@ def test_create_accepts_unleash_null_description_and_defaults(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "-leading-dash"}, "name"),
         ({"name": "has space"}, "name"),
+        ({"name": ".."}, "name"),
+        ({"name": "a/b"}, "name"),
         ({"name": "x" * 101}, "name"),
         ({"name": "ok", "type": "forever"}, "type"),
         ({"name": "ok", "tags": ["no spaces please"]}, "tags"),
@@ -90,6 +92,20 @@ def test_create_refuses_invalid_input_with_field_messages(
     error = error_of(response)
     assert error["code"] == "invalid"
     assert any(name.startswith(field) for name in error["details"]["fields"]), error
+
+
+@pytest.mark.parametrize("name", ["_private.flag", "flag~v2", "-dash", "it's(1)!*", "..."])
+def test_unleash_url_friendly_names_are_flags_reachable_by_url(api: Api, name: str) -> None:
+    created = api("post", FEATURES, json={"name": name})
+    assert created.status_code == 200, created.data
+    quoted = urllib.parse.quote(name, safe="")
+    assert api("get", f"{FEATURES}/{quoted}").get_json()["name"] == name
+    assert api("post", f"{FEATURES}/{quoted}/environments/production/on").status_code == 200
+
+
+@pytest.mark.parametrize("name", [".", "..", "café", "a b", "a%20b", "x" * 101, ""])
+def test_names_unleash_would_refuse_are_refused(api: Api, name: str) -> None:
+    assert api("post", FEATURES, json={"name": name}).status_code == 400
 
 
 def test_bad_name_message_says_what_is_allowed(api: Api) -> None:
@@ -198,6 +214,22 @@ def test_put_with_null_description_clears_it(api: Api) -> None:
     feature(api, "f", description="something")
     doc = api("put", f"{FEATURES}/f", json={"description": None}).get_json()
     assert doc["description"] == ""
+
+
+def test_remote_address_entries_that_are_no_address_are_kept_and_never_match(
+    api: Api, app: Flask
+) -> None:
+    """As in Unleash: stored as given; the engine skips the entry, the others still match."""
+    feature(api, "office")
+    body = {"name": "remoteAddress", "parameters": {"IPs": "10.0.0.300, 192.168.1.0/24"}}
+    added = add_strategy(api, "office", "production", **body)
+    assert added["parameters"]["IPs"] == "10.0.0.300,192.168.1.0/24"
+    api("post", f"{FEATURES}/office/environments/production/on")
+    with app.app_context():
+        engine = flags_snapshot().environment("production").engine
+        inside = make_context({"remoteAddress": "192.168.1.9"})
+        assert evaluate(engine, "office", inside).enabled
+        assert not evaluate(engine, "office", make_context({"remoteAddress": "10.0.0.30"})).enabled
 
 
 @pytest.mark.parametrize(
@@ -496,7 +528,7 @@ def test_strategy_lifecycle_add_read_replace_patch_delete(api: Api, app: Flask) 
         ({"name": "gradualRolloutMagic"}, "name"),
         ({"name": "flexibleRollout", "parameters": {"rollout": "150"}}, "percentage"),
         ({"name": "userWithId", "parameters": {"userIds": " , "}}, "user id"),
-        ({"name": "remoteAddress", "parameters": {"IPs": "10.0.0.300"}}, "not an IP"),
+        ({"name": "remoteAddress", "parameters": {"IPs": " , "}}, "at least one IP"),
         (
             {
                 "name": "default",
@@ -806,3 +838,33 @@ def test_openapi_component_names_stay_as_published(client: FlaskClient) -> None:
     for name in ("EnvironmentOut", "PayloadOut", "StrategyOut"):
         assert f"server__flags__api__{name}" in schemas
     assert {"FeatureOut", "SegmentOut", "SegmentsOut", "ConstraintOut"} <= set(schemas)
+
+
+def test_feature_variant_overrides_are_stored_served_and_win(api: Api, app: Flask) -> None:
+    feature(api, "legacy")
+    url = f"{FEATURES}/legacy/environments/production"
+    variants = [
+        {"name": "a", "overrides": [{"contextName": "userId", "values": ["u7", "u8"]}]},
+        {"name": "b"},
+    ]
+    stored = api("put", url + "/variants", json=variants)
+    assert stored.status_code == 200, stored.data
+    assert stored.get_json()["variants"][0]["overrides"] == variants[0]["overrides"]
+    assert stored.get_json()["variants"][1]["overrides"] is None
+    api("post", url + "/on")
+    with app.app_context():
+        engine = flags_snapshot().environment("production").engine
+        for user in ("u7", "u8"):
+            picked = evaluate(engine, "legacy", make_context({"userId": user})).variant
+            assert picked["name"] == "a"
+        names = {
+            evaluate(engine, "legacy", make_context({"userId": f"x{i}"})).variant["name"]
+            for i in range(40)
+        }
+        assert names == {"a", "b"}
+    strategy = {"name": "default", "variants": [variants[0]]}
+    refused = api("post", url + "/strategies", json=strategy)
+    assert refused.status_code == 400
+    assert "feature variants, not strategy variants" in refused.get_data(as_text=True)
+    bad = [{"name": "a", "overrides": [{"contextName": "userId", "values": []}]}]
+    assert api("put", url + "/variants", json=bad).status_code == 400

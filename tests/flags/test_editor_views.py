@@ -63,12 +63,19 @@ def flag(app: Flask) -> str:
 # ---- strategies --------------------------------------------------------------------------------
 
 
-def test_strategy_editor_offers_the_four_strategies_and_every_operator(
+def test_strategy_editor_offers_the_five_strategies_and_every_operator(
     flag: str, admin_client: FlaskClient
 ) -> None:
     html = text(admin_client.get(NEW))
     radios = re.findall(r'type="radio" value="([^"]+)"', html)
-    assert radios == ["default", "flexibleRollout", "userWithId", "remoteAddress"]
+    assert radios == [
+        "default",
+        "flexibleRollout",
+        "userWithId",
+        "remoteAddress",
+        "applicationHostname",
+    ]
+    assert "there this strategy never matches" in html
     template = html.split('data-row-template="constraints"')[1].split("</template>")[0]
     operators = re.findall(r'<option[^>]* value="([A-Z_]+)"', template)
     assert len(operators) == 19 and "IN_CIDR" in operators and "SEMVER_GTE" in operators
@@ -467,7 +474,7 @@ def test_dependencies_editor_adds_and_removes_a_parent(
     bad = post(
         admin_client,
         url,
-        {"dependencies-0-feature": "-bad", "version": version + 1, "save": "1"},
+        {"dependencies-0-feature": "bad name", "version": version + 1, "save": "1"},
     )
     assert bad.status_code == 400
     assert "Flag names are 1-100 characters" in error_of(text(bad), "dependencies-0-feature")
@@ -514,3 +521,21 @@ def test_copy_to_development_needs_no_confirmation_and_reports_problems(
     )
     assert same.status_code == 302
     assert "Choose two different environments." in text(admin_client.get("/flags/checkout"))
+
+
+def test_a_host_names_strategy_is_added_and_the_page_says_where_it_never_matches(
+    app: Flask, flag: str, admin_client: FlaskClient
+) -> None:
+    empty = post(admin_client, NEW, rollout_form(name="applicationHostname", host_names=" "))
+    assert empty.status_code == 400
+    assert "at least one host name" in error_of(text(empty), "host_names")
+    data = rollout_form(name="applicationHostname", host_names="web-1\nweb-2")
+    assert post(admin_client, NEW, data).status_code == 302
+    (strategy,) = env_of(app, flag, "development")["strategies"]
+    assert strategy["parameters"] == {"hostNames": "web-1,web-2"}
+    page = text(admin_client.get("/flags/checkout"))
+    assert "On for SDKs running on web-1, web-2 (never when the server evaluates" in page
+    edit = text(
+        admin_client.get(f"/flags/checkout/environments/development/strategies/{strategy['id']}")
+    )
+    assert re.search(r'name="host_names"[^>]*>\s*web-1', edit), edit[:2000]

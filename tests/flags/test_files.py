@@ -463,3 +463,32 @@ def test_the_gate_flag_file_agrees_with_the_flag_the_gate_creates(
         "declared   site.open: now marked as declared in code",
         "1 flag file: 0 created, 1 changed, 0 unchanged.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [
+        ("_private.flag", "_private.flag.toml"),
+        ("flag~v2", "flag%7Ev2.toml"),
+        (".hidden", "%2Ehidden.toml"),
+        ("it's(1)!*", "it%27s%281%29%21%2A.toml"),
+        ("...", "%2E...toml"),
+    ],
+)
+def test_every_unleash_name_round_trips_through_its_file(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, api: Api, name: str, file: str
+) -> None:
+    assert files.file_name(name) == file
+    assert api("post", FEATURES, json={"name": name}).status_code == 200
+    folder = tmp_path / "flags"
+    exported = runner.invoke(args=["flags", "export", str(folder)])
+    assert exported.exit_code == 0, exported.output
+    assert sorted(p.name for p in folder.iterdir()) == [file]
+    sync(runner, folder)  # marks the flag as declared in code
+    result = sync(runner, folder, "--force")
+    assert result.output.splitlines() == ["1 flag file: 0 created, 0 changed, 1 unchanged."]
+    # A file whose name is the raw flag name is told where the flag lives.
+    if file != f"{name}.toml":
+        (folder / file).rename(folder / f"{name}.toml")
+        wrong = sync(runner, folder)
+        assert f"lives in {file}" in wrong.output + wrong.stderr

@@ -466,7 +466,7 @@ def test_create_flag_then_land_on_its_page(app: Flask, admin_client: FlaskClient
     assert env_of(app, "new-checkout", "production")["enabled"] is False
 
 
-@pytest.mark.parametrize("name", ["-dash-first", "has space", "", "x" * 101, "ünïcode"])
+@pytest.mark.parametrize("name", ["..", "has space", "", "x" * 101, "ünïcode"])
 def test_bad_flag_name_gets_a_form_error_saying_what_is_allowed(
     admin_client: FlaskClient, name: str
 ) -> None:

@@ -52,7 +52,7 @@ def _reason(exc: Exception) -> str:
         where = ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "string_pattern_mismatch" and where == "name":
-            return "flag name outside letters, digits, '.', '_', '-'"
+            return "flag name Unleash would not call URL friendly"
         if error["type"] == "extra_forbidden":
             return f"unsupported field {where.rsplit('.', 1)[-1]!r}"
         if error["type"] == "enum":

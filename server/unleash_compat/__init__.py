@@ -1,0 +1,13 @@
+"""Unleash compatibility beyond the SDK protocols: the `features-batch` import/export endpoints
+and `darklaunch import --from-unleash`, so a team can move an Unleash instance in one command."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from server.unleash_compat import api, tags
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(tags.bp)
