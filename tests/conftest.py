@@ -30,7 +30,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from server import background, create_app
 from server import db as dbmod
-from server.config import Mode
+from server.config import AccessLogMode, Mode
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -158,6 +158,10 @@ def make_app(url: str, **overrides: Any) -> Flask:
         # Every incremental snapshot update is checked against a whole build of the same state,
         # so each test that writes also tests the updates (see _stop_snapshot_updaters).
         "SNAPSHOT_VERIFY": True,
+        # Access lines are written before each response returns, so a test reads exactly its own
+        # (the writer thread of production's `background` mode is tested on its own, and by the
+        # tests that run real gunicorn processes).
+        "ACCESS_LOG": AccessLogMode.INLINE,
     }
     config.update(overrides)
     if config["MODE"] is Mode.PRODUCTION:

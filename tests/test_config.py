@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from server import config, create_app
-from server.config import ROOT, SETTINGS, ConfigError, Mode, Setting, parse
+from server.config import ROOT, SETTINGS, AccessLogMode, ConfigError, Mode, Setting, parse
 
 DEV = {"DARKLAUNCH_ENV": "development"}
 STRONG_KEY = "Zq8-vR2pLx7Tn4Wc9Hk3Ms6Ya1Df5Gj0Eb"  # 34 bytes, many different characters
@@ -294,3 +294,10 @@ def test_readme_configuration_table_lists_exactly_the_settings() -> None:
     assert sorted(rows) == sorted(s.env for s in SETTINGS)
     for setting in SETTINGS:
         assert rows[setting.env] == documented_default(setting), setting.env
+
+
+def test_access_lines_are_written_in_the_background_unless_asked_inline() -> None:
+    assert parse(DEV)["ACCESS_LOG"] is AccessLogMode.BACKGROUND
+    assert parse({**DEV, "DARKLAUNCH_ACCESS_LOG": " Inline "})["ACCESS_LOG"] is AccessLogMode.INLINE
+    with pytest.raises(ConfigError, match="DARKLAUNCH_ACCESS_LOG"):
+        parse({**DEV, "DARKLAUNCH_ACCESS_LOG": "async"})
