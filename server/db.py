@@ -20,6 +20,8 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Text,
+    cast,
     create_engine,
     event,
     func,
@@ -108,7 +110,10 @@ def bump_revision(session: Session) -> int:
     )
     revision: int | None
     if postgres:
-        revision = session.scalar(statement.returning(StateRevision.revision))
+        # The notification rides on the UPDATE itself: one round trip, not two.
+        notify = func.pg_notify(REVISION_CHANNEL, cast(StateRevision.revision, Text))
+        row = session.execute(statement.returning(StateRevision.revision, notify)).first()
+        revision = None if row is None else row[0]
         bumped = revision is not None
     else:
         result = session.execute(statement)
@@ -116,8 +121,8 @@ def bump_revision(session: Session) -> int:
     if not bumped:
         session.add(StateRevision(id=1, revision=1, changed_at=clock.now()))
         revision = 1
-    if postgres:
-        session.execute(select(func.pg_notify(REVISION_CHANNEL, str(revision))))
+        if postgres:
+            session.execute(select(func.pg_notify(REVISION_CHANNEL, str(revision))))
     if revision is None:  # SQLite: UPDATE ... RETURNING is not used there
         revision = read_revision(session)
     session.info["revision_bumped"] = revision
