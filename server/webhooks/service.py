@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import current_app, has_app_context
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
@@ -314,6 +315,34 @@ def backlog(session: Session) -> dict[int, datetime]:
 # ---- the outbox --------------------------------------------------------------------------------
 
 
+EnabledWebhooks = Sequence[tuple[int, list[str], str | None]]  # id, events, environment
+SNAPSHOT_PART = "webhooks"
+
+
+def build_enabled_webhooks(session: Session) -> EnabledWebhooks:
+    """The snapshot part: each enabled webhook's id, events and environment."""
+    query = select(Webhook.id, Webhook.events, Webhook.environment).where(Webhook.enabled.is_(True))
+    return tuple((row[0], list(row[1]), row[2]) for row in session.execute(query))
+
+
+def enabled_webhooks(session: Session, revision: int, changes: list[Change]) -> EnabledWebhooks:
+    """The enabled webhooks as of this unit's commit, without a query when the worker knows.
+
+    The worker's snapshot holds them (`SNAPSHOT_PART`, rebuilt on every webhook change). When it
+    serves exactly the revision before this unit's, nothing can have changed in between: this
+    unit holds the revision row, so no other commit lands until it ends. Otherwise, or when this
+    unit changes a webhook itself, they are read in the unit's transaction.
+    """
+    if not any(change.kind is ChangeKind.WEBHOOK for change in changes) and has_app_context():
+        cache = current_app.extensions.get("snapshot")
+        known = cache.peek() if cache is not None else None
+        if known is not None and known.revision == revision - 1:
+            part = known.parts.get(SNAPSHOT_PART)
+            if part is not None:
+                return part
+    return build_enabled_webhooks(session)
+
+
 def write_outbox(
     session: Session, revision: int, actor: str, changes: list[Change], events: list[Event]
 ) -> None:
@@ -324,9 +353,7 @@ def write_outbox(
     dies after the commit leaves them for any worker to deliver. Every write pays for this step,
     so it reads three columns and inserts its rows in one Core executemany, not as ORM objects.
     """
-    webhooks = session.execute(
-        select(Webhook.id, Webhook.events, Webhook.environment).where(Webhook.enabled.is_(True))
-    ).all()
+    webhooks = enabled_webhooks(session, revision, changes)
     if not webhooks:
         return
     now = clock.now()
