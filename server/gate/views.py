@@ -355,7 +355,9 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         elif current_app.config["OIDC_ONLY"]:
             # Single sign-on only (docs/accounts.md): no password opens the gate here, not even
             # the break-glass admin's, whose second factor is asked on Darklaunch's own /login.
-            error = "Password sign-in is off. Use the single sign-on button above."
+            error = "Password sign-in is off." + (
+                " Use the single sign-on button above." if gate_sso.offered() else ""
+            )
             status = 403
         elif form.validate():
             try:

@@ -328,3 +328,36 @@ def test_without_a_provider_the_site_offers_passwords_only(app: Flask, client: F
     assert "Sign in with" not in page and 'type="password"' in page
     assert client.get("/gate/login/oidc").status_code == 404
     assert client.get(f"{CALLBACK}?code=x&state=y").status_code == 404
+
+
+def test_an_unreachable_provider_gets_a_clear_page(app: Flask, client: FlaskClient) -> None:
+    from authlib.integrations.flask_client import OAuth
+
+    from tests.conftest import free_port
+
+    dead = OAuth(app)  # a provider address where nothing listens
+    dead.register(
+        "oidc",
+        client_id="x",
+        client_secret="y",
+        server_metadata_url=f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid email", "code_challenge_method": "S256"},
+    )
+    app.extensions["auth.oidc"] = dead
+    answer = client.get("/gate/login/oidc")
+    assert answer.status_code == 502
+    assert "cannot be reached" in answer.get_data(as_text=True)
+    # Nothing kept: at most the removal of an older round trip's cookie.
+    kept = [c for c in answer.headers.getlist("Set-Cookie") if c.startswith("dl_gate_sso=")]
+    assert all(c.startswith("dl_gate_sso=;") for c in kept)
+
+
+def test_oidc_only_without_a_site_address_in_production_says_so(
+    app: Flask, client: FlaskClient, make_user: Any
+) -> None:
+    app.config.update(OIDC_ONLY=True, MODE=Mode.PRODUCTION)
+    page = client.get("/gate/login").get_data(as_text=True)
+    assert "single sign-on is not set up for this site" in page
+    refused = client.post("/gate/login", data={"email": "a@b.test", "password": PASSWORD})
+    assert refused.status_code == 403
+    assert "button above" not in refused.get_data(as_text=True)
