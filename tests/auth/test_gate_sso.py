@@ -110,7 +110,7 @@ def test_a_gate_group_member_signs_in_on_the_sites_host_and_passes_the_gate(
     assert any(c.startswith(f"{GATE_COOKIE}=") and "HttpOnly" in c for c in cookies)
     # The round trip's cookie is gone, and Darklaunch's own session cookie was never touched.
     assert any(c.startswith(f"{gate_sso.ROUND_TRIP_COOKIE}=;") for c in cookies)
-    assert not any(c.startswith("session=") for c in cookies)
+    assert not any(c.startswith("darklaunch_session=") for c in cookies)
     assert _passes(client)
     assert client.get("/flags").status_code == 302  # no Darklaunch session: off to /login
 
