@@ -557,6 +557,16 @@ SETTINGS: tuple[Setting, ...] = (
         "without a Darklaunch role.",
     ),
     Setting(
+        "DARKLAUNCH_GATE_SITE_URL",
+        "GATE_SITE_URL",
+        parse_base_url,
+        "",
+        "Public address of the site the gate protects through a proxy (forward-auth), e.g. "
+        "`https://www.example.com`: its `/gate/login` offers single sign-on with the redirect "
+        "URI this + `/gate/login/oidc/callback`. Empty: the request's own host, except in "
+        "production, where the site's sign-in then offers passwords only.",
+    ),
+    Setting(
         "DARKLAUNCH_OFREP_EVENT_STREAMS",
         "OFREP_EVENT_STREAMS",
         parse_bool,

@@ -25,7 +25,7 @@ def _session_principal(session: dict[str, Any]) -> Principal | None:
 
 
 def init_app(app: Flask) -> None:
-    from server.auth import account_views, api, cli, oidc_views
+    from server.auth import account_views, api, cli, oidc_views, sessions_api
     from server.auth.service import build_principals
     from server.auth.sessions import build_sessions_part
     from server.auth.views import bp
@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(sessions_api.bp)
     app.register_blueprint(account_views.bp)
     oidc_views.init_app(app)
     app.cli.add_command(cli.users)

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 from server import db
 from server.access import Permission, Role, TokenKind, requires
 from server.api import StrictModel, api_doc, parse_body
-from server.auth import passwords, service
+from server.auth import accounts, passwords, service
+from server.errors import Invalid
 from server.web import actor
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/admin")
@@ -29,7 +30,13 @@ class UserIn(StrictModel):
 
 
 class UserChange(StrictModel):
-    disabled: bool = Field(description="True signs the user out everywhere and refuses sign-in")
+    disabled: bool | None = Field(
+        None, description="True signs the user out everywhere and refuses sign-in"
+    )
+    role: Role | None = Field(
+        None,
+        description="A new role; their live sessions have it at once. You cannot lower your own.",
+    )
 
 
 class UserOut(BaseModel):
@@ -101,12 +108,25 @@ def create_user() -> tuple[Response, int]:
 @bp.patch("/users/<int:user_id>")
 @requires(Permission.USERS_ADMIN)
 @api_doc(
-    "Disable or re-enable a team member", request=UserChange, responses={200: UserOut}, tag="users"
+    "Change a team member's role, or disable or re-enable them",
+    request=UserChange,
+    responses={200: UserOut},
+    tag="users",
 )
 def change_user(user_id: int) -> tuple[Response, int]:
-    """Disable or re-enable a team member."""
+    """Change a role and/or disable or re-enable a team member (all of it, or nothing)."""
     body = parse_body(UserChange)
-    user = service.set_user_disabled(db.session(), actor(), user_id, disabled=body.disabled)
+    if body.role is None and body.disabled is None:
+        raise Invalid(
+            "Send `role`, `disabled` or both.", {"fields": {"role": "Nothing to change."}}
+        )
+    s = db.session()
+    user = None
+    if body.role is not None:
+        user = accounts.set_user_role(s, actor(), user_id, body.role.value)
+    if body.disabled is not None:
+        user = service.set_user_disabled(s, actor(), user_id, disabled=body.disabled)
+    assert user is not None
     return _json(UserOut.model_validate(user))
 
 

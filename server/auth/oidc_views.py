@@ -42,8 +42,31 @@ def settings() -> oidc.OidcSettings | None:
     return found
 
 
-def _client() -> Any:
+def oidc_client() -> Any:
+    """Authlib's client for the configured provider (discovery, token exchange, ID token)."""
     return current_app.extensions["auth.oidc"].create_client("oidc")
+
+
+_client = oidc_client
+
+
+def checked_claims(
+    found: oidc.OidcSettings, token: dict[str, Any], claims: dict[str, Any]
+) -> dict[str, Any]:
+    """The checked ID-token claims, with the role claim from userinfo when the token lacks it.
+
+    Userinfo is believed only for the same subject as the ID token's.
+    """
+    claims = dict(claims)
+    if found.role_claim not in claims:
+        try:
+            extra = oidc_client().userinfo(token=token)
+        except (AuthlibBaseError, requests.RequestException, ValueError) as exc:
+            log.warning("single sign-on: userinfo failed (%s)", exc.__class__.__name__)
+        else:
+            if extra.get("sub") == claims.get("sub"):
+                claims.setdefault(found.role_claim, extra.get(found.role_claim))
+    return claims
 
 
 def _external(path: str) -> str:
@@ -94,17 +117,8 @@ def callback() -> Response | tuple[str, int]:
     if not isinstance(claims, dict) or "id_token" not in token:
         log.warning("single sign-on refused: the provider sent no ID token")
         return _failed("Sign-in could not be completed. Start again from the sign-in page.", 400)
-    claims = dict(claims)
-    if found.role_claim not in claims:
-        try:
-            extra = _client().userinfo(token=token)
-        except (AuthlibBaseError, requests.RequestException, ValueError) as exc:
-            log.warning("single sign-on: userinfo failed (%s)", exc.__class__.__name__)
-        else:
-            if extra.get("sub") == claims.get("sub"):
-                claims.setdefault(found.role_claim, extra.get(found.role_claim))
     try:
-        user = oidc.sign_in(db.session(), found, claims)
+        user = oidc.sign_in(db.session(), found, checked_claims(found, token, dict(claims)))
     except oidc.SignInRefused as exc:
         page = render_template("auth/sso_refused.html", message=exc.message, provider=found.name)
         return page, 403
@@ -152,6 +166,9 @@ def init_app(app: Flask) -> None:
     found = oidc.OidcSettings.from_config(app.config)
     app.extensions["auth.oidc_settings"] = found
     app.register_blueprint(bp)
+    from server.auth import gate_sso  # imports this module: registered here, after it
+
+    app.register_blueprint(gate_sso.bp)
     if found is None:
         return
     registry = OAuth(app)

@@ -37,6 +37,7 @@ from server.access import (
     public,
     requires,
 )
+from server.auth import gate_sso
 from server.auth import sessions as team_sessions
 from server.auth.forms import GateLoginForm
 from server.auth.models import SessionKind
@@ -354,7 +355,9 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         elif current_app.config["OIDC_ONLY"]:
             # Single sign-on only (docs/accounts.md): no password opens the gate here, not even
             # the break-glass admin's, whose second factor is asked on Darklaunch's own /login.
-            error = "Password sign-in is off. Sign in with single sign-on on Darklaunch itself."
+            error = "Password sign-in is off." + (
+                " Use the single sign-on button above." if gate_sso.offered() else ""
+            )
             status = 403
         elif form.validate():
             try:
@@ -379,7 +382,14 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
                 return response
             form.password.errors = ["That email and password do not match a team member."]
             status = 401
-    page = render_template("gate/login.html", form=form, error=error)
+    page = render_template(
+        "gate/login.html",
+        form=form,
+        error=error,
+        next_path=target,
+        sso_name=gate_sso.offered(),
+        passwords_off=current_app.config["OIDC_ONLY"],
+    )
     return page, status, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 

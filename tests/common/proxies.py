@@ -212,11 +212,16 @@ class GateStack:
 
 
 @contextmanager
-def gate_stack(app: Flask, folder: Path, proxy: str) -> Iterator[GateStack]:
-    """Run Darklaunch, the careless site and `proxy` (nginx, caddy, traefik) as documented."""
+def gate_stack(
+    app: Flask, folder: Path, proxy: str, port: int | None = None
+) -> Iterator[GateStack]:
+    """Run Darklaunch, the careless site and `proxy` (nginx, caddy, traefik) as documented.
+
+    The proxy listens on `port` (a free one by default; a test that must know the site's address
+    before the app exists, e.g. for a redirect URI, picks it first)."""
     with careless_site(folder / "site") as site:
         darklaunch = start_live_server(app)
-        port = free_port()
+        port = port or free_port()
         probe = f"http://127.0.0.1:{port}/gate/assets/img/logo.svg"
         upstream = f"127.0.0.1:{darklaunch.server.server_port}"
         try:
