@@ -30,10 +30,10 @@ from server import create_app, db
 from server.audit.service import Actor
 from server.auth import service as auth
 from server.config import Mode
-from server.db import bump_revision
 from server.flags import service
 from server.flags.models import Flag, FlagEnvironment, Strategy
 from server.flags.schemas import FlagCreate, StrategyIn
+from server.unit_of_work import complete
 
 ENVIRONMENTS = ("development", "production")
 TYPES = ("release", "experiment", "operational", "kill-switch", "permission")
@@ -91,8 +91,7 @@ def seed(url: str, count: int, how: str) -> float:
             if i % 500 == 0 and i:
                 print(f"  seeded {i} flags ({time.perf_counter() - started:.0f} s)", flush=True)
         if how == "bulk":
-            bump_revision(s)
-            s.commit()
+            complete(s)  # one revision and one change set for the whole seed
     app.extensions["db.engine"].dispose()
     return time.perf_counter() - started
 

@@ -87,12 +87,13 @@ def add_hooks(app: Any, url: str) -> None:
     from server.audit.service import Actor
     from server.webhooks import service
 
+    # One unit of work (new_session completes it): its change set tells every worker's snapshot
+    # about the webhooks. A bare session.commit() would save them without a change set.
     with app.app_context(), db.new_session() as session:
         for _ in range(HOOKS):
             service.create_webhook(
                 session, Actor("bench"), url, ["flag.changed"], None, "json", ("production",)
             )
-            session.commit()
 
 
 def timed_outbox() -> tuple[list[float], Callable[[], None]]:

@@ -44,6 +44,7 @@ class _Work:
     changes: list[Change] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    logged: bool = False  # its change set is appended: the commit may go ahead
 
 
 # Called inside `complete`, after the change set is appended and before the commit, so what
@@ -190,6 +191,7 @@ def complete(session: Session) -> int | None:
             actor = ", ".join(work.actors)
             for hook in _CHANGE_SET_HOOKS:
                 hook(session, revision, actor, work.changes, work.events)
+            work.logged = True
         session.commit()
     return revision
 
@@ -233,6 +235,19 @@ def _collect_events(session: Session, _context: Any) -> None:
     new_events = [o for o in session.new if isinstance(o, Event)]
     if new_events:
         _work(session).events.extend(new_events)
+
+
+@event.listens_for(Session, "before_commit")
+def _refuse_unlogged_changes(session: Session) -> None:
+    """A bare `session.commit()` of recorded changes would save them without their change set:
+    no revision, so no snapshot, stream or webhook would ever hear of them. Refuse it."""
+    work: _Work | None = session.info.get(_WORK)
+    if work is not None and work.changes and not work.logged:
+        raise RuntimeError(
+            "changes recorded in a unit of work must be committed by completing it "
+            "(server.unit_of_work.complete, or leaving db.new_session / unit_of_work), not by "
+            "session.commit()"
+        )
 
 
 @event.listens_for(Session, "after_commit")

@@ -266,3 +266,23 @@ def test_a_database_lost_after_the_commit_does_not_turn_a_saved_change_into_an_e
         assert [s["name"] for s in answer["strategies"]] == ["default"]
     else:
         assert answer["name"] == "new"
+
+
+def test_a_bare_commit_of_recorded_changes_is_refused_and_saves_nothing(app: Flask) -> None:
+    with app.app_context():
+        session = db.session()
+        flags.create_flag(session, Actor("a@example.com"), FlagCreate(name="bare"), ["production"])
+        with pytest.raises(RuntimeError, match="completing it"):
+            session.commit()  # would save the flag with no revision and no change set
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(ChangeSet)) == 0
+        assert session.scalar(select(Flag.id).where(Flag.name == "bare")) is None
+
+
+def test_a_bare_commit_without_recorded_changes_goes_through(app: Flask) -> None:
+    with app.app_context():
+        session = db.session()
+        session.add(
+            Event(actor="a@example.com", action="flag.created", target_type="flag", target="x")
+        )
+        session.commit()  # audit rows alone are no change the snapshots follow

@@ -63,8 +63,7 @@ def report_incidents(app: Flask, found: DataSet) -> None:
                             IncidentSource.API, i.external_id, action, "production", at, i.title
                         ),
                         app.config["ENVIRONMENTS"],
-                    )
-                    session.commit()
+                    )  # leaving new_session completes the unit
 
 
 def text_of(html: str) -> str:
@@ -148,8 +147,7 @@ def test_a_reopened_incident_counts_as_not_yet_recovered(app: Flask, data: DataS
                 inc.resolved + timedelta(minutes=5),
             ),
             app.config["ENVIRONMENTS"],
-        )
-        session.commit()
+        )  # leaving new_session completes the unit
     with app.app_context():
         keys = reports.environment_report(db.session(), "production", 30, now=NOW).keys
     assert keys.failure_rate.rate == 0.5
