@@ -13,6 +13,22 @@
     }
   }, true);
 
+  // The main navigation folds behind a Menu button on narrow screens (CSS decides when it shows).
+  var navToggle = document.querySelector(".nav-toggle");
+  if (navToggle) {
+    navToggle.hidden = false;
+    navToggle.addEventListener("click", function () {
+      var open = navToggle.getAttribute("aria-expanded") === "true";
+      navToggle.setAttribute("aria-expanded", open ? "false" : "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && navToggle.getAttribute("aria-expanded") === "true") {
+        navToggle.setAttribute("aria-expanded", "false");
+        navToggle.focus();
+      }
+    });
+  }
+
   // Buttons with data-copy="#selector" copy that field's value.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;
