@@ -363,3 +363,20 @@ def test_tags_and_checkboxes_are_at_least_24_px_targets(
     for target in targets:
         box = target.bounding_box()
         assert box is not None and box["width"] >= 24 and box["height"] >= 24, box
+
+
+def test_message_after_saving_a_strategy_shows_where_the_page_lands(
+    page: Any, live_server: LiveServer, admin: Any
+) -> None:
+    make_flag(live_server.app, "landing")
+    browser_sign_in(page, live_server, admin.email)
+    page.goto(f"{live_server.url}/flags/landing/environments/production/strategies/new")
+    page.get_by_role("button", name="Add strategy", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    if dialog.count():  # production asks first
+        dialog.get_by_role("button").first.click()
+    page.wait_for_url(re.compile(r"#env-production$"))
+    message = page.locator(".flashes")
+    expect(message).to_be_visible()
+    expect(message).to_be_in_viewport()
+    expect(page.locator("#env-production .flashes")).to_have_count(1)
