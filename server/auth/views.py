@@ -175,6 +175,13 @@ def home() -> Response | str:
         from server.gate.views import public_root
 
         return gate.guard() or public_root()
+    # Land where the role's work is: an editor changes announcements, not flags.
+    if (
+        not principal.can(Permission.FLAGS_WRITE)
+        and principal.can(Permission.ANNOUNCEMENTS_WRITE)
+        and "announcements.index" in current_app.view_functions
+    ):
+        return redirect(url_for("announcements.index"))
     return redirect(
         url_for(current_app.extensions["nav"][0].endpoint)
         if current_app.extensions["nav"]

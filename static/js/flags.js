@@ -201,13 +201,8 @@
     }
   });
 
-  // ---- filters submit as soon as a choice changes -------------------------------------------------
-  document.addEventListener("change", function (event) {
-    var target = event.target;
-    var form = target.form;
-    if (!form || !form.hasAttribute("data-autosubmit")) return;
-    if (target.tagName === "SELECT" || target.type === "checkbox") form.submit();
-  });
+  // Filters apply with their Apply button only: a choice never reloads the page by itself
+  // (WCAG 3.2.2, a keyboard user's ArrowDown through a list would otherwise navigate away).
 
   // ---- editor rows: add and remove without a round trip ------------------------------------------
   function renumber(container) {

@@ -92,3 +92,19 @@ def test_disabled_user_cannot_sign_in_and_loses_session(
         "/login", data={"email": member.email, "password": PASSWORD, "csrf_token": token}
     )
     assert r.status_code == 401
+
+
+def test_each_role_lands_where_its_work_is_after_sign_in(app: Any, make_user: Any) -> None:
+    for role, landing in (
+        ("admin", "/flags"),
+        ("developer", "/flags"),
+        ("viewer", "/flags"),
+        ("editor", "/announcements"),
+    ):
+        client = app.test_client()
+        user = make_user(role)
+        response = post_form(client, "/login", {"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302
+        home = client.get(response.headers["Location"])
+        assert home.status_code == 302 and home.headers["Location"] == landing, (role, home)
+        assert client.get(landing).status_code == 200
