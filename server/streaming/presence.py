@@ -42,7 +42,8 @@ class SdkStream(Base):
     """One open SDK stream on one stream process."""
 
     __tablename__ = "sdk_streams"
-    __table_args__ = (UniqueConstraint("process", "stream"),)
+    # Live state of running processes: an export of it would be stale before it was imported.
+    __table_args__ = (UniqueConstraint("process", "stream"), {"info": {"export": False}})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     process: Mapped[str] = mapped_column(String(100))  # host:pid:random, one per process run
