@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from UnleashClient import UnleashClient
 
 from server import clock, db
 from server.protocols import service
@@ -93,6 +94,7 @@ def test_rows_follow_streams_and_leave_with_the_process(
     client_token: str,
     stream_server: Running,
     read_stream: object,
+    streaming_sdk: Callable[..., UnleashClient],
 ) -> None:
     make_flag(api, "f")
     assert callable(read_stream)
@@ -108,6 +110,18 @@ def test_rows_follow_streams_and_leave_with_the_process(
             return sorted(s.app_name for s in presence.live_streams(db.session(), clock.now()))
 
     assert eventually(lambda: apps() == ["a1", "a2"])
+    # The Python SDK names itself in its headers as the Node SDK does.
+    sdk = streaming_sdk(stream_server.url, client_token, name="py-app")
+    assert eventually(lambda: sdk.is_enabled("f"))
+    assert eventually(lambda: apps() == ["a1", "a2", "py-app"])
+    with app.app_context():
+        [row] = [
+            s for s in presence.live_streams(db.session(), clock.now()) if s.app_name == "py-app"
+        ]
+        assert row.instance_id == "py-app-1" and row.environment == "production"
+        assert row.sdk_version.startswith("unleash-python-sdk:") and row.connection_id
+        assert row.kind == "unleash" and row.token_name
+    sdk.destroy()
     first.close()
     assert eventually(lambda: apps() == ["a2"])
     # The process stops: it removes its own rows rather than leaving them to expire.
