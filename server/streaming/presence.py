@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, UniqueConstraint, delete, select, update
+from sqlalchemy import String, UniqueConstraint, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -107,23 +107,25 @@ def sync(
         session.execute(
             delete(SdkStream).where(SdkStream.process == process, SdkStream.stream.in_(gone))
         )
-    for key in current.keys() - written:
-        info = current[key]
-        session.add(
-            SdkStream(
-                process=process,
-                stream=key,
-                kind=info.kind,
-                app_name=info.app_name,
-                instance_id=info.instance_id,
-                connection_id=info.connection_id,
-                sdk_version=info.sdk_version,
-                environment=info.environment,
-                token_name=info.token_name,
-                opened_at=info.opened_at,
-                seen_at=now,
-            )
-        )
+    added = [
+        {
+            "process": process,
+            "stream": key,
+            "kind": info.kind,
+            "app_name": info.app_name,
+            "instance_id": info.instance_id,
+            "connection_id": info.connection_id,
+            "sdk_version": info.sdk_version,
+            "environment": info.environment,
+            "token_name": info.token_name,
+            "opened_at": info.opened_at,
+            "seen_at": now,
+        }
+        for key, info in current.items()
+        if key not in written
+    ]
+    if added:  # one executemany: thousands of streams reconnect together after a restart
+        session.execute(insert(SdkStream), added)
     session.execute(update(SdkStream).where(SdkStream.process == process).values(seen_at=now))
     session.execute(delete(SdkStream).where(SdkStream.seen_at < now - EXPIRY))
 
