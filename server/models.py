@@ -15,6 +15,7 @@ from server.protocols.models import (
     FlagLastSeen,
     SdkInstance,
 )
+from server.streaming.presence import SdkStream
 from server.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "LoginLimit",
     "PreviewPass",
     "SdkInstance",
+    "SdkStream",
     "Segment",
     "StateRevision",
     "Strategy",

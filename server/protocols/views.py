@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from server import db
+from server import clock, db
 from server.access import Permission, requires
 from server.protocols import service
 from server.protocols.charts import usage_charts
+from server.streaming.presence import live_streams
 
 bp = Blueprint("protocols", __name__)
 
@@ -22,6 +23,10 @@ def clients() -> str:
     app_name = (request.args.get("app") or "").strip()[:255] or None
     instances, total = service.list_instances(session, app_name, limit=INSTANCE_LIMIT)
     usage = service.usage_overview(session)
+    streams = live_streams(session, clock.now(), limit=INSTANCE_LIMIT)
+    if app_name:
+        streams = [s for s in streams if s.app_name == app_name]
+    streaming = {(s.app_name, s.instance_id, s.environment) for s in streams}
     sparklines = {
         (u.flag_name, u.environment): usage_charts(u.hourly, [u.environment])[0] for u in usage
     }
@@ -30,6 +35,8 @@ def clients() -> str:
         applications=service.applications(session),
         instances=instances,
         total_instances=total,
+        streams=streams,
+        streaming=streaming,
         app_filter=app_name,
         usage=usage,
         sparklines=sparklines,

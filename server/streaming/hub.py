@@ -48,6 +48,7 @@ from server.snapshot import Snapshot, SnapshotCache, Status
 from server.streaming import events
 from server.streaming.events import CONNECTED, UPDATED
 from server.streaming.ofrep_events import OFREP_STREAM_PATH, REFETCH, read_channel
+from server.streaming.presence import Presence, stream_info
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Stream:
         default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
     )
     revision: int = 0  # the newest revision this reader has been sent
+    presence: str = ""  # its key in `Presence` (the Clients page's list of open streams)
 
 
 class StreamMetrics:
@@ -159,6 +161,7 @@ class Hub:
         self._catch_ups: dict[tuple[int, str], asyncio.Task[events.Changed | None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._hydrations: dict[tuple[str, bool], tuple[int, bytes]] = {}
+        self.presence = Presence(app.extensions["db.sessionmaker"])
 
     # ---- the snapshot ---------------------------------------------------------------------
 
@@ -167,6 +170,7 @@ class Hub:
         self.metrics.revision.set(self.sent.revision)
         self.cache.observe(self._from_updater)
         self._heartbeat = self.loop.create_task(self._beat())
+        self.presence.start()
 
     def _from_updater(self, status: Status) -> None:
         # The updater's thread: hand over to the loop (a loop that ended has nobody to tell).
@@ -385,12 +389,15 @@ class Hub:
             log.warning("stream resume could not read the change log: %s", exc)
             return None
 
-    def add(self, stream: Stream) -> None:
+    def add(self, stream: Stream, headers: Mapping[str, str]) -> None:
         self.streams.setdefault(stream.environment, set()).add(stream)
+        info = stream_info(headers, stream.kind.value, stream.environment, stream.principal.label)
+        stream.presence = self.presence.opened(info)
         self.metrics.open.labels(stream.environment).inc()
 
     def remove(self, stream: Stream) -> None:
         self.streams.get(stream.environment, set()).discard(stream)
+        self.presence.closed(stream.presence)
         self.metrics.open.labels(stream.environment).dec()
 
 
@@ -423,7 +430,7 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
     )
     if request.version >= (1, 1):
         response.enable_chunked_encoding()  # what aiohttp does anyway; now `chunked` says so
-    hub.add(stream)
+    hub.add(stream, request.headers)
     try:
         await response.prepare(request)
         last_event_id = _last_event_id(request.headers.get("Last-Event-ID"))
@@ -516,7 +523,7 @@ async def handle_ofrep_stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     if request.version >= (1, 1):
         response.enable_chunked_encoding()
-    hub.add(stream)
+    hub.add(stream, request.headers)
     try:
         await response.prepare(request)
         current = hub.sent.revision
@@ -596,6 +603,7 @@ def make_web_app(
 
     async def on_shutdown(_: web.Application) -> None:
         hub.shutdown()
+        await hub.presence.stop()
 
     web_app.on_startup.append(on_startup)
     web_app.on_shutdown.append(on_shutdown)
@@ -660,6 +668,8 @@ class Running:
         return asyncio.run_coroutine_threadsafe(_call(fn), self.loop).result(10)
 
     def stop(self) -> None:
+        if self.loop.is_closed():
+            return  # stopped already
         if self.runner is not None:
             asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(20)
         self.loop.call_soon_threadsafe(self.loop.stop)
