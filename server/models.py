@@ -6,6 +6,7 @@ from server.auth.models import ApiToken, LoginFailure, LoginLimit, User, UserSes
 from server.changes.models import ChangeSet
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
+from server.flags.definitions import ContextField, StrategyDefinition
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.gate.models import PreviewPass
 from server.incidents.models import Incident
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "ChangeSet",
     "ChangelogSettings",
+    "ContextField",
     "Deploy",
     "DeployCommit",
     "Event",
@@ -40,6 +42,7 @@ __all__ = [
     "Segment",
     "StateRevision",
     "Strategy",
+    "StrategyDefinition",
     "StrategySegment",
     "User",
     "UserSession",

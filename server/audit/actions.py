@@ -33,6 +33,12 @@ class AuditAction(enum.StrEnum):
     SEGMENT_UPDATED = "segment.updated"
     SEGMENT_DELETED = "segment.deleted"
 
+    STRATEGY_TYPE_CREATED = "strategy.created"
+    STRATEGY_TYPE_UPDATED = "strategy.updated"
+    STRATEGY_TYPE_DEPRECATED = "strategy.deprecated"
+    STRATEGY_TYPE_REACTIVATED = "strategy.reactivated"
+    STRATEGY_TYPE_DELETED = "strategy.deleted"
+
     PASS_CREATED = "pass.created"
     PASS_REVOKED = "pass.revoked"
     PASS_CLAIMED = "pass.claimed"

@@ -7,7 +7,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from server.unleash_compat import api, tags
+    from server.unleash_compat import api, strategies_api, tags
 
     app.register_blueprint(api.bp)
     app.register_blueprint(tags.bp)
+    app.register_blueprint(strategies_api.bp)

@@ -42,6 +42,7 @@ from server.flags.schemas import (
 )
 from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
+from server.unleash_compat.strategy_import import import_strategy_types
 
 PROJECT = "default"
 UNLEASH_FLAG_TYPES = {t.value for t in FlagType}
@@ -113,6 +114,7 @@ class UnleashSource:
 
     exports: dict[str, dict[str, Any]]  # environment -> export document
     segments: list[dict[str, Any]] | None = None  # GET /api/admin/segments -> "segments"
+    strategies: list[dict[str, Any]] | None = None  # GET /api/admin/strategies -> "strategies"
     origin: str = "unleash export"
 
 
@@ -183,8 +185,7 @@ class _Builder:
         except ValidationError as exc:
             if exc.errors()[0]["loc"] == ("name",):
                 raise _Unrepresentable(
-                    f"{where}: strategy {raw.get('name')!r} is not one Darklaunch evaluates "
-                    "(custom strategies are not supported yet)"
+                    f"{where}: strategy name {raw.get('name')!r} is not one Darklaunch accepts"
                 ) from None
             raise _Unrepresentable(f"{where}: {_reason(exc)}") from None
         for ip in ip_problems(strategy):
@@ -389,6 +390,17 @@ def import_unleash(
     _notes_for_ignored_parts(source, report)
     with unit_of_work(session, dry_run=dry_run):
         _upsert_segments(session, actor, source, report)
+        failed: list[str] = []
+        import_strategy_types(
+            session,
+            actor,
+            source.exports.values(),
+            source.strategies,
+            report.lines,
+            report.notes,
+            failed,
+        )
+        report.problems.extend(Problem(reason) for reason in failed)
         session.flush()
         builder = _Builder(source, files.segment_ids(session), report)
         declared = builder.flags()
