@@ -12,8 +12,8 @@ from server import db
 from server.audit.service import Actor
 from server.cli import add_demo_seeder
 from server.config import ROOT
-from server.errors import NotFound
-from server.flags import files
+from server.errors import Invalid, NotFound
+from server.flags import definition_files, files
 
 DEFAULT_DIRECTORY = ROOT / "flags"
 
@@ -44,15 +44,22 @@ def sync_command(directory: Path | None, force: bool, dry_run: bool) -> None:
     session = db.session()
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
     try:
+        strategy_types = definition_files.read_strategy_types(directory)
         declared = files.read_flag_files(directory, environments, files.segment_ids(session))
         report = files.sync_flags(
-            session, Actor.cli(), declared, environments, force=force, dry_run=dry_run
+            session,
+            Actor.cli(),
+            declared,
+            environments,
+            force=force,
+            dry_run=dry_run,
+            strategy_types=strategy_types,
         )
     except files.FlagFilesInvalid as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise click.ClickException("Nothing was changed.") from None
-    except NotFound as exc:
+    except (NotFound, Invalid) as exc:
         raise click.ClickException(exc.message) from None
     for change in report.changes:
         click.echo(str(change))
@@ -65,7 +72,10 @@ def export_command(directory: Path | None) -> None:
     """Write every live flag to DIRECTORY (default: flags/) as NAME.toml."""
     directory = directory or DEFAULT_DIRECTORY
     results = files.export_flags(db.session(), directory, current_app.config["ENVIRONMENTS"])
+    types = definition_files.export_strategy_types(db.session(), directory)
     written = [path for path, changed in results if changed]
+    if types is not None and types[1]:
+        click.echo(f"wrote      {definition_files.FOLDER}/{types[0].name}")
     for path in written:
         click.echo(f"wrote      {path.name}")
     click.echo(

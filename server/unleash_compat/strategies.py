@@ -195,6 +195,38 @@ def delete_strategy_type(session: Session, actor: Actor, name: str) -> None:
     _record(session, actor, AuditAction.STRATEGY_TYPE_DELETED, d, before, None)
 
 
+def _same(existing: StrategyDefinition, data: StrategyTypeIn) -> bool:
+    return (
+        existing.title == (data.title or "")
+        and existing.description == (data.description or "")
+        and list(existing.parameters) == [p.model_dump() for p in data.parameters]
+        and existing.deprecated == data.deprecated
+    )
+
+
+def upsert_strategy_types(
+    session: Session, actor: Actor, definitions: Iterable[StrategyTypeIn]
+) -> list[str]:
+    """Create or change custom types to match `definitions` (others stay); what changed."""
+    lines = []
+    for data in sorted(definitions, key=lambda d: d.name):
+        try:
+            existing = get_strategy_type(session, data.name)
+        except NotFound:
+            create_strategy_type(session, actor, data)
+            lines.append(f"{'strategy':<11}{data.name}: created")
+            continue
+        if not _same(existing, data):
+            deprecated = existing.deprecated
+            update_strategy_type(
+                session, actor, data.name, StrategyTypeUpdateIn.model_validate(data.model_dump())
+            )
+            if deprecated != data.deprecated:
+                set_strategy_type_deprecated(session, actor, data.name, data.deprecated)
+            lines.append(f"{'strategy':<11}{data.name}: definition changed")
+    return lines
+
+
 def check_strategy_types(session: Session, names: Iterable[str]) -> None:
     """Refuse strategy names that are neither built in nor defined as custom types."""
     unknown = set(names) - set(BUILT_IN_STRATEGY_NAMES)

@@ -14,7 +14,7 @@ from server.audit.service import Actor
 from server.errors import NotFound
 from server.flags.schemas import BUILT_IN_STRATEGY_NAMES
 from server.unleash_compat import strategies
-from server.unleash_compat.strategies import StrategyTypeIn, StrategyTypeUpdateIn
+from server.unleash_compat.strategies import StrategyTypeIn
 
 
 def _custom_uses(exports: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -45,15 +45,6 @@ def _definition(raw: Mapping[str, Any]) -> StrategyTypeIn:
                 for p in raw.get("parameters") or []
             ],
         }
-    )
-
-
-def _same(existing: Any, data: StrategyTypeIn) -> bool:
-    return (
-        existing.title == (data.title or "")
-        and existing.description == (data.description or "")
-        and list(existing.parameters) == [p.model_dump() for p in data.parameters]
-        and existing.deprecated == data.deprecated
     )
 
 
@@ -95,16 +86,4 @@ def import_strategy_types(
                 f"definition: created with the parameters its flags use "
                 f"({', '.join(parameters) or 'none'}); check them in Settings → Strategies"
             )
-    for name, data in sorted(given.items()):
-        try:
-            existing = strategies.get_strategy_type(session, name)
-        except NotFound:
-            strategies.create_strategy_type(session, actor, data)
-            lines.append(f"{'strategy':<11}{name}: created")
-            continue
-        if not _same(existing, data):
-            update = StrategyTypeUpdateIn.model_validate(data.model_dump())
-            strategies.update_strategy_type(session, actor, name, update)
-            if existing.deprecated != data.deprecated:
-                strategies.set_strategy_type_deprecated(session, actor, name, data.deprecated)
-            lines.append(f"{'strategy':<11}{name}: definition changed")
+    lines.extend(strategies.upsert_strategy_types(session, actor, given.values()))
