@@ -39,6 +39,10 @@ class AuditAction(enum.StrEnum):
     STRATEGY_TYPE_REACTIVATED = "strategy.reactivated"
     STRATEGY_TYPE_DELETED = "strategy.deleted"
 
+    CONTEXT_FIELD_CREATED = "context.created"
+    CONTEXT_FIELD_UPDATED = "context.updated"
+    CONTEXT_FIELD_DELETED = "context.deleted"
+
     PASS_CREATED = "pass.created"
     PASS_REVOKED = "pass.revoked"
     PASS_CLAIMED = "pass.claimed"

@@ -45,6 +45,7 @@ from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import FLAG_NAME_RULE, FlagFields, FlagType
 from server.pagination import page_number, parse_page
 from server.segments import service as segments_service
+from server.unleash_compat.context import list_context_fields
 from server.unleash_compat.strategy_choices import offer_custom_strategies
 from server.web import actor, add_nav, form_errors
 
@@ -594,6 +595,7 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
         template_constraint=forms.ConstraintForm(prefix="constraints-__index__-"),
         template_variant=forms.VariantForm(prefix="variants-__index__-"),
         context_fields=forms.CONTEXT_FIELD_SUGGESTIONS,
+        defined_context=list_context_fields(s),
         single_value_operators=sorted(forms.SINGLE_VALUE_OPERATORS),
         strategy_hints=hints,
         custom_strategies=[k for k in hints if k not in forms.STRATEGY_HINTS],
