@@ -45,6 +45,7 @@ def sync_command(directory: Path | None, force: bool, dry_run: bool) -> None:
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
     try:
         strategy_types = definition_files.read_strategy_types(directory)
+        context_fields = definition_files.read_context_fields(directory)
         declared = files.read_flag_files(directory, environments, files.segment_ids(session))
         report = files.sync_flags(
             session,
@@ -54,6 +55,7 @@ def sync_command(directory: Path | None, force: bool, dry_run: bool) -> None:
             force=force,
             dry_run=dry_run,
             strategy_types=strategy_types,
+            context_fields=context_fields,
         )
     except files.FlagFilesInvalid as exc:
         for problem in exc.problems:
@@ -72,10 +74,11 @@ def export_command(directory: Path | None) -> None:
     """Write every live flag to DIRECTORY (default: flags/) as NAME.toml."""
     directory = directory or DEFAULT_DIRECTORY
     results = files.export_flags(db.session(), directory, current_app.config["ENVIRONMENTS"])
-    types = definition_files.export_strategy_types(db.session(), directory)
+    definitions = definition_files.export_definitions(db.session(), directory)
     written = [path for path, changed in results if changed]
-    if types is not None and types[1]:
-        click.echo(f"wrote      {definition_files.FOLDER}/{types[0].name}")
+    for path, changed in definitions:
+        if changed:
+            click.echo(f"wrote      {definition_files.FOLDER}/{path.name}")
     for path in written:
         click.echo(f"wrote      {path.name}")
     click.echo(

@@ -1,4 +1,4 @@
-"""Flags as code for the definitions flags refer to: custom strategy types.
+"""Flags as code for the definitions flags refer to: custom strategy types and context fields.
 
 They live beside the flag files in a folder no flag file can be (flag files are `NAME.toml`
 directly in the directory), `definitions/strategies.toml`:
@@ -14,21 +14,29 @@ directly in the directory), `definitions/strategies.toml`:
     required = true
     description = "Tenant ids"
 
-`darklaunch flags sync` creates or changes the types the file declares before the flags that use
-them (one transaction; types the file does not name stay); `darklaunch flags export` writes it.
+and `definitions/context.toml`:
+
+    [[context]]
+    name = "tenant"
+    description = "Customer tenant"
+    legalValues = [{ value = "acme", description = "Acme Corp" }, { value = "globex" }]
+
+`darklaunch flags sync` creates or changes what the files declare before the flags that use it
+(one transaction; definitions the files do not name stay); `darklaunch flags export` writes them.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from server.errors import Invalid
+from server.unleash_compat.context import ContextFieldIn, context_state, list_context_fields
 from server.unleash_compat.strategies import (
     StrategyTypeIn,
     definition_state,
@@ -37,41 +45,51 @@ from server.unleash_compat.strategies import (
 
 FOLDER = "definitions"
 STRATEGIES_FILE = "strategies.toml"
+CONTEXT_FILE = "context.toml"
+M = TypeVar("M", bound=BaseModel)
 
 
 def strategies_path(directory: Path) -> Path:
     return directory / FOLDER / STRATEGIES_FILE
 
 
-def read_strategy_types(directory: Path) -> list[StrategyTypeIn]:
-    """The custom strategy types declared in DIRECTORY (none when there is no file)."""
-    path = strategies_path(directory)
+def _read(path: Path, key: str, model: type[M], what: str) -> list[M]:
     if not path.is_file():
         return []
-    shown = f"{FOLDER}/{STRATEGIES_FILE}"
+    shown = f"{FOLDER}/{path.name}"
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise Invalid(f"{shown}: not valid TOML ({exc}).") from None
-    raw = document.get("strategies", [])
-    unknown = sorted(set(document) - {"strategies"})
-    if unknown or not isinstance(raw, list):
-        raise Invalid(f"{shown}: expected only [[strategies]] tables.")
-    declared: list[StrategyTypeIn] = []
+    raw = document.get(key, [])
+    unknown = sorted(set(document) - {key})
+    if unknown or not isinstance(raw, list) or not all(isinstance(i, dict) for i in raw):
+        raise Invalid(f"{shown}: expected only [[{key}]] tables.")
+    declared: list[M] = []
     for i, item in enumerate(raw):
         try:
-            declared.append(StrategyTypeIn.model_validate(item))
+            declared.append(model.model_validate(item))
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in error["loc"])
             raise Invalid(
-                f"{shown}: strategy {i + 1} ({item.get('name', '?')}): {where}: {error['msg']}"
+                f"{shown}: {what} {i + 1} ({item.get('name', '?')}): {where}: {error['msg']}"
             ) from None
-    names = [d.name for d in declared]
+    names = [str(getattr(d, "name", "")) for d in declared]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise Invalid(f"{shown}: {', '.join(twice)} declared twice.")
     return declared
+
+
+def read_strategy_types(directory: Path) -> list[StrategyTypeIn]:
+    """The custom strategy types declared in DIRECTORY (none when there is no file)."""
+    return _read(strategies_path(directory), "strategies", StrategyTypeIn, "strategy")
+
+
+def read_context_fields(directory: Path) -> list[ContextFieldIn]:
+    """The context fields declared in DIRECTORY (none when there is no file)."""
+    return _read(directory / FOLDER / CONTEXT_FILE, "context", ContextFieldIn, "context field")
 
 
 def strategy_types_document(session: Session) -> dict[str, Any]:
@@ -85,11 +103,33 @@ def strategy_types_document(session: Session) -> dict[str, Any]:
     return {"strategies": strategies}
 
 
-def export_strategy_types(session: Session, directory: Path) -> tuple[Path, bool] | None:
-    """Write the custom strategy types (when there are any, or a file to bring up to date)."""
-    path = strategies_path(directory)
-    document = strategy_types_document(session)
-    if not document["strategies"] and not path.exists():
+def context_fields_document(session: Session) -> dict[str, Any]:
+    fields = []
+    for f in list_context_fields(session):
+        state = context_state(f)
+        fields.append(
+            {k: v for k, v in state.items() if v not in ("", None) and k != "legalValues"}
+            | {"legalValues": [{k: v for k, v in lv.items() if v} for lv in state["legalValues"]]}
+        )
+    return {"context": fields}
+
+
+def export_definitions(session: Session, directory: Path) -> list[tuple[Path, bool]]:
+    """Write the custom strategy types and context fields; (path, written) for each file."""
+    results = []
+    for path, document in (
+        (strategies_path(directory), strategy_types_document(session)),
+        (directory / FOLDER / CONTEXT_FILE, context_fields_document(session)),
+    ):
+        result = _write(path, document)
+        if result is not None:
+            results.append(result)
+    return results
+
+
+def _write(path: Path, document: dict[str, Any]) -> tuple[Path, bool] | None:
+    """Write DOCUMENT (when it lists anything, or a file is there to bring up to date)."""
+    if not any(document.values()) and not path.exists():
         return None
     text = tomli_w.dumps(document)
     current = path.read_text(encoding="utf-8") if path.exists() else None

@@ -54,6 +54,7 @@ from server.flags.schemas import (
 )
 from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
+from server.unleash_compat.context import ContextFieldIn, upsert_context_fields
 from server.unleash_compat.strategies import StrategyTypeIn, upsert_strategy_types
 
 SUFFIX = ".toml"
@@ -555,6 +556,7 @@ def sync_flags(
     force: bool = False,
     dry_run: bool = False,
     strategy_types: Sequence[StrategyTypeIn] = (),
+    context_fields: Sequence[ContextFieldIn] = (),
 ) -> SyncReport:
     """Apply declared flags (after the strategy types they may use) in one transaction
     (rolled back when `dry_run`)."""
@@ -563,6 +565,9 @@ def sync_flags(
         for line in upsert_strategy_types(session, actor, strategy_types):
             name, _, detail = line[11:].partition(": ")
             report.changes.append(Change("strategy", name, detail))
+        for line in upsert_context_fields(session, actor, context_fields):
+            name, _, detail = line[11:].partition(": ")
+            report.changes.append(Change("context", name, detail))
         apply_declared(session, actor, declared, environments, force=force, report=report)
     return report
 

@@ -6,6 +6,7 @@ shows their legal values, so a constraint names a field and values the applicati
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
@@ -144,20 +145,44 @@ def delete_context_field(session: Session, actor: Actor, name: str) -> None:
     record_event(session, actor, AuditAction.CONTEXT_FIELD_DELETED, "context", name, before=before)
 
 
+def upsert_context_fields(
+    session: Session, actor: Actor, fields: Iterable[ContextFieldIn]
+) -> list[str]:
+    """Create or change context fields to match FIELDS (others stay); what changed."""
+    lines = []
+    for data in fields:
+        try:
+            existing = get_context_field(session, data.name)
+        except NotFound:
+            create_context_field(session, actor, data)
+            lines.append(f"{'context':<11}{data.name}: created")
+            continue
+        wanted = context_state(existing) | {
+            "description": data.description or "",
+            "stickiness": data.stickiness,
+            "legalValues": [v.model_dump() for v in data.legalValues],
+        }
+        if data.sortOrder is not None:
+            wanted["sortOrder"] = data.sortOrder
+        if wanted != context_state(existing):
+            update = ContextFieldUpdateIn.model_validate(data.model_dump())
+            update_context_field(session, actor, data.name, update)
+            lines.append(f"{'context':<11}{data.name}: changed")
+    return lines
+
+
 def import_context_fields(
     session: Session, actor: Actor, raw_fields: list[dict[str, Any]]
 ) -> tuple[list[str], list[str]]:
     """Create or change context fields from Unleash's `contextFields`; (lines, problems)."""
-    lines: list[str] = []
     problems: list[str] = []
-    seen: set[str] = set()
+    given: dict[str, ContextFieldIn] = {}
     for raw in raw_fields:
         name = str(raw.get("name"))
-        if name in seen:
+        if name in given:
             continue
-        seen.add(name)
         try:
-            data = ContextFieldIn.model_validate(
+            given[name] = ContextFieldIn.model_validate(
                 {
                     "name": name,
                     "description": raw.get("description") or None,
@@ -171,22 +196,4 @@ def import_context_fields(
             )
         except ValidationError as exc:
             problems.append(f"context field {name!r}: {exc.errors()[0]['msg']}")
-            continue
-        try:
-            existing = get_context_field(session, name)
-        except NotFound:
-            create_context_field(session, actor, data)
-            lines.append(f"{'context':<11}{name}: created")
-            continue
-        wanted = context_state(existing) | {
-            "description": data.description or "",
-            "stickiness": data.stickiness,
-            "legalValues": [v.model_dump() for v in data.legalValues],
-        }
-        if data.sortOrder is not None:
-            wanted["sortOrder"] = data.sortOrder
-        if wanted != context_state(existing):
-            update = ContextFieldUpdateIn.model_validate(data.model_dump())
-            update_context_field(session, actor, name, update)
-            lines.append(f"{'context':<11}{name}: changed")
-    return lines, problems
+    return upsert_context_fields(session, actor, given.values()), problems

@@ -1,5 +1,5 @@
-"""Custom strategy types travel with flags as code (`definitions/strategies.toml`) and with
-`darklaunch export|import`."""
+"""Custom strategy types and context fields travel with flags as code (`definitions/*.toml`)
+and with `darklaunch export|import`."""
 
 from __future__ import annotations
 
@@ -99,6 +99,43 @@ def test_sync_defines_types_before_the_flags_that_use_them_and_export_round_trip
     ] == ("Tenant slugs")
 
 
+CONTEXT = """\
+[[context]]
+name = "tenant"
+description = "Customer tenant"
+stickiness = true
+legalValues = [{ value = "acme", description = "Acme Corp" }, { value = "globex" }]
+"""
+
+
+def test_context_fields_sync_and_export_as_code(
+    app: Flask, runner: Any, tmp_path: Path, api: Callable[..., Any]
+) -> None:
+    src = tmp_path / "in"
+    write(src, "definitions/context.toml", CONTEXT)
+    done = runner.invoke(args=["flags", "sync", str(src)])
+    assert done.exit_code == 0, done.output
+    assert "context    tenant: created" in done.output
+    got = api("get", "/api/admin/context/tenant").get_json()
+    assert got["legalValues"] == [
+        {"value": "acme", "description": "Acme Corp"},
+        {"value": "globex", "description": ""},
+    ]
+    assert got["stickiness"] is True
+    assert "context" not in runner.invoke(args=["flags", "sync", str(src)]).output
+    out = tmp_path / "out"
+    exported = runner.invoke(args=["flags", "export", str(out)])
+    assert "wrote      definitions/context.toml" in exported.output
+    written = tomllib.loads((out / "definitions" / "context.toml").read_text())
+    assert written == tomllib.loads(CONTEXT.replace("stickiness", "sortOrder = 0\nstickiness"))
+    assert "context" not in runner.invoke(args=["flags", "sync", str(out)]).output
+    write(src, "definitions/context.toml", CONTEXT.replace('"acme"', '"initech"'))
+    assert "context    tenant: changed" in runner.invoke(args=["flags", "sync", str(src)]).output
+    write(src, "definitions/context.toml", "[[context]]\nname = 'a b'\n")
+    bad = runner.invoke(args=["flags", "sync", str(src)])
+    assert bad.exit_code != 0 and "context field 1 (a b): name" in bad.output
+
+
 @pytest.fixture
 def other_app(database: Database, tmp_path: Path) -> Iterator[Flask]:
     """A second app on an empty database of the same backend."""
@@ -124,6 +161,8 @@ def test_darklaunch_export_and_import_carry_custom_strategy_types(
 ) -> None:
     body = {"name": "tenant", "parameters": [{"name": "tenants"}]}
     assert api("post", "/api/admin/strategies", json=body).status_code == 201
+    field = {"name": "tenant", "legalValues": [{"value": "acme"}]}
+    assert api("post", "/api/admin/context", json=field).status_code == 201
     path = tmp_path / "all.json"
     assert app.test_cli_runner().invoke(args=["export", str(path)]).exit_code == 0
     tables = json.loads(path.read_text())["tables"]
@@ -132,6 +171,9 @@ def test_darklaunch_export_and_import_carry_custom_strategy_types(
     assert result.exit_code == 0, result.output
     with other_app.app_context():
         from server import db
+        from server.unleash_compat.context import list_context_fields
         from server.unleash_compat.strategies import list_strategy_types
 
         assert [d.name for d in list_strategy_types(db.session())] == ["tenant"]
+        (copied,) = list_context_fields(db.session())
+        assert copied.legal_values == [{"value": "acme", "description": ""}]
