@@ -6,7 +6,7 @@ from server.auth.models import ApiToken, LoginFailure, LoginLimit, User, UserSes
 from server.changes.models import ChangeSet
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
-from server.flags.definitions import ContextField, StrategyDefinition
+from server.flags.definitions import ContextField, StrategyDefinition, TagType
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.gate.models import PreviewPass
 from server.incidents.models import Incident
@@ -44,6 +44,7 @@ __all__ = [
     "Strategy",
     "StrategyDefinition",
     "StrategySegment",
+    "TagType",
     "User",
     "UserSession",
     "Webhook",

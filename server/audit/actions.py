@@ -43,6 +43,10 @@ class AuditAction(enum.StrEnum):
     CONTEXT_FIELD_UPDATED = "context.updated"
     CONTEXT_FIELD_DELETED = "context.deleted"
 
+    TAG_TYPE_CREATED = "tagtype.created"
+    TAG_TYPE_UPDATED = "tagtype.updated"
+    TAG_TYPE_DELETED = "tagtype.deleted"
+
     PASS_CREATED = "pass.created"
     PASS_REVOKED = "pass.revoked"
     PASS_CLAIMED = "pass.claimed"

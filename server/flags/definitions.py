@@ -54,6 +54,23 @@ class ContextField(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class TagType(Base):
+    """A kind of tag (`type:value`); `simple` is built in and not stored."""
+
+    __tablename__ = "tag_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    icon: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
 def custom_strategy_names(session: Session) -> set[str]:
     """The names of the custom strategy types defined here."""
     return set(session.scalars(select(StrategyDefinition.name)))

@@ -201,13 +201,8 @@
     }
   });
 
-  // ---- filters submit as soon as a choice changes -------------------------------------------------
-  document.addEventListener("change", function (event) {
-    var target = event.target;
-    var form = target.form;
-    if (!form || !form.hasAttribute("data-autosubmit")) return;
-    if (target.tagName === "SELECT" || target.type === "checkbox") form.submit();
-  });
+  // Filters apply with their Apply button, never on change: a form that submits as a choice
+  // changes moves keyboard and screen-reader users away mid-choice (WCAG 3.2.2 On Input).
 
   // ---- editor rows: add and remove without a round trip ------------------------------------------
   function renumber(container) {

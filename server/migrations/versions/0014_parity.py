@@ -1,4 +1,4 @@
-"""parity: custom strategy definitions and context fields (Unleash's strategies and context)
+"""parity: custom strategy definitions, context fields and tag types (Unleash's own)
 
 Revision ID: 0014_parity
 Revises: 0013_accounts
@@ -61,7 +61,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_context_fields_name")),
     )
 
+    op.create_table(
+        "tag_types",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("icon", sa.String(length=100), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tag_types")),
+        sa.UniqueConstraint("name", name=op.f("uq_tag_types_name")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("tag_types")
     op.drop_table("context_fields")
     op.drop_table("strategy_definitions")
