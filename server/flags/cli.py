@@ -46,6 +46,7 @@ def sync_command(directory: Path | None, force: bool, dry_run: bool) -> None:
     try:
         strategy_types = definition_files.read_strategy_types(directory)
         context_fields = definition_files.read_context_fields(directory)
+        tag_types = definition_files.read_tag_types(directory)
         declared = files.read_flag_files(directory, environments, files.segment_ids(session))
         report = files.sync_flags(
             session,
@@ -56,6 +57,7 @@ def sync_command(directory: Path | None, force: bool, dry_run: bool) -> None:
             dry_run=dry_run,
             strategy_types=strategy_types,
             context_fields=context_fields,
+            tag_types=tag_types,
         )
     except files.FlagFilesInvalid as exc:
         for problem in exc.problems:

@@ -1,4 +1,5 @@
-"""Flags as code for the definitions flags refer to: custom strategy types and context fields.
+"""Flags as code for the definitions flags refer to: custom strategy types, context fields and
+tag types (a flag file's own `tags` are `value` or `type:value`).
 
 They live beside the flag files in a folder no flag file can be (flag files are `NAME.toml`
 directly in the directory), `definitions/strategies.toml`:
@@ -21,6 +22,8 @@ and `definitions/context.toml`:
     description = "Customer tenant"
     legalValues = [{ value = "acme", description = "Acme Corp" }, { value = "globex" }]
 
+and `definitions/tag-types.toml` (`[[tag_types]]` with `name`, `description`, `icon`).
+
 `darklaunch flags sync` creates or changes what the files declare before the flags that use it
 (one transaction; definitions the files do not name stay); `darklaunch flags export` writes them.
 """
@@ -42,10 +45,16 @@ from server.unleash_compat.strategies import (
     definition_state,
     list_strategy_types,
 )
+from server.unleash_compat.tag_types import (
+    TagTypeIn,
+    defined_tag_types,
+    tag_type_state,
+)
 
 FOLDER = "definitions"
 STRATEGIES_FILE = "strategies.toml"
 CONTEXT_FILE = "context.toml"
+TAG_TYPES_FILE = "tag-types.toml"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -87,6 +96,20 @@ def read_strategy_types(directory: Path) -> list[StrategyTypeIn]:
     return _read(strategies_path(directory), "strategies", StrategyTypeIn, "strategy")
 
 
+def read_tag_types(directory: Path) -> list[TagTypeIn]:
+    """The tag types declared in DIRECTORY (none when there is no file)."""
+    return _read(directory / FOLDER / TAG_TYPES_FILE, "tag_types", TagTypeIn, "tag type")
+
+
+def tag_types_document(session: Session) -> dict[str, Any]:
+    return {
+        "tag_types": [
+            {k: v for k, v in tag_type_state(t).items() if v not in ("", None)}
+            for t in defined_tag_types(session)
+        ]
+    }
+
+
 def read_context_fields(directory: Path) -> list[ContextFieldIn]:
     """The context fields declared in DIRECTORY (none when there is no file)."""
     return _read(directory / FOLDER / CONTEXT_FILE, "context", ContextFieldIn, "context field")
@@ -120,6 +143,7 @@ def export_definitions(session: Session, directory: Path) -> list[tuple[Path, bo
     for path, document in (
         (strategies_path(directory), strategy_types_document(session)),
         (directory / FOLDER / CONTEXT_FILE, context_fields_document(session)),
+        (directory / FOLDER / TAG_TYPES_FILE, tag_types_document(session)),
     ):
         result = _write(path, document)
         if result is not None:

@@ -6,6 +6,7 @@ import, an older script); the list shows those too, so nothing in use is hidden.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field
@@ -125,3 +126,20 @@ def delete_tag_type(session: Session, actor: Actor, name: str) -> None:
     session.delete(t)
     session.flush()
     record_event(session, actor, AuditAction.TAG_TYPE_DELETED, "tagtype", name, before=before)
+
+
+def upsert_tag_types(session: Session, actor: Actor, types: Iterable[TagTypeIn]) -> list[str]:
+    """Create or change tag types to match TYPES (others stay); what changed."""
+    lines = []
+    for data in types:
+        try:
+            existing = get_tag_type(session, data.name)
+        except NotFound:
+            create_tag_type(session, actor, data)
+            lines.append(f"{'tag type':<11}{data.name}: created")
+            continue
+        if (existing.description, existing.icon) != (data.description or "", data.icon):
+            update = TagTypeUpdateIn(description=data.description, icon=data.icon)
+            update_tag_type(session, actor, data.name, update)
+            lines.append(f"{'tag type':<11}{data.name}: changed")
+    return lines

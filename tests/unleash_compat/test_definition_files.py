@@ -136,6 +136,32 @@ def test_context_fields_sync_and_export_as_code(
     assert bad.exit_code != 0 and "context field 1 (a b): name" in bad.output
 
 
+def test_tag_types_sync_and_export_as_code(
+    runner: Any, tmp_path: Path, api: Callable[..., Any]
+) -> None:
+    src = tmp_path / "in"
+    write(
+        src, "definitions/tag-types.toml", '[[tag_types]]\nname = "team"\ndescription = "Owner"\n'
+    )
+    write(src, "f.toml", 'name = "f"\ntags = ["team:payments", "checkout"]\n')
+    done = runner.invoke(args=["flags", "sync", str(src)])
+    assert "tag type   team: created" in done.output, done.output
+    assert api("get", "/api/admin/tag-types/team").get_json()["tagType"]["description"] == "Owner"
+    tags = api("get", "/api/admin/features/f/tags").get_json()["tags"]
+    assert {"type": "team", "value": "payments"} in tags
+    out = tmp_path / "out"
+    assert (
+        "wrote      definitions/tag-types.toml"
+        in runner.invoke(args=["flags", "export", str(out)]).output
+    )
+    assert tomllib.loads((out / "definitions" / "tag-types.toml").read_text()) == {
+        "tag_types": [{"name": "team", "description": "Owner"}]
+    }
+    exported_flag = tomllib.loads((out / "f.toml").read_text())
+    assert exported_flag["tags"] == ["team:payments", "checkout"]
+    assert "tag type" not in runner.invoke(args=["flags", "sync", str(out)]).output
+
+
 @pytest.fixture
 def other_app(database: Database, tmp_path: Path) -> Iterator[Flask]:
     """A second app on an empty database of the same backend."""
