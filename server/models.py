@@ -6,6 +6,7 @@ from server.auth.models import ApiToken, LoginFailure, LoginLimit, User, UserSes
 from server.changes.models import ChangeSet
 from server.db import Base, StateRevision
 from server.deploys.models import Deploy, DeployCommit
+from server.flags.definitions import ContextField, StrategyDefinition, TagType
 from server.flags.models import Flag, FlagEnvironment, Segment, Strategy, StrategySegment
 from server.gate.models import PreviewPass
 from server.incidents.models import Incident
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "ChangeSet",
     "ChangelogSettings",
+    "ContextField",
     "Deploy",
     "DeployCommit",
     "Event",
@@ -42,7 +44,9 @@ __all__ = [
     "Segment",
     "StateRevision",
     "Strategy",
+    "StrategyDefinition",
     "StrategySegment",
+    "TagType",
     "User",
     "UserSession",
     "Webhook",

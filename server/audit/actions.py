@@ -33,6 +33,20 @@ class AuditAction(enum.StrEnum):
     SEGMENT_UPDATED = "segment.updated"
     SEGMENT_DELETED = "segment.deleted"
 
+    STRATEGY_TYPE_CREATED = "strategy.created"
+    STRATEGY_TYPE_UPDATED = "strategy.updated"
+    STRATEGY_TYPE_DEPRECATED = "strategy.deprecated"
+    STRATEGY_TYPE_REACTIVATED = "strategy.reactivated"
+    STRATEGY_TYPE_DELETED = "strategy.deleted"
+
+    CONTEXT_FIELD_CREATED = "context.created"
+    CONTEXT_FIELD_UPDATED = "context.updated"
+    CONTEXT_FIELD_DELETED = "context.deleted"
+
+    TAG_TYPE_CREATED = "tagtype.created"
+    TAG_TYPE_UPDATED = "tagtype.updated"
+    TAG_TYPE_DELETED = "tagtype.deleted"
+
     PASS_CREATED = "pass.created"
     PASS_REVOKED = "pass.revoked"
     PASS_CLAIMED = "pass.claimed"

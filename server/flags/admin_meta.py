@@ -14,7 +14,7 @@ names and deprecated the v4 strategies (Unleash PR #3575).
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 from flask import Blueprint, current_app
 from pydantic import BaseModel, Field
@@ -29,7 +29,7 @@ from server.auth.models import ApiToken
 from server.errors import NotFound
 from server.flags.api import json_response
 from server.flags.models import Flag, FlagEnvironment
-from server.flags.schemas import StrategyIn
+from server.flags.schemas import BUILT_IN_STRATEGY_NAMES
 
 bp = Blueprint("flags_admin_meta", __name__)
 
@@ -214,10 +214,13 @@ class StrategyParameterOut(BaseModel):
 
 
 class StrategyDefinitionOut(BaseModel):
+    """Unleash's `strategySchema`: built-ins are not editable; custom ones are."""
+
+    title: str | None = None
     name: str
     displayName: str | None
     description: str
-    editable: Literal[False] = Field(description="Built in: cannot be edited")
+    editable: bool = Field(description="False for built-ins, which cannot be edited")
     deprecated: bool
     parameters: list[StrategyParameterOut]
 
@@ -341,31 +344,4 @@ BUILT_IN_STRATEGIES = (
 
 def accepted_strategy_names() -> frozenset[str]:
     """The strategy names a flag's environment accepts (StrategyIn's `name`)."""
-    return frozenset(get_args(StrategyIn.model_fields["name"].annotation))
-
-
-@bp.get(STRATEGIES)
-@requires(Permission.READ)
-@api_doc(
-    "List the built-in strategies Darklaunch accepts",
-    responses={200: StrategyDefinitionsOut},
-    tag="flags",
-)
-def list_strategy_definitions() -> Response:
-    """List the strategy types a flag can use, in Unleash's shape."""
-    # Only what Darklaunch accepts: a listed strategy a script then cannot add would mislead.
-    accepted = accepted_strategy_names()
-    listed = [s for s in BUILT_IN_STRATEGIES if s.name in accepted]
-    return json_response(StrategyDefinitionsOut(version=1, strategies=listed))
-
-
-@bp.get(STRATEGIES + "/<name>")
-@requires(Permission.READ)
-@api_doc("Read one built-in strategy", responses={200: StrategyDefinitionOut}, tag="flags")
-def get_strategy_definition(name: str) -> Response:
-    """Show one strategy type."""
-    if name in accepted_strategy_names():
-        for strategy in BUILT_IN_STRATEGIES:
-            if strategy.name == name:
-                return json_response(strategy)
-    raise NotFound(f"No strategy named {name!r}.")
+    return frozenset(BUILT_IN_STRATEGY_NAMES)

@@ -12,8 +12,8 @@ from server import db
 from server.audit.service import Actor
 from server.cli import add_demo_seeder
 from server.config import ROOT
-from server.errors import NotFound
-from server.flags import files
+from server.errors import Invalid, NotFound
+from server.flags import definition_files, files
 
 DEFAULT_DIRECTORY = ROOT / "flags"
 
@@ -44,15 +44,26 @@ def sync_command(directory: Path | None, force: bool, dry_run: bool) -> None:
     session = db.session()
     environments: tuple[str, ...] = current_app.config["ENVIRONMENTS"]
     try:
+        strategy_types = definition_files.read_strategy_types(directory)
+        context_fields = definition_files.read_context_fields(directory)
+        tag_types = definition_files.read_tag_types(directory)
         declared = files.read_flag_files(directory, environments, files.segment_ids(session))
         report = files.sync_flags(
-            session, Actor.cli(), declared, environments, force=force, dry_run=dry_run
+            session,
+            Actor.cli(),
+            declared,
+            environments,
+            force=force,
+            dry_run=dry_run,
+            strategy_types=strategy_types,
+            context_fields=context_fields,
+            tag_types=tag_types,
         )
     except files.FlagFilesInvalid as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise click.ClickException("Nothing was changed.") from None
-    except NotFound as exc:
+    except (NotFound, Invalid) as exc:
         raise click.ClickException(exc.message) from None
     for change in report.changes:
         click.echo(str(change))
@@ -65,7 +76,11 @@ def export_command(directory: Path | None) -> None:
     """Write every live flag to DIRECTORY (default: flags/) as NAME.toml."""
     directory = directory or DEFAULT_DIRECTORY
     results = files.export_flags(db.session(), directory, current_app.config["ENVIRONMENTS"])
+    definitions = definition_files.export_definitions(db.session(), directory)
     written = [path for path, changed in results if changed]
+    for path, changed in definitions:
+        if changed:
+            click.echo(f"wrote      {definition_files.FOLDER}/{path.name}")
     for path in written:
         click.echo(f"wrote      {path.name}")
     click.echo(

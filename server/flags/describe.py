@@ -81,7 +81,12 @@ def describe_strategy(
         )
         head = f"on for {parameters.get('percentage', '100')}% of users by {by}"
     else:
-        head = f"strategy {name}"
+        shown = ", ".join(f"{k}={v}" for k, v in parameters.items())
+        head = (
+            f"custom strategy {name}" + (f" ({shown})" if shown else "") + ": on where the SDK's "
+            "own implementation says so (never when the server evaluates: frontend API, OFREP, "
+            "gate, the evaluate box)"
+        )
     conditions = [describe_constraint(c) for c in constraints]
     conditions += [f"in segment {s}" for s in segment_names]
     return head + (" where " + " and ".join(conditions) if conditions else "")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,9 @@ from server.flags.schemas import (
 )
 from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
+from server.unleash_compat.context import ContextFieldIn, upsert_context_fields
+from server.unleash_compat.strategies import StrategyTypeIn, upsert_strategy_types
+from server.unleash_compat.tag_types import TagTypeIn, upsert_tag_types
 
 SUFFIX = ".toml"
 # Characters of a flag name that stay as they are in its file name; the others (~ ! * ' ( ),
@@ -553,10 +556,23 @@ def sync_flags(
     *,
     force: bool = False,
     dry_run: bool = False,
+    strategy_types: Sequence[StrategyTypeIn] = (),
+    context_fields: Sequence[ContextFieldIn] = (),
+    tag_types: Sequence[TagTypeIn] = (),
 ) -> SyncReport:
-    """Apply declared flags in one transaction (rolled back when `dry_run`)."""
+    """Apply declared flags (after the strategy types they may use) in one transaction
+    (rolled back when `dry_run`)."""
     report = SyncReport()
     with unit_of_work(session, dry_run=dry_run):
+        for line in upsert_strategy_types(session, actor, strategy_types):
+            name, _, detail = line[11:].partition(": ")
+            report.changes.append(Change("strategy", name, detail))
+        for line in upsert_context_fields(session, actor, context_fields):
+            name, _, detail = line[11:].partition(": ")
+            report.changes.append(Change("context", name, detail))
+        for line in upsert_tag_types(session, actor, tag_types):
+            name, _, detail = line[11:].partition(": ")
+            report.changes.append(Change("tag type", name, detail))
         apply_declared(session, actor, declared, environments, force=force, report=report)
     return report
 

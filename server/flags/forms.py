@@ -34,6 +34,7 @@ from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
 from server.flags.evaluation import STANDARD_FIELDS
 from server.flags.models import Flag
 from server.flags.schemas import (
+    BUILT_IN_STRATEGY_NAMES,
     CONTEXT_NAME_RE,
     FLAG_NAME_PATTERN,
     FLAG_NAME_RULE,
@@ -485,6 +486,7 @@ class StrategyForm(FlaskForm):
     user_ids = TextAreaField("User IDs")
     ips = TextAreaField("IP addresses and CIDR ranges")
     host_names = TextAreaField("Host names")
+    custom_parameters = TextAreaField("Parameters")  # a custom strategy's: `name=value` lines
     constraints = FieldList(FormField(ConstraintForm))
     segments = SelectMultipleField(
         "Segments",
@@ -529,6 +531,9 @@ def strategy_form_data(strategy: Any) -> dict[str, Any]:
         "user_ids": join_values([i for i in p.get("userIds", "").split(",") if i]),
         "ips": join_values([i for i in p.get("IPs", "").split(",") if i]),
         "host_names": join_values([h for h in p.get("hostNames", "").split(",") if h]),
+        "custom_parameters": ""
+        if name in BUILT_IN_STRATEGY_NAMES
+        else "\n".join(f"{k}={v}" for k, v in p.items()),
         "constraints": [constraint_form_data(c) for c in strategy.constraints],
         "segments": list(strategy.segments),
         "variants": [variant_form_data(v) for v in strategy.variants],
@@ -564,7 +569,23 @@ def _parameters(form: StrategyForm) -> dict[str, str]:
         return {"IPs": ",".join(ips)}
     if name == "applicationHostname":
         return {"hostNames": ",".join(split_values(form.host_names.data or ""))}
+    if name not in BUILT_IN_STRATEGY_NAMES:
+        return _custom_parameters(form)
     return {}
+
+
+def _custom_parameters(form: StrategyForm) -> dict[str, str]:
+    """A custom strategy's parameters from `name=value` lines (values are passed on as typed)."""
+    out: dict[str, str] = {}
+    for line in (form.custom_parameters.data or "").splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            add_error(form.custom_parameters, f"Write each parameter as name=value: {line!r}.")
+            break
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _strategy_error_field(form: StrategyForm, message: str) -> Field | None:
@@ -583,6 +604,8 @@ def _strategy_error_field(form: StrategyForm, message: str) -> Field | None:
         return form.ips
     if form.name.data == "applicationHostname":
         return form.host_names
+    if form.name.data not in BUILT_IN_STRATEGY_NAMES:
+        return form.custom_parameters
     return None
 
 

@@ -80,6 +80,14 @@ STRATEGY_NAMES = ("default", "flexibleRollout", "userWithId", "remoteAddress")
 # Unleash's deprecated built-ins: accepted from the API and files so existing setups import
 # unchanged; the editor offers only STRATEGY_NAMES.
 LEGACY_STRATEGY_NAMES = ("gradualRolloutRandom", "gradualRolloutUserId", "gradualRolloutSessionId")
+BUILT_IN_STRATEGY_NAMES = (
+    *STRATEGY_NAMES,
+    *LEGACY_STRATEGY_NAMES,
+    # Evaluated by each SDK against its own host name; never matching where the server evaluates.
+    "applicationHostname",
+)
+# Custom strategy type names (Unleash: URL-friendly, like flag names).
+STRATEGY_NAME_PATTERN = FLAG_NAME_PATTERN
 STANDARD_STICKINESS = ("default", "userId", "sessionId", "random")
 # A segment's database id (a 32-bit integer column): larger numbers cannot name one.
 SegmentId = Annotated[int, Field(ge=1, le=2_147_483_647)]
@@ -254,16 +262,9 @@ def normalise_variants(variants: list[Variant]) -> list[Variant]:
 
 
 class StrategyIn(StrictModel):
-    name: Literal[
-        "default",
-        "flexibleRollout",
-        "userWithId",
-        "remoteAddress",
-        "gradualRolloutRandom",
-        "gradualRolloutUserId",
-        "gradualRolloutSessionId",
-        "applicationHostname",
-    ]
+    # A built-in (BUILT_IN_STRATEGY_NAMES) or a custom strategy type defined here; the service
+    # refuses a name that is neither (`server.flags.definitions`).
+    name: str = Field(pattern=STRATEGY_NAME_PATTERN)
     title: str = Field(default="", max_length=200)
     parameters: dict[str, str] = Field(default_factory=dict)
     constraints: list[Constraint] = Field(default_factory=list, max_length=100)
@@ -322,8 +323,10 @@ class StrategyIn(StrictModel):
             if not percentage.isdigit() or not 0 <= int(percentage) <= 100:
                 raise ValueError("percentage must be a whole number from 0 to 100")
             p = {"percentage": str(int(percentage)), "groupId": p.get("groupId", "").strip()}
-        else:
+        elif self.name == "default":
             p = {}
+        # A custom strategy's parameters go to the SDKs as given; its definition says which
+        # exist, and the service checks them against it.
         self.parameters = p
         if any(v.overrides for v in self.variants):
             raise ValueError("variant overrides belong to feature variants, not strategy variants")

@@ -34,6 +34,7 @@ from server.flags.schemas import (
     normalise_variants,
 )
 from server.unit_of_work import ChangeKind, record_change, writes
+from server.unleash_compat.strategies import check_strategy_types
 
 # ---- reading -----------------------------------------------------------------------------------
 
@@ -163,6 +164,12 @@ def touch(target: Flag | FlagEnvironment | Segment, actor: Actor) -> None:
     target.updated_by = actor.label
 
 
+def _references_exist(session: Session, strategy: StrategyIn) -> None:
+    """Refuse a strategy whose type or segments are not defined here."""
+    check_strategy_types(session, [strategy.name])
+    _segment_ids_exist(session, strategy.segments)
+
+
 def _segment_ids_exist(session: Session, ids: Iterable[int]) -> None:
     wanted = set(ids)
     if not wanted:
@@ -261,7 +268,7 @@ def create_flag(
             updated_by=actor.label,
         )
         for i, s in enumerate((strategies or {}).get(environment, [])):
-            _segment_ids_exist(session, s.segments)
+            _references_exist(session, s)
             env.strategies.append(_new_strategy(s, i))
         flag.environments.append(env)
     session.add(flag)
@@ -459,7 +466,7 @@ def add_strategy(
     flag = get_flag(session, name, include_archived=False)
     env = flag_environment(flag, environment)
     check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
-    _segment_ids_exist(session, data.segments)
+    _references_exist(session, data)
     order = max((s.sort_order for s in env.strategies), default=-1) + 1
     strategy = _new_strategy(data, order)
     env.strategies.append(strategy)
@@ -494,7 +501,7 @@ def replace_strategy(
     env = flag_environment(flag, environment)
     check_version("environment", env.version, expected_version, env.updated_by, env.updated_at)
     strategy = _find_strategy(env, strategy_id)
-    _segment_ids_exist(session, data.segments)
+    _references_exist(session, data)
     before = strategy_state(strategy)
     fresh = _new_strategy(data, strategy.sort_order)
     for attr in (

@@ -45,6 +45,8 @@ from server.flags.models import Flag, FlagEnvironment, Segment, Strategy
 from server.flags.schemas import FLAG_NAME_RULE, FlagFields, FlagType
 from server.pagination import page_number, parse_page
 from server.segments import service as segments_service
+from server.unleash_compat.context import list_context_fields
+from server.unleash_compat.strategy_choices import offer_custom_strategies
 from server.web import actor, add_nav, form_errors
 
 bp = Blueprint("flags", __name__)
@@ -558,6 +560,7 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
         form = forms.strategy_form_for(strategy)
         form.version.data = str(env.version)
     form.segments.choices = forms.choices((seg.id, seg.name) for seg in segments)
+    hints = offer_custom_strategies(s, form, strategy.name if strategy else None)
     variant_errors: list[str] = []
     status = 200
     if request.method == "POST" and not row_action(form):
@@ -588,12 +591,14 @@ def _strategy_editor(name: str, environment: str, strategy_id: str | None) -> Pa
         strategy=strategy,
         segments=segments,
         variant_errors=variant_errors,
-        legacy=strategy is not None and strategy.name not in forms.STRATEGY_LABELS,
+        legacy=strategy is not None and strategy.name in forms.LEGACY_STICKINESS,
         template_constraint=forms.ConstraintForm(prefix="constraints-__index__-"),
         template_variant=forms.VariantForm(prefix="variants-__index__-"),
         context_fields=forms.CONTEXT_FIELD_SUGGESTIONS,
+        defined_context=list_context_fields(s),
         single_value_operators=sorted(forms.SINGLE_VALUE_OPERATORS),
-        strategy_hints=forms.STRATEGY_HINTS,
+        strategy_hints=hints,
+        custom_strategies=[k for k in hints if k not in forms.STRATEGY_HINTS],
     ), status
 
 

@@ -13,6 +13,7 @@ from server.flags import views as flag_views
 from server.flags.describe import describe_constraint
 from server.segments import forms as segment_forms
 from server.segments import queries, service
+from server.unleash_compat.context import list_context_fields
 from server.web import actor, add_nav, form_errors
 
 bp = Blueprint("segments", __name__)
@@ -90,6 +91,7 @@ def _segment_editor(segment_id: int | None) -> Page:
         users=users,
         template_constraint=forms.ConstraintForm(prefix="constraints-__index__-"),
         context_fields=forms.CONTEXT_FIELD_SUGGESTIONS,
+        defined_context=list_context_fields(s),
         single_value_operators=sorted(forms.SINGLE_VALUE_OPERATORS),
     ), status
 

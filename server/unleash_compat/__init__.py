@@ -7,7 +7,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from server.unleash_compat import api, tags
+    from server.unleash_compat import api, context_api, strategies_api, strategy_views, tags
 
     app.register_blueprint(api.bp)
     app.register_blueprint(tags.bp)
+    app.register_blueprint(strategies_api.bp)
+    app.register_blueprint(context_api.bp)
+    strategy_views.init_ui(app)

@@ -11,7 +11,8 @@ An import is one unit of work: segments (created or updated by name), then every
 the flags-as-code path (`files.apply_declared`, forced: on/off, strategies and variants made to
 match), then dependencies. What Darklaunch cannot represent is never changed silently: the flag
 it belongs to is left out and named with the reason ("problems"); parts that do not change what
-SDKs are served (context field definitions, tag types, links) are listed as notes. Running the
+SDKs are served and have no place here (tag types, links) are listed as notes; context fields
+and custom strategy definitions are created or updated by name. Running the
 same import twice changes nothing the second time.
 """
 
@@ -42,6 +43,8 @@ from server.flags.schemas import (
 )
 from server.segments import service as segments_service
 from server.unit_of_work import unit_of_work
+from server.unleash_compat.context import import_context_fields
+from server.unleash_compat.strategy_import import import_strategy_types
 
 PROJECT = "default"
 UNLEASH_FLAG_TYPES = {t.value for t in FlagType}
@@ -113,6 +116,7 @@ class UnleashSource:
 
     exports: dict[str, dict[str, Any]]  # environment -> export document
     segments: list[dict[str, Any]] | None = None  # GET /api/admin/segments -> "segments"
+    strategies: list[dict[str, Any]] | None = None  # GET /api/admin/strategies -> "strategies"
     origin: str = "unleash export"
 
 
@@ -183,8 +187,7 @@ class _Builder:
         except ValidationError as exc:
             if exc.errors()[0]["loc"] == ("name",):
                 raise _Unrepresentable(
-                    f"{where}: strategy {raw.get('name')!r} is not one Darklaunch evaluates "
-                    "(custom strategies are not supported yet)"
+                    f"{where}: strategy name {raw.get('name')!r} is not one Darklaunch accepts"
                 ) from None
             raise _Unrepresentable(f"{where}: {_reason(exc)}") from None
         for ip in ip_problems(strategy):
@@ -289,18 +292,11 @@ class _Builder:
 
 
 def _notes_for_ignored_parts(source: UnleashSource, report: ImportReport) -> None:
-    fields: set[str] = set()
     tag_types: set[str] = set()
     links = 0
     for doc in source.exports.values():
-        fields |= {str(c.get("name")) for c in _list(doc, "contextFields")}
         tag_types |= {str(t.get("name")) for t in _list(doc, "tagTypes")} - {"simple"}
         links += len(_list(doc, "links"))
-    if fields:
-        report.notes.append(
-            "context field definitions are not imported (SDK evaluation does not use them): "
-            + ", ".join(sorted(fields))
-        )
     if tag_types:
         report.notes.append(
             "tag types are kept only as the prefix of each tag (`type:value`): "
@@ -389,6 +385,21 @@ def import_unleash(
     _notes_for_ignored_parts(source, report)
     with unit_of_work(session, dry_run=dry_run):
         _upsert_segments(session, actor, source, report)
+        failed: list[str] = []
+        import_strategy_types(
+            session,
+            actor,
+            source.exports.values(),
+            source.strategies,
+            report.lines,
+            report.notes,
+            failed,
+        )
+        report.problems.extend(Problem(reason) for reason in failed)
+        raw_fields = [c for doc in source.exports.values() for c in _list(doc, "contextFields")]
+        added, bad = import_context_fields(session, actor, raw_fields)
+        report.lines.extend(added)
+        report.notes.extend(bad)  # a definition only people read: never a reason to refuse
         session.flush()
         builder = _Builder(source, files.segment_ids(session), report)
         declared = builder.flags()

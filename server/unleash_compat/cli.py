@@ -6,8 +6,10 @@
 Files are `POST /api/admin/features-batch/export` answers, one per environment (the environment
 is read from the file; a file without flags is named after it: `production.json`). The segment
 list is `GET /api/admin/segments`. A live pull asks the Unleash server for both, for every
-environment that is also configured here, and takes each environment's strategy order from the
-flags themselves (the export does not carry it).
+environment that is also configured here, with the custom strategy definitions
+(`GET /api/admin/strategies`), and takes each environment's strategy order from the flags
+themselves (the export does not carry it). From files, a custom strategy without a definition here
+is created from its use (with a note).
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ def source_from_server(url: str, token: str, environments: tuple[str, ...]) -> b
             f"({', '.join(environments)})."
         )
     segments = unleash.call("GET", "/api/admin/segments").get("segments") or []
-    return batch.UnleashSource(exports, segments, origin=url)
+    strategies = unleash.call("GET", "/api/admin/strategies").get("strategies") or []
+    return batch.UnleashSource(exports, segments, strategies, origin=url)
 
 
 def import_from_unleash(

@@ -383,7 +383,8 @@
     if (!checked) return;
     var groups = form.querySelectorAll("[data-params]");
     for (var i = 0; i < groups.length; i++) {
-      groups[i].hidden = groups[i].getAttribute("data-params") !== checked.value;
+      // A group may serve several strategies (custom ones share one): names are space-separated.
+      groups[i].hidden = groups[i].getAttribute("data-params").split(" ").indexOf(checked.value) < 0;
     }
   }
 

@@ -13,6 +13,7 @@ from flask import Flask
 from server import db
 from server.flags import service as flags
 from server.segments import service as segments
+from server.unleash_compat.context import list_context_fields
 from tests.conftest import LiveServer
 from tests.protocols.conftest import TESTER, Flags
 
@@ -192,18 +193,19 @@ def custom_export() -> dict[str, Any]:
 def test_what_cannot_be_represented_is_listed_and_refuses_the_import(
     app: Flask, api: Callable[..., Any]
 ) -> None:
-    body = {"project": "default", "environment": "production", "data": custom_export()}
+    data = custom_export()
+    data["featureStrategies"][1]["name"] = "my custom"  # not URL-friendly: Unleash refuses it too
+    body = {"project": "default", "environment": "production", "data": data}
     checked = api("post", VALIDATE, json=body).get_json()
     assert checked["errors"][0]["affectedItems"] == [
-        "custom: strategy 1 in production: strategy 'my-custom' is not one Darklaunch evaluates "
-        "(custom strategies are not supported yet)"
+        "custom: strategy 1 in production: strategy name 'my custom' is not one Darklaunch accepts"
     ]
     warnings = [w["message"] for w in checked["warnings"]]
-    assert any("tenant" in w for w in warnings) and any("team" in w for w in warnings)
+    assert any("team" in w for w in warnings)
     assert any("1 flag links" in w for w in warnings)
     refused = api("post", IMPORT, json=body)
     assert refused.status_code == 400
-    assert "my-custom" in refused.get_json()["error"]["message"]
+    assert "my custom" in refused.get_json()["error"]["message"]
     with app.app_context():
         assert [f.name for f in flags.list_archived_flags(db.session())] == []
         with pytest.raises(Exception, match="plain"):
@@ -306,16 +308,26 @@ def test_cli_dry_run_prints_and_saves_nothing_then_imports_once(
     assert "created    plain: release, 1 strategies" in dry.output
     assert "turned on  plain: in production" in dry.output
     assert "variants   plain: 1 in production" in dry.output
-    assert "left out   custom: strategy 1 in production" in dry.output
-    assert "note       context field definitions are not imported" in dry.output
+    assert "strategy   my-custom: created" in dry.output
+    assert "created    custom: operational, 1 strategies" in dry.output
+    assert "note       custom strategy 'my-custom' is not defined here" in dry.output
+    assert "context    tenant: created" in dry.output
     assert dry.output.splitlines()[-1].endswith("(dry run: nothing was saved).")
     with app.app_context(), pytest.raises(Exception, match="plain"):
         flags.get_flag(db.session(), "plain")
 
     done = runner.invoke(args=["import", "--from-unleash", *files])
-    assert done.exit_code == 0 and "1 flags created" in done.output, done.output
+    assert done.exit_code == 0 and "2 flags created" in done.output, done.output
     again = runner.invoke(args=["import", "--from-unleash", *files])
-    assert again.output.splitlines()[-1].startswith("0 flags created, 0 changed, 1 unchanged")
+    assert again.output.splitlines()[-1].startswith("0 flags created, 0 changed, 2 unchanged")
+    assert "strategy   my-custom" not in again.output  # defined by the first run
+    assert "context    tenant" not in again.output
+    with app.app_context():
+        kept = flags.get_flag(db.session(), "custom").environments
+        served = [s.parameters for e in kept if e.environment == "production" for s in e.strategies]
+        assert served == [{"k": "v"}]
+        (tenant,) = list_context_fields(db.session())
+        assert (tenant.name, tenant.legal_values) == ("tenant", [{"value": "a", "description": ""}])
 
 
 def test_cli_reads_the_environment_from_the_file_name_when_the_export_is_empty(

@@ -1,7 +1,7 @@
 """streams: one row per open SDK stream on a stream process (the Clients page shows them)
 
 Revision ID: 0015_streams
-Revises: 0013_accounts
+Revises: 0014_parity
 Create Date: 2026-12-02 11:20:00
 """
 
@@ -15,8 +15,7 @@ from alembic import op
 import server.db
 
 revision: str = "0015_streams"
-# On merge after `0014_parity`, this follows it instead (one line: down_revision).
-down_revision: str | None = "0013_accounts"
+down_revision: str | None = "0014_parity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
