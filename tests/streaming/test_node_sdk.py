@@ -21,7 +21,7 @@ from flask import Flask
 
 from tests.common.node import NodeScript, run_node
 from tests.conftest import LiveServer, free_port
-from tests.streaming.conftest import FEATURES, make_flag, toggle
+from tests.streaming.conftest import FEATURES, eventually, make_flag, toggle
 from tests.streaming.processes import StreamProcess
 
 NO = {"properties": {"country": "NO"}}
@@ -169,6 +169,7 @@ def test_node_sdk_delta_polling_follows_toggle_segment_and_archive(
     ) as sdk:
         follow_changes(sdk, api, segment)
         assert sdk.messages[0]["mode"] == "polling"
-        # It polled /api/client/delta, and its ETag brought 304s between the changes.
+        # It polled /api/client/delta; once nothing changes, its ETag brings 304s (the SDK
+        # polls every 200 ms, so idle polls come within a few intervals).
         assert delta_requests(live_server, "200") >= 5
-        assert delta_requests(live_server, "304") >= 1
+        assert eventually(lambda: delta_requests(live_server, "304") >= 1, 10)

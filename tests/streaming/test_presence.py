@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -149,23 +151,30 @@ def test_rows_of_a_dead_process_expire_and_are_pruned(app: Flask) -> None:
         assert session.scalar(select(SdkStream.seen_at)) == now
 
 
+def run_alone(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine on a loop of its own thread: Playwright's sync API, once the browser tests
+    have started it, keeps an event loop running in the main thread for the rest of the run."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_a_database_outage_keeps_what_to_write_for_later(app: Flask) -> None:
     def broken() -> object:
         raise OperationalError("SELECT 1", {}, Exception("database is away"))
 
     keeper = Presence(broken)  # type: ignore[arg-type]
     keeper.opened(info("x"))
-    asyncio.run(keeper.flush())
+    run_alone(keeper.flush())
     assert keeper.failures == 1
     assert keeper.written == set() and len(keeper.open) == 1
     # Once the database answers, the next flush writes it.
     keeper.make_session = app.extensions["db.sessionmaker"]
-    asyncio.run(keeper.flush())
+    run_alone(keeper.flush())
     assert len(keeper.written) == 1
     with app.app_context():
         assert [s.app_name for s in presence.live_streams(db.session(), clock.now())] == ["x"]
     # Stopping while the database is away is logged, not raised (the rows expire instead).
     keeper.make_session = broken  # type: ignore[assignment]
-    asyncio.run(keeper.stop())
+    run_alone(keeper.stop())
     with app.app_context():
         assert len(presence.live_streams(db.session(), clock.now())) == 1
