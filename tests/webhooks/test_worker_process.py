@@ -16,6 +16,7 @@ from server import db
 from server.audit.service import Actor
 from server.auth import service as auth
 from server.webhooks import service as webhooks
+from server.webhooks.delivery import CLAIM_FOR
 from server.webhooks.models import WebhookDelivery
 from tests.common.webhooks import bodies, verify
 from tests.conftest import make_app
@@ -68,7 +69,11 @@ def test_an_event_survives_a_kill_between_commit_and_delivery(
     sent_before = len(receiver.requests)
 
     with ServerProcess(url, tmp_path, env=ENV):
-        assert wait_for(lambda: len(receiver.requests) >= 2), "nothing delivered after restart"
+        # Usually nothing was claimed before the kill and the new server sends at once. The
+        # dead worker may have claimed a row just before it died (a commit wakes its delivery
+        # thread): that claim holds the row for CLAIM_FOR, then any worker sends it.
+        delivered = wait_for(lambda: len(receiver.requests) >= 2, CLAIM_FOR.total_seconds() + 20)
+        assert delivered, "nothing delivered after restart"
         time.sleep(1.5)  # a second pass would show a repeat
     got = bodies(receiver.requests)
     assert [(b["change"]["kind"], b["change"]["environment"]) for b in got] == [
