@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -76,11 +77,17 @@ def test_an_event_survives_a_kill_between_commit_and_delivery(
         assert delivered, "nothing delivered after restart"
         time.sleep(1.5)  # a second pass would show a repeat
     got = bodies(receiver.requests)
-    assert [(b["change"]["kind"], b["change"]["environment"]) for b in got] == [
+    # Each event arrives, in order. A worker killed after its receiver answered but before it
+    # recorded the answer sends that event again once its claim lapses: the repeat carries the
+    # same delivery id, which is how a receiver recognises it (docs/webhooks.md).
+    first: dict[str, dict[str, Any]] = {}
+    for body in got:
+        first.setdefault(body["id"], body)
+    assert [(b["change"]["kind"], b["change"]["environment"]) for b in first.values()] == [
         ("flag", None),
         ("flag-environment", "production"),
     ]
-    assert len({b["id"] for b in got}) == 2
+    assert len(got) <= 3  # at most the one event in flight at the kill came twice
     for r in receiver.requests:
         assert verify(secret, r.headers["X-Darklaunch-Signature"], r.body)
     check = make_app(url)
@@ -88,8 +95,7 @@ def test_an_event_survives_a_kill_between_commit_and_delivery(
         statuses = list(db.session().scalars(select(WebhookDelivery.status)))
     check.extensions["db.engine"].dispose()
     assert statuses == ["delivered", "delivered"]
-    # Usually the kill came before the worker's next pass, so the restart delivered everything;
-    # either way each event arrived exactly once.
+    # Usually the kill came before the worker's next pass, so the restart delivered everything.
     assert sent_before <= 2
 
 
